@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace QuantPeft.Cli.Commands;
+
+/// <summary>The list of verbs; each lives in its own file.</summary>
+internal static class Verbs
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}
