@@ -1,0 +1,38 @@
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Adapters;
+
+/// <summary>
+/// A frozen base projection <c>y = x Wᵀ + b</c> that adapters wrap. Dense and quantized bases both
+/// implement it, so every adapter works on either; only dense bases can absorb a merge.
+/// </summary>
+public interface IBaseLinear
+{
+    /// <summary>Input features (columns of W).</summary>
+    long InFeatures { get; }
+
+    /// <summary>Output features (rows of W).</summary>
+    long OutFeatures { get; }
+
+    /// <summary>The device the weight lives on; adapters put their own tensors there.</summary>
+    Device Device { get; }
+
+    /// <summary>The bias, or null.</summary>
+    Tensor? Bias { get; }
+
+    /// <summary>
+    /// The effective weight [out, in] as a new tensor of <paramref name="dtype"/> that the caller disposes
+    /// (a dequantized copy for quantized bases).
+    /// </summary>
+    Tensor DenseWeight(ScalarType dtype);
+
+    /// <summary><c>x Wᵀ</c> without the bias (DoRA rescales this part alone).</summary>
+    Tensor ForwardNoBias(Tensor x);
+
+    /// <summary>Whether <see cref="AddToWeight"/> is supported (dense bases only).</summary>
+    bool SupportsMerge { get; }
+
+    /// <summary>Adds <paramref name="delta"/> [out, in] to the weight in place (merge and unmerge).</summary>
+    /// <exception cref="AdapterException">The base is quantized and cannot absorb a merge.</exception>
+    void AddToWeight(Tensor delta);
+}

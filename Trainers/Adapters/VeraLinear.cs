@@ -1,0 +1,112 @@
+using TorchSharp;
+using TorchSharp.Utils;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Adapters;
+
+/// <summary>
+/// VeRA: <c>y = base(x) + λ_b ⊙ (B (λ_d ⊙ (A dropout(x))))</c> with A, B the shared frozen random matrices
+/// sliced to this layer and only λ_d [r] (init 0.1) and λ_b [out] (init 0) trained: r + d_out values per layer.
+/// </summary>
+public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+{
+    [ComponentName(Name = "base_layer")]
+    private readonly nn.Module<Tensor, Tensor> _base;
+
+    [ComponentName(Name = "vera_lambda_d")]
+    private readonly Parameter _lambdaD;
+
+    [ComponentName(Name = "vera_lambda_b")]
+    private readonly Parameter _lambdaB;
+
+    [ComponentName(Name = "vera_dropout")]
+    private readonly Dropout _dropout;
+
+    private readonly IBaseLinear _baseLinear;
+    private readonly VeraSharedMatrices _shared;
+
+    /// <summary>Wraps <paramref name="baseLayer"/>; <paramref name="shared"/> is not owned (many layers share it).</summary>
+    public VeraLinear(nn.Module<Tensor, Tensor> baseLayer, VeraSharedMatrices shared, double dropout = 0.0, double initialD = 0.1)
+        : base(nameof(VeraLinear))
+    {
+        _baseLinear = baseLayer as IBaseLinear ?? throw new AdapterException($"VeRA needs a base implementing {nameof(IBaseLinear)}, got {baseLayer.GetType().Name}");
+        if (_baseLinear.InFeatures > shared.A.shape[1] || _baseLinear.OutFeatures > shared.B.shape[0])
+            throw new AdapterException($"VeRA shared matrices ({shared.B.shape[0]}×{shared.A.shape[1]}) are smaller than the {_baseLinear.OutFeatures}×{_baseLinear.InFeatures} layer");
+        if (!(dropout >= 0 && dropout < 1)) throw new AdapterException($"VeRA dropout must be in [0, 1), got {dropout}");
+        _base = baseLayer;
+        _shared = shared;
+        Device device = _baseLinear.Device;
+        _lambdaD = new Parameter(torch.full(shared.Rank, initialD, dtype: shared.A.dtype, device: device), requires_grad: true);
+        _lambdaB = new Parameter(torch.zeros(_baseLinear.OutFeatures, dtype: shared.A.dtype, device: device), requires_grad: true);
+        _dropout = nn.Dropout(dropout);
+        RegisterComponents();
+    }
+
+    /// <summary>λ_d [r].</summary>
+    public Tensor LambdaD => _lambdaD;
+
+    /// <summary>λ_b [out].</summary>
+    public Tensor LambdaB => _lambdaB;
+
+    /// <inheritdoc />
+    public IBaseLinear BaseLayer => _baseLinear;
+
+    /// <inheritdoc />
+    public bool Merged { get; private set; }
+
+    /// <inheritdoc />
+    public long TrainableParameterCount => _lambdaD.numel() + _lambdaB.numel();
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        if (Merged) return _base.forward(x);
+        using var scope = torch.NewDisposeScope();
+        Tensor a = _shared.A.narrow(1, 0, _baseLinear.InFeatures);   // (r, in)
+        Tensor b = _shared.B.narrow(0, 0, _baseLinear.OutFeatures);  // (out, r)
+        Tensor h = nn.functional.linear(_dropout.forward(x).to(a.dtype), a).mul(_lambdaD);
+        Tensor y = nn.functional.linear(h, b).mul(_lambdaB);
+        return _base.forward(x).add(y.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>diag(λ_b) B diag(λ_d) A [out, in] in f32 (f64 for f64 shared matrices).</summary>
+    public Tensor Delta()
+    {
+        using var scope = torch.NewDisposeScope();
+        ScalarType t = _shared.A.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        Tensor a = _shared.A.narrow(1, 0, _baseLinear.InFeatures).to(t);
+        Tensor b = _shared.B.narrow(0, 0, _baseLinear.OutFeatures).to(t);
+        Tensor d = b.mul(_lambdaD.detach().to(t).unsqueeze(0)).matmul(a).mul(_lambdaB.detach().to(t).unsqueeze(1));
+        return d.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public void Merge()
+    {
+        if (Merged) return;
+        if (!_baseLinear.SupportsMerge) throw new AdapterException("cannot merge a VeRA adapter into a quantized base");
+        using var d = Delta();
+        _baseLinear.AddToWeight(d);
+        Merged = true;
+    }
+
+    /// <inheritdoc />
+    public void Unmerge()
+    {
+        if (!Merged) return;
+        using var d = Delta().neg_();
+        _baseLinear.AddToWeight(d);
+        Merged = false;
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, Tensor> AdapterTensors() => new Dictionary<string, Tensor>
+    {
+        ["vera_lambda_d"] = _lambdaD, ["vera_lambda_b"] = _lambdaB,
+    };
+
+    /// <inheritdoc />
+    public void LoadAdapterTensors(IReadOnlyDictionary<string, Tensor> tensors) =>
+        AdapterTensorChecks.CopyInto(tensors, AdapterTensors(), "VeRA layer");
+}

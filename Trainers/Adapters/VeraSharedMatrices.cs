@@ -1,0 +1,53 @@
+using TorchSharp;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Adapters;
+
+/// <summary>
+/// VeRA's frozen random projections, shared by every adapted layer: A [r, maxIn] and B [maxOut, r], each
+/// layer using the leading slice that fits it. Seeded, so the same seed rebuilds the same matrices and an
+/// adapter file need only store the per-layer vectors (PEFT can also store them: <c>save_projection</c>).
+/// </summary>
+public sealed class VeraSharedMatrices : IDisposable
+{
+    /// <summary>Creates kaiming-uniform A and B from <paramref name="seed"/>.</summary>
+    public VeraSharedMatrices(int rank, long maxInFeatures, long maxOutFeatures, long seed, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    {
+        if (rank <= 0) throw new AdapterException($"VeRA rank must be positive, got {rank}");
+        Rank = rank;
+        Seed = seed;
+        using var gen = new Generator((ulong)seed);
+        using var a = KaimingUniform(rank, maxInFeatures, gen);
+        using var b = KaimingUniform(maxOutFeatures, rank, gen);
+        A = a.to(dtype, device ?? CPU, copy: true);
+        B = b.to(dtype, device ?? CPU, copy: true);
+    }
+
+    /// <summary>Shared rank r.</summary>
+    public int Rank { get; }
+
+    /// <summary>The seed the matrices came from.</summary>
+    public long Seed { get; }
+
+    /// <summary>A [r, maxIn] (frozen).</summary>
+    public Tensor A { get; }
+
+    /// <summary>B [maxOut, r] (frozen).</summary>
+    public Tensor B { get; }
+
+    // kaiming_uniform_(a = √5) draws from U(−1/√fan_in, 1/√fan_in): gain √(2/(1+5)) times √(3/fan_in).
+    private static Tensor KaimingUniform(long rows, long cols, Generator gen)
+    {
+        double bound = 1.0 / Math.Sqrt(cols);
+        using var u = torch.rand(rows, cols, generator: gen, dtype: ScalarType.Float32);
+        return u.mul(2 * bound).sub_(bound);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        A.Dispose();
+        B.Dispose();
+    }
+}
