@@ -50,8 +50,14 @@ public sealed record ModelSpec
     /// <summary>Whether q/k/v/o carry biases (<c>attention_bias</c>; qwen2 has q/k/v biases).</summary>
     public bool AttentionBias { get; init; }
 
-    /// <summary>Whether the output projection carries a bias (false for every supported family).</summary>
+    /// <summary>Whether the output projection carries a bias (llama with <c>attention_bias</c>; never mistral or qwen2).</summary>
     public bool OutputProjectionBias { get; init; }
+
+    /// <summary>
+    /// <c>sliding_window</c>: how many past tokens each query attends to, or null for full causal attention.
+    /// Only Mistral v0.1 sets it among the supported checkpoints; it changes the attention mask, not any shape.
+    /// </summary>
+    public int? SlidingWindow { get; init; }
 
     /// <summary><c>max_position_embeddings</c>: the longest sequence the model supports.</summary>
     public int MaxPositionEmbeddings { get; init; } = 4096;

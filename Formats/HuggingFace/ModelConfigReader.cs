@@ -1,0 +1,162 @@
+using System.Text.Json;
+
+namespace QuantPeft.Formats.HuggingFace;
+
+/// <summary>
+/// Turns a Hugging Face <c>config.json</c> of a llama, mistral or qwen2 checkpoint into a
+/// <see cref="ModelSpec"/>, validating it once at the boundary so nothing downstream has to.
+/// </summary>
+/// <remarks>
+/// Optional fields take the defaults of the transformers configuration class of the family. The size
+/// fields (<c>num_hidden_layers</c>, <c>hidden_size</c>, <c>intermediate_size</c>,
+/// <c>num_attention_heads</c>, <c>vocab_size</c>) are required even though transformers would default
+/// them: a config without them is damaged, and a silent 7B-sized default would plan the wrong model.
+/// </remarks>
+public static class ModelConfigReader
+{
+    /// <summary>The file name Hugging Face gives a model's configuration inside its folder.</summary>
+    public const string FileName = "config.json";
+
+    /// <summary>The <c>model_type</c> values this reader understands.</summary>
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ModelFamily.All.Select(f => f.ModelType).ToArray();
+
+    /// <summary>Reads <paramref name="path"/>: a config.json file, or a model folder that contains one.</summary>
+    /// <exception cref="ModelConfigException">The file is missing, unreadable, not JSON, or not a supported model.</exception>
+    public static ModelSpec Read(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string file = Directory.Exists(path) ? Path.Combine(path, FileName) : path;
+        if (!File.Exists(file))
+        {
+            string what = Directory.Exists(path) ? $"the model folder has no {FileName}" : "file not found";
+            throw new ModelConfigException(file, null, what);
+        }
+        string json;
+        try
+        {
+            json = File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelConfigException(file, null, $"cannot be read: {e.Message}", e);
+        }
+        return Parse(json, file);
+    }
+
+    /// <summary>Parses config.json text.</summary>
+    /// <param name="json">The JSON text.</param>
+    /// <param name="sourceName">What to call the text in error messages (usually its file path).</param>
+    /// <exception cref="ModelConfigException">The text is not JSON, or not a supported model.</exception>
+    public static ModelSpec Parse(string json, string sourceName = FileName)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json);
+        }
+        catch (JsonException e)
+        {
+            throw new ModelConfigException(sourceName, null,
+                $"is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {e.Message}", e);
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ModelConfigException(sourceName, null, $"must hold a JSON object, found {ConfigFields.Describe(doc.RootElement)}");
+            return FromObject(new ConfigFields(doc.RootElement, sourceName));
+        }
+    }
+
+    private static ModelSpec FromObject(ConfigFields f)
+    {
+        string modelType = f.OptionalString("model_type")
+            ?? throw f.Error("model_type", $"is required (one of {ModelFamily.SupportedList}) but is missing");
+        var family = ModelFamily.Find(modelType)
+            ?? throw f.Error("model_type", $"'{modelType}' is not supported; supported model types: {ModelFamily.SupportedList}");
+
+        int layers = f.RequiredPositiveInt("num_hidden_layers");
+        int hidden = f.RequiredPositiveInt("hidden_size");
+        int intermediate = f.RequiredPositiveInt("intermediate_size");
+        int heads = f.RequiredPositiveInt("num_attention_heads");
+        int vocab = f.RequiredPositiveInt("vocab_size");
+        int kvHeads = f.OptionalPositiveInt("num_key_value_heads")
+            ?? (f.IsExplicitNull("num_key_value_heads") ? heads : family.DefaultKvHeads ?? heads);
+        int headDim = f.OptionalPositiveInt("head_dim") ?? 0;
+        int maxPositions = f.OptionalPositiveInt("max_position_embeddings") ?? family.DefaultMaxPositionEmbeddings;
+
+        if (headDim == 0 && hidden % heads != 0)
+            throw f.Error("num_attention_heads",
+                $"must divide hidden_size ({hidden}) when head_dim is absent, found {heads} (remainder {hidden % heads})");
+        if (heads % kvHeads != 0)
+            throw f.Error("num_key_value_heads",
+                $"must divide num_attention_heads ({heads}), found {kvHeads}");
+        if ((long)heads * (headDim > 0 ? headDim : hidden / heads) > int.MaxValue)
+            throw f.Error("head_dim", $"num_attention_heads x head_dim overflows a 32-bit size ({heads} x {headDim})");
+
+        CheckSupportedVariant(f, family);
+        bool attentionBias = family.ReadsAttentionBias && (f.OptionalBool("attention_bias") ?? false);
+
+        return new ModelSpec
+        {
+            ModelType = family.ModelType,
+            NumLayers = layers,
+            HiddenSize = hidden,
+            IntermediateSize = intermediate,
+            NumHeads = heads,
+            NumKvHeads = kvHeads,
+            VocabSize = vocab,
+            HeadDimOverride = headDim,
+            TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? false,
+            RopeTheta = ReadRopeTheta(f),
+            RopeScaling = ReadRopeScaling(f, maxPositions),
+            RmsNormEps = f.OptionalPositiveDouble("rms_norm_eps") ?? ModelFamily.DefaultRmsNormEps,
+            AttentionBias = family.QkvBias || attentionBias,
+            OutputProjectionBias = attentionBias,
+            MaxPositionEmbeddings = maxPositions,
+            SlidingWindow = ReadSlidingWindow(f, family),
+        };
+    }
+
+    /// <summary>
+    /// Rejects configs whose architecture <see cref="ModelSpec"/> cannot describe, rather than
+    /// producing a spec that silently disagrees with the checkpoint.
+    /// </summary>
+    private static void CheckSupportedVariant(ConfigFields f, ModelFamily family)
+    {
+        string act = f.OptionalString("hidden_act") ?? "silu";
+        if (act != "silu")
+            throw f.Error("hidden_act", $"only 'silu' (the SwiGLU MLP of {family.ModelType}) is supported, found '{act}'");
+        if (family == ModelFamily.Llama && f.OptionalBool("mlp_bias") == true)
+            throw f.Error("mlp_bias", "true is not supported: the MLP projections are expected to have no biases");
+        if (family == ModelFamily.Qwen2 && f.OptionalBool("use_sliding_window") == true)
+            throw f.Error("use_sliding_window", "true is not supported: qwen2 applies the window to only some layers (max_window_layers)");
+    }
+
+    private static double ReadRopeTheta(ConfigFields f) =>
+        f.OptionalPositiveDouble("rope_theta")
+        ?? f.OptionalObject("rope_parameters")?.OptionalPositiveDouble("rope_theta")
+        ?? ModelFamily.DefaultRopeTheta;
+
+    /// <summary>
+    /// <c>rope_scaling</c> as written by transformers 4; transformers 5 saves the same keys inside
+    /// <c>rope_parameters</c> instead, so that is read when <c>rope_scaling</c> is absent.
+    /// </summary>
+    private static RopeScaling? ReadRopeScaling(ConfigFields f, int maxPositions)
+    {
+        if (f.OptionalObject("rope_scaling") is { } scaling)
+            return RopeScalingJson.Parse(scaling, maxPositions);
+        if (f.OptionalObject("rope_parameters") is { } parameters
+            && (parameters.Has("rope_type") || parameters.Has("type")))
+            return RopeScalingJson.Parse(parameters, maxPositions);
+        return null;
+    }
+
+    private static int? ReadSlidingWindow(ConfigFields f, ModelFamily family)
+    {
+        if (family != ModelFamily.Mistral)
+            return null;
+        // Mistral v0.2+ writes "sliding_window": null to turn the window off; absent means the 4096 default.
+        return f.IsExplicitNull("sliding_window") ? null : f.OptionalPositiveInt("sliding_window") ?? family.DefaultSlidingWindow;
+    }
+}
