@@ -20,7 +20,7 @@ public sealed class ArchiveReader : IDisposable
     {
         Path = path;
         _handle = handle;
-        Entries = entries;
+        Entries = entries.AsReadOnly();
         _byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
     }
 
