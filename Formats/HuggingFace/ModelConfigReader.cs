@@ -57,8 +57,13 @@ public static class ModelConfigReader
         }
         catch (JsonException e)
         {
+            // System.Text.Json appends its own zero-based "LineNumber: .. | BytePositionInLine: .." to the message.
+            string detail = e.Message;
+            int cut = detail.IndexOf(" LineNumber:", StringComparison.Ordinal);
+            if (cut > 0)
+                detail = detail[..cut];
             throw new ModelConfigException(sourceName, null,
-                $"is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {e.Message}", e);
+                $"is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {detail}", e);
         }
         using (doc)
         {

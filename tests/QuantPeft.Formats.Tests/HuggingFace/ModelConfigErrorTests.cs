@@ -44,6 +44,15 @@ public class ModelConfigErrorTests
     }
 
     [Fact]
+    public void InvalidJson_GivesTheOneBasedLine()
+    {
+        string json = "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 40 96\n}";
+        var e = Assert.Throws<ModelConfigException>(() => ModelConfigReader.Parse(json, Source));
+        Assert.Contains("(line 3,", e.Message);
+        Assert.DoesNotContain("LineNumber", e.Message);
+    }
+
+    [Fact]
     public void NonObjectRoot_IsRejected()
     {
         var e = Assert.Throws<ModelConfigException>(() => ModelConfigReader.Parse("[1, 2]", Source));
