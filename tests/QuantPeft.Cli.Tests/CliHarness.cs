@@ -26,10 +26,22 @@ internal static class CliHarness
         }
     }
 
-    public static string TempDir()
+}
+
+/// <summary>A fresh temporary folder, deleted with everything in it when disposed.</summary>
+internal sealed class TempFolder : IDisposable
+{
+    public TempFolder()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "qpeft-cli-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "qpeft-cli-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); }
+        catch (IOException) { }
     }
 }

@@ -17,7 +17,8 @@ public class InspectCommandTests
     [Fact]
     public void ShardedSparseLlama2_7BReportsExactParameterCountFromHeadersOnly()
     {
-        string dir = CliHarness.TempDir();
+        using var tmp = new TempFolder();
+        string dir = tmp.Path;
         // Real headers, sparse zero data: 13.5 GB of F16 on disk in holes, in shards of at most 5 GB.
         SafetensorsShardedWriter.Write(dir, Llama2_7B.Tensors().Select(t => SafetensorsTensorEntry.Zeros(t.Name, SafetensorsDType.F16, t.Shape)), 5_000_000_000L);
         ModelConfigWriter.WriteToFolder(Llama2_7B, dir);
@@ -42,7 +43,8 @@ public class InspectCommandTests
     [Fact]
     public void TableOutputShowsTotalsAndArchitecture()
     {
-        string dir = CliHarness.TempDir();
+        using var tmp = new TempFolder();
+        string dir = tmp.Path;
         var spec = new ModelSpec { ModelType = "qwen2", NumLayers = 1, HiddenSize = 8, IntermediateSize = 16, NumHeads = 2, NumKvHeads = 1, VocabSize = 10, AttentionBias = true, TieWordEmbeddings = true };
         SafetensorsWriter.WriteFile(Path.Combine(dir, "model.safetensors"), spec.Tensors().Select(t => SafetensorsTensorEntry.Zeros(t.Name, SafetensorsDType.BF16, t.Shape)));
         ModelConfigWriter.WriteToFolder(spec, dir);
@@ -80,7 +82,8 @@ public class InspectCommandTests
     [MemberData(nameof(Malformed))]
     public void MalformedFilesExitWithOneNamedLine(string label, byte[] content)
     {
-        string path = Path.Combine(CliHarness.TempDir(), "bad.safetensors");
+        using var tmp = new TempFolder();
+        string path = Path.Combine(tmp.Path, "bad.safetensors");
         File.WriteAllBytes(path, content);
         var (exit, stdout, stderr) = CliHarness.Run("inspect", path);
         Assert.True(exit == 1, $"{label}: exit {exit}, stderr {stderr}");
