@@ -26,7 +26,7 @@ internal static unsafe class SimdBlockEncoder
                 finite &= Vector512.LessThanOrEqual(magnitude, Vector512.Create(float.MaxValue));
                 maxVector = Vector512.Max(maxVector, magnitude);
             }
-            if (finite != Vector512<float>.AllBitsSet) BlockScale.ThrowNonFinite(new ReadOnlySpan<float>(values, length), firstIndex);
+            if (finite.AsUInt32() != Vector512<uint>.AllBitsSet) BlockScale.ThrowNonFinite(new ReadOnlySpan<float>(values, length), firstIndex);
             for (int lane = 0; lane < 16; lane++) if (maxVector[lane] > max) max = maxVector[lane];
         }
         else if (Vector256.IsHardwareAccelerated && length >= 8)
@@ -39,7 +39,7 @@ internal static unsafe class SimdBlockEncoder
                 finite &= Vector256.LessThanOrEqual(magnitude, Vector256.Create(float.MaxValue));
                 maxVector = Vector256.Max(maxVector, magnitude);
             }
-            if (finite != Vector256<float>.AllBitsSet) BlockScale.ThrowNonFinite(new ReadOnlySpan<float>(values, length), firstIndex);
+            if (finite.AsUInt32() != Vector256<uint>.AllBitsSet) BlockScale.ThrowNonFinite(new ReadOnlySpan<float>(values, length), firstIndex);
             for (int lane = 0; lane < 8; lane++) if (maxVector[lane] > max) max = maxVector[lane];
         }
         for (; i < length; i++)
