@@ -5,7 +5,7 @@ namespace QuantPeft.Quant;
 /// one of these tables, not a float encoding, so the same bytes mean the same numbers here and in
 /// bitsandbytes only if these tables are bit-identical to its own.
 /// </summary>
-public static class CodeTables
+public static partial class CodeTables
 {
     private static readonly float[] Nf4Values =
     [
