@@ -1,0 +1,62 @@
+using System.Runtime.InteropServices;
+using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Formats.Safetensors;
+
+namespace QuantPeft.Cli.Tests;
+
+public class QuantizeCommandTests
+{
+    private static void WriteModel(string dir)
+    {
+        var spec = new ModelSpec { ModelType = "llama", NumLayers = 1, HiddenSize = 32, IntermediateSize = 64, NumHeads = 2, NumKvHeads = 2, VocabSize = 16 };
+        var rng = new Random(5);
+        SafetensorsWriter.WriteFile(Path.Combine(dir, "model.safetensors"), spec.Tensors().Select(t =>
+        {
+            var v = new float[t.ElementCount];
+            for (int i = 0; i < v.Length; i++) v[i] = (float)(rng.NextDouble() - 0.5);
+            return SafetensorsTensorEntry.FromBytes(t.Name, SafetensorsDType.F32, t.Shape, MemoryMarshal.AsBytes(v.AsSpan()).ToArray());
+        }));
+        ModelConfigWriter.WriteToFolder(spec, dir);
+    }
+
+    [Fact]
+    public void QuantizeThenInspectShowsPackedWeights()
+    {
+        using var tmp = new TempFolder();
+        string model = Path.Combine(tmp.Path, "model"), output = Path.Combine(tmp.Path, "nf4");
+        Directory.CreateDirectory(model);
+        WriteModel(model);
+        var (exit, _, stderr) = CliHarness.Run("quantize", model, "--format", "nf4", "--double-quant", "-o", output);
+        Assert.True(exit == 0, stderr);
+        var (exit2, stdout, _) = CliHarness.Run("inspect", output, "--json");
+        Assert.Equal(0, exit2);
+        Assert.Contains("model.layers.0.mlp.up_proj.weight.quant_state.bitsandbytes__nf4", stdout);
+    }
+
+    [Theory]
+    [InlineData("--format", "q3", "--format 'q3'")]
+    [InlineData("--blocksize", "100", "--blocksize 100")]
+    public void BadFlagsExitOneNamingTheFlagAndWriteNothing(string flag, string value, string expected)
+    {
+        using var tmp = new TempFolder();
+        string model = Path.Combine(tmp.Path, "model"), output = Path.Combine(tmp.Path, "out");
+        Directory.CreateDirectory(model);
+        WriteModel(model);
+        string[] args = flag == "--format"
+            ? ["quantize", model, flag, value, "-o", output]
+            : ["quantize", model, "--format", "nf4", flag, value, "-o", output];
+        var (exit, _, stderr) = CliHarness.Run(args);
+        Assert.Equal(1, exit);
+        Assert.Contains(expected, stderr);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void ModelFolderWithoutConfigExitsOne()
+    {
+        using var tmp = new TempFolder();
+        var (exit, _, stderr) = CliHarness.Run("quantize", tmp.Path, "--format", "nf4", "-o", Path.Combine(tmp.Path, "out"));
+        Assert.Equal(1, exit);
+        Assert.Contains("config.json", stderr);
+    }
+}
