@@ -51,39 +51,64 @@ public sealed class TrainingDataset
     /// <param name="options">Layout, length, split and seed.</param>
     /// <param name="maxPositionEmbeddings">The model's <c>max_position_embeddings</c>; a longer sequence length is an error.</param>
     /// <param name="template">Renders <c>messages</c> records; <see cref="ChatTemplate.Default"/> when null.</param>
-    /// <exception cref="DatasetFormatException">The file is missing or has bad lines, or (padded, truncation Error) an example is too long.</exception>
+    /// <param name="evalPath">
+    /// A separate JSONL file of eval records (a fixed benchmark set); then <see cref="DatasetOptions.EvalFraction"/>
+    /// must be 0 and every record of <paramref name="path"/> is trained on.
+    /// </param>
+    /// <exception cref="DatasetFormatException">A file is missing or has bad lines, or (padded, truncation Error) an example is too long.</exception>
     /// <exception cref="DatasetOptionsException">The options are invalid or exceed the model's limit.</exception>
-    public static TrainingDataset Load(string path, ITextTokenizer tokenizer, DatasetOptions options, int maxPositionEmbeddings, ChatTemplate? template = null)
+    public static TrainingDataset Load(string path, ITextTokenizer tokenizer, DatasetOptions options, int maxPositionEmbeddings,
+        ChatTemplate? template = null, string? evalPath = null)
     {
         options.Validate(maxPositionEmbeddings);
-        return FromRecords(JsonlDatasetReader.Read(path), path, tokenizer, options, template);
+        if (evalPath is not null && options.EvalFraction > 0)
+            throw new DatasetOptionsException($"an eval file ('{evalPath}') and an eval fraction ({options.EvalFraction}) were both given; use one");
+        IReadOnlyList<DatasetRecord> train = JsonlDatasetReader.Read(path);
+        IReadOnlyList<DatasetRecord>? eval = evalPath is null ? null : JsonlDatasetReader.Read(evalPath);
+        return Build(train, eval, path, evalPath ?? path, tokenizer, options, template);
     }
 
     /// <summary>Prepares records already in memory; <paramref name="sourceName"/> stands for the file in errors. Call <see cref="DatasetOptions.Validate"/> first.</summary>
-    public static TrainingDataset FromRecords(IReadOnlyList<DatasetRecord> records, string sourceName, ITextTokenizer tokenizer, DatasetOptions options, ChatTemplate? template = null)
+    public static TrainingDataset FromRecords(IReadOnlyList<DatasetRecord> records, string sourceName, ITextTokenizer tokenizer, DatasetOptions options, ChatTemplate? template = null) =>
+        Build(records, null, sourceName, sourceName, tokenizer, options, template);
+
+    private static TrainingDataset Build(IReadOnlyList<DatasetRecord> records, IReadOnlyList<DatasetRecord>? evalFile, string sourceName, string evalSourceName,
+        ITextTokenizer tokenizer, DatasetOptions options, ChatTemplate? template)
     {
-        (int[] trainIdx, int[] evalIdx) = DatasetSplit.Split(records.Count, options.EvalFraction, options.Seed);
+        int[] trainIdx, evalIdx;
+        IReadOnlyList<DatasetRecord> evalRecords;
+        if (evalFile is null)
+        {
+            (trainIdx, evalIdx) = DatasetSplit.Split(records.Count, options.EvalFraction, options.Seed);
+            evalRecords = [.. evalIdx.Select(i => records[i])];
+        }
+        else
+        {
+            trainIdx = [.. Enumerable.Range(0, records.Count)];
+            evalIdx = [];
+            evalRecords = evalFile;
+        }
         // Shuffle before packing so that a row mixes examples from all over the file.
         SeededRandom.Derive(options.Seed, purpose: 2).Shuffle(trainIdx);
         var encoder = new ExampleEncoder(tokenizer, template ?? ChatTemplate.Default, options.AddBos, options.AddEos);
         int padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
         int truncated = 0, dropped = 0;
-        List<TrainingRow> Rows(int[] indices)
+        List<TrainingRow> Rows(IEnumerable<DatasetRecord> source, string name)
         {
-            IEnumerable<TokenizedExample> examples = indices.Select(i => encoder.Encode(records[i]));
+            IEnumerable<TokenizedExample> examples = source.Select(encoder.Encode);
             if (options.Layout == RowLayout.Packed) return SequencePacker.Pack(examples, options.SequenceLength, padId);
-            SequencePadder.Result r = SequencePadder.Pad(examples, options.SequenceLength, padId, options.Truncation, sourceName);
+            SequencePadder.Result r = SequencePadder.Pad(examples, options.SequenceLength, padId, options.Truncation, name);
             truncated += r.Truncated;
             dropped += r.Dropped;
             return r.Rows;
         }
-        List<TrainingRow> train = Rows(trainIdx);
-        List<TrainingRow> eval = Rows(evalIdx);
+        List<TrainingRow> train = Rows(trainIdx.Select(i => records[i]), sourceName);
+        List<TrainingRow> eval = Rows(evalRecords, evalSourceName);
         if (train.Count == 0)
             throw new DatasetFormatException(sourceName, "no training rows: every example was dropped or has no loss target");
-        var stats = new DatasetStats(records.Count, trainIdx.Length, evalIdx.Length, train.Count, eval.Count, truncated, dropped,
+        var stats = new DatasetStats(records.Count + (evalFile?.Count ?? 0), trainIdx.Length, evalRecords.Count, train.Count, eval.Count, truncated, dropped,
             train.Sum(r => (long)r.Length), train.Sum(r => (long)r.TargetCount));
-        return new TrainingDataset(train, eval, [.. evalIdx.Select(i => records[i])], stats, options.Seed);
+        return new TrainingDataset(train, eval, evalRecords, stats, options.Seed);
     }
 
     /// <summary>Number of train micro-batches per epoch.</summary>
