@@ -100,9 +100,13 @@ public static class DemoPretrainCorpus
 
     private static string Letters(SeededRandom rng)
     {
-        var chars = new char[rng.Next(2, 8)];
-        for (int i = 0; i < chars.Length; i++) chars[i] = (char)('a' + rng.Next(26));
-        return new string(chars);
+        while (true)
+        {
+            var chars = new char[rng.Next(2, 8)];
+            for (int i = 0; i < chars.Length; i++) chars[i] = (char)('a' + rng.Next(26));
+            var s = new string(chars);
+            if (!s.Contains("upper", StringComparison.Ordinal)) return s;
+        }
     }
 
     private static string Name(SeededRandom rng) => Capital(Word(rng) + (rng.Next(2) == 0 ? "" : rng.Pick(Syllables)));
