@@ -1,5 +1,4 @@
 using System.Text.Json;
-using QuantPeft.Trainers.Data;
 
 namespace QuantPeft.Trainers.Training;
 
@@ -9,10 +8,10 @@ namespace QuantPeft.Trainers.Training;
 public sealed record MetricsLog(IReadOnlyList<TrainMetrics> Train, IReadOnlyList<EvalMetrics> Eval)
 {
     /// <summary>Reads <paramref name="path"/>; <c>null</c> numbers come back as NaN.</summary>
-    /// <exception cref="DatasetFormatException">The file is missing or a line is not a metrics object (names file and line).</exception>
+    /// <exception cref="MetricsFormatException">The file is missing or a line is not a metrics object (names file and line).</exception>
     public static MetricsLog Read(string path)
     {
-        if (!File.Exists(path)) throw new DatasetFormatException(path, "file does not exist");
+        if (!File.Exists(path)) throw new MetricsFormatException(path, 0, "file does not exist");
         var train = new List<TrainMetrics>();
         var eval = new List<EvalMetrics>();
         int lineNo = 0;
@@ -39,7 +38,7 @@ public sealed record MetricsLog(IReadOnlyList<TrainMetrics> Train, IReadOnlyList
             }
             catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
             {
-                throw new DatasetFormatException(path, [new DatasetLineError(lineNo, $"not a metrics line: {e.Message}")], 1);
+                throw new MetricsFormatException(path, lineNo, $"not a metrics line: {e.Message}", e);
             }
         }
         return new MetricsLog(train, eval);

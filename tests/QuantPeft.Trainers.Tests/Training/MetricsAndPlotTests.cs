@@ -53,6 +53,17 @@ public class MetricsAndPlotTests
     }
 
     [Fact]
+    public void BadMetricsLineNamesFileAndLine()
+    {
+        using var dir = new TempDir();
+        string path = dir.Write("metrics.jsonl", "{\"step\": 1, \"eval_loss\": 2.0}\n{\"loss\": 1.0}\n");
+        var e = Assert.Throws<MetricsFormatException>(() => MetricsLog.Read(path));
+        Assert.Equal(2, e.Line);
+        Assert.Contains(path, e.Message);
+        Assert.Contains(dir.File("none.jsonl"), Assert.Throws<MetricsFormatException>(() => MetricsLog.Read(dir.File("none.jsonl"))).Message);
+    }
+
+    [Fact]
     public void LossPlotIsANonTrivialPng()
     {
         using var dir = new TempDir();
