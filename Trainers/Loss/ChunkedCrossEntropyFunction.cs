@@ -87,7 +87,7 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
             gradWeight.Dispose();
             gradWeight = typed;
         }
-        return [gradHidden!, gradWeight!, null!];
+        return [gradHidden!, gradWeight!, null!, null!, null!, null!];   // one entry per forward argument
     }
 
     private static Tensor ChunkLogits(Tensor hidden, Tensor weight, long start, long len) =>

@@ -12,19 +12,16 @@ namespace QuantPeft.Trainers.Model;
 /// </summary>
 public sealed class DecoderStack : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "embed_tokens")] private readonly nn.Module<Tensor, Tensor> _embedTokens;
+    [ComponentName(Name = "embed_tokens")] private readonly Embedding _embedTokens;
     [ComponentName(Name = "layers")] private readonly ModuleList<DecoderLayer> _layers;
     [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
     private readonly DecoderLayer[] _layerList;
     private readonly float[] _inverseFrequencies;
     private readonly int _maxPositions;
-    private readonly Parameter _embeddingWeight;
 
     internal DecoderStack(ModelSpec spec, ScalarType dtype, Device? device, LinearFactory linear) : base(nameof(DecoderStack))
     {
-        var embedding = nn.Embedding(spec.VocabSize, spec.HiddenSize, device: device, dtype: dtype);
-        _embeddingWeight = embedding.weight!;
-        _embedTokens = embedding;
+        _embedTokens = nn.Embedding(spec.VocabSize, spec.HiddenSize, device: device, dtype: dtype);
         _layerList = Enumerable.Range(0, spec.NumLayers).Select(i => new DecoderLayer(spec, i, dtype, device, linear)).ToArray();
         _layers = nn.ModuleList(_layerList);
         _norm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device);
@@ -37,7 +34,7 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     public IReadOnlyList<DecoderLayer> Layers => _layerList;
 
     /// <summary>The token embedding matrix (V, H).</summary>
-    public Parameter EmbeddingWeight => _embeddingWeight;
+    public Parameter EmbeddingWeight => _embedTokens.weight!;
 
     /// <summary>Whether blocks run through <see cref="BlockCheckpoint"/> when gradients are recorded.</summary>
     public bool GradientCheckpointing { get; set; }
