@@ -1,9 +1,18 @@
 using BenchmarkDotNet.Running;
+using QuantPeft.Perf.Tools;
 
 namespace QuantPeft.Perf;
 
-/// <summary>Runs the BenchmarkDotNet suites: <c>dotnet run -c Release --project perf -- --filter '*Name*'</c>.</summary>
+/// <summary>
+/// Runs the BenchmarkDotNet suites (<c>dotnet run -c Release --project perf -- --filter '*Name*'</c>) or one of the
+/// benchmark tools (<c>dotnet run -c Release --project perf -- synth-checkpoint …</c>).
+/// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "synth-checkpoint") return SyntheticCheckpoint.Run(args);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }
