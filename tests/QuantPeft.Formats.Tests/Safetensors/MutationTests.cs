@@ -53,7 +53,9 @@ public sealed class MutationTests : IDisposable
                     using var file = SafetensorsFile.Open(path);
                     foreach (var t in file.Tensors)
                     {
-                        file.ReadBytes(t.Name);
+                        byte[] copy = file.ReadBytes(t.Name);
+                        if (!file.GetSpan(t.Name).SequenceEqual(copy))
+                            throw new InvalidOperationException($"mapped and copied bytes of '{t.Name}' differ");
                         if (t.DType is SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16 or SafetensorsDType.I64 or SafetensorsDType.U8 or SafetensorsDType.BOOL)
                             file.ReadFloat32(t.Name);
                     }
