@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using K = QuantPeft.Formats.Peft.PeftErrorKind;
 
 namespace QuantPeft.Formats.Peft;
