@@ -3,10 +3,23 @@ using QuantPeft.Memory.Planning;
 namespace QuantPeft.Memory.CostModel;
 
 /// <summary>Activation-side bytes of one micro-batch.</summary>
-/// <param name="Saved">Tensors kept for backward across all layers (plus the head's).</param>
+/// <param name="Saved">Tensors kept for backward across all layers (plus the head's); with checkpointing, the layer inputs.</param>
+/// <param name="Recompute">With checkpointing, one layer's full set while it is recomputed in backward (0 otherwise).</param>
 /// <param name="Gradients">Activation gradients alive while one layer runs backward.</param>
 /// <param name="Logits">Logits and loss intermediates.</param>
-public readonly record struct ActivationBytes(long Saved, long Gradients, long Logits);
+/// <remarks>
+/// The logits live from the end of the forward until the LM head's backward; a layer's recomputed set and its
+/// activation gradients live later, inside the backward of that layer. The peak therefore holds
+/// <c>Saved + max(Logits, Recompute + Gradients)</c>, not the sum of all four.
+/// </remarks>
+public readonly record struct ActivationBytes(long Saved, long Recompute, long Gradients, long Logits)
+{
+    /// <summary>Whether the logits (rather than one layer's backward working set) are alive at the peak.</summary>
+    public bool LogitsAtPeak => Logits >= Recompute + Gradients;
+
+    /// <summary>Bytes alive at the activation peak.</summary>
+    public long Peak => Saved + Math.Max(Logits, Recompute + Gradients);
+}
 
 /// <summary>
 /// What a Llama block (RMSNorm, rotary, GQA attention, SwiGLU, no dropout) keeps for backward, per token,
@@ -39,9 +52,8 @@ public static class ActivationCost
             sum += perToken;
             maxLayer = Math.Max(maxLayer, perToken);
         }
-        long saved = s.Checkpointing
-            ? 2 * h * inv.Layers.Count * tokens + maxLayer * tokens
-            : sum * tokens;
+        long saved = s.Checkpointing ? 2 * h * inv.Layers.Count * tokens : sum * tokens;
+        long recompute = s.Checkpointing ? maxLayer * tokens : 0;
 
         // The final norm and the LM head's input (kept only when the head trains).
         bool headTrains = set.TrainedLayers.Count > 0;
@@ -49,7 +61,7 @@ public static class ActivationCost
 
         long maxInter = inv.Layers.Max(x => x.Intermediate);
         long grads = (4 * h + 4 * maxInter) * tokens;
-        return new ActivationBytes(saved, grads, LogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks));
+        return new ActivationBytes(saved, recompute, grads, LogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks));
     }
 
     /// <summary>
@@ -68,10 +80,11 @@ public static class ActivationCost
         LayerShape shape = inv.Layers[layer];
         long h = inv.Spec.HiddenSize, q = shape.QDim, kv = shape.KvDim, inter = shape.Intermediate;
         bool trained = set.TrainedLayers.Contains(layer);
-        int normBytes = settings.NormKeepsF32Input ? 4 : 2;
+        bool compiled = settings.Compiled;
+        int normBytes = settings.NormKeepsF32Input && !compiled ? 4 : 2;
         bool keepsInput(LinearModule m) => trained || HasAdapter(s, m) || (s.IsQuantized && settings.QuantizedLinearKeepsInput);
 
-        long bytes = 2 * (normBytes * h + (trained ? 2 * h : 0));              // two RMSNorms
+        long bytes = 2 * (normBytes * h + (trained && !compiled ? 2 * h : 0)); // two RMSNorms
         if (keepsInput(LinearModule.Q) || keepsInput(LinearModule.K) || keepsInput(LinearModule.V))
             bytes += 2 * h;                                                     // normed input of q/k/v
         bytes += s.Attention == AttentionKind.Fused
@@ -80,8 +93,8 @@ public static class ActivationCost
         if (keepsInput(LinearModule.O)) bytes += 2 * q;                         // attention output → o_proj
         if (keepsInput(LinearModule.Gate) || keepsInput(LinearModule.Up))
             bytes += 2 * h;                                                     // normed input of gate/up
-        bytes += 3 * 2 * inter;                                                 // gate, SiLU(gate), up
-        if (keepsInput(LinearModule.Down)) bytes += 2 * inter;                  // SiLU(gate)·up → down_proj
+        bytes += (compiled ? 2 : 3) * 2 * inter;                                // gate, up (, SiLU(gate))
+        if (keepsInput(LinearModule.Down) && !compiled) bytes += 2 * inter;     // SiLU(gate)·up → down_proj
         bytes += AdapterBytesPerToken(inv, s, w, shape);
         return bytes;
     }

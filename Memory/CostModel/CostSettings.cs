@@ -29,6 +29,13 @@ public sealed record CostSettings
     /// </summary>
     public bool ForeachAdamW { get; init; }
 
+    /// <summary>
+    /// Whether the block runs compiled (torch.compile / fused kernels): the partitioner keeps only matmul
+    /// inputs and outputs and recomputes pointwise work in backward, so RMSNorm keeps its bf16 input and
+    /// SwiGLU keeps gate and up only (SiLU and the product are recomputed).
+    /// </summary>
+    public bool Compiled { get; init; }
+
     /// <summary>Number of chunks of a chunked loss (torchtune and our runtime use 8).</summary>
     public int LossChunks { get; init; } = 8;
 

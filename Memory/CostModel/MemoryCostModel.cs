@@ -6,8 +6,9 @@ namespace QuantPeft.Memory.CostModel;
 /// Prices one strategy. Memory is taken at the larger of two phases:
 /// <list type="bullet">
 /// <item>backward: weights, adapters, optimizer states, gradients (all, or the largest update unit's under
-/// layer-wise updates, whose step then also runs here), saved activations, activation gradients, logits and
-/// one dequantized matrix;</item>
+/// layer-wise updates, whose step then also runs here), saved activations, then either the logits (at the
+/// loss) or one layer's recomputed set and activation gradients (inside a layer's backward), whichever is
+/// larger, and one dequantized matrix;</item>
 /// <item>optimizer step (without layer-wise updates): weights, adapters, states, all gradients and the step's temporaries.</item>
 /// </list>
 /// The runtime overhead is added to both; the fragmentation margin is a fraction of the allocated peak.
@@ -25,7 +26,7 @@ public static class MemoryCostModel
         ActivationBytes act = ActivationCost.Estimate(inv, set, s, w, settings);
         long dequant = WeightCost.DequantBuffer(inv, s);
 
-        long backward = grads + act.Saved + act.Gradients + act.Logits + dequant + (s.Layerwise ? opt.StepTemp : 0);
+        long backward = grads + act.Peak + dequant + (s.Layerwise ? opt.StepTemp : 0);
         long step = s.Layerwise ? 0 : grads + opt.StepTemp;
         bool backwardPeak = backward >= step;
 
@@ -38,9 +39,10 @@ public static class MemoryCostModel
         device[MemoryComponent.Gradients] = grads;
         if (backwardPeak)
         {
-            device[MemoryComponent.Activations] = act.Saved;
-            device[MemoryComponent.ActivationGradients] = act.Gradients;
-            device[MemoryComponent.Logits] = act.Logits;
+            bool logits = act.LogitsAtPeak;
+            device[MemoryComponent.Activations] = act.Saved + (logits ? 0 : act.Recompute);
+            device[MemoryComponent.ActivationGradients] = logits ? 0 : act.Gradients;
+            device[MemoryComponent.Logits] = logits ? act.Logits : 0;
             device[MemoryComponent.DequantBuffer] = dequant;
             if (s.Layerwise) device[MemoryComponent.OptimizerStepTemp] = opt.StepTemp;
         }
