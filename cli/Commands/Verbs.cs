@@ -7,7 +7,8 @@ internal static class Verbs
 {
     public static IEnumerable<Command> All()
     {
-        yield return InspectCommand.Create();
+        yield return PlanCommand.Create();
         yield return QuantizeCommand.Create();
+        yield return InspectCommand.Create();
     }
 }

@@ -1,0 +1,138 @@
+using QuantPeft.Memory.Planning;
+
+namespace QuantPeft.Memory.CostModel;
+
+/// <summary>Activation-side bytes of one micro-batch.</summary>
+/// <param name="Saved">Tensors kept for backward across all layers (plus the head's); with checkpointing, the layer inputs.</param>
+/// <param name="Recompute">With checkpointing, one layer's full set while it is recomputed in backward (0 otherwise).</param>
+/// <param name="Gradients">Activation gradients alive while one layer runs backward.</param>
+/// <param name="Logits">Logits and loss intermediates.</param>
+/// <remarks>
+/// The logits live from the end of the forward until the LM head's backward; a layer's recomputed set and its
+/// activation gradients live later, inside the backward of that layer. The peak therefore holds
+/// <c>Saved + max(Logits, Recompute + Gradients)</c>, not the sum of all four.
+/// </remarks>
+public readonly record struct ActivationBytes(long Saved, long Recompute, long Gradients, long Logits)
+{
+    /// <summary>Whether the logits (rather than one layer's backward working set) are alive at the peak.</summary>
+    public bool LogitsAtPeak => Logits >= Recompute + Gradients;
+
+    /// <summary>Bytes alive at the activation peak.</summary>
+    public long Peak => Saved + Math.Max(Logits, Recompute + Gradients);
+}
+
+/// <summary>
+/// What a Llama block (RMSNorm, rotary, GQA attention, SwiGLU, no dropout) keeps for backward, per token,
+/// derived tensor by tensor from its forward (see docs/planner.md, "Activations"):
+/// <list type="bullet">
+/// <item>each RMSNorm keeps its input (fp32 when it upcasts: 4h bytes; else 2h), and its bf16 output only when its weight trains;</item>
+/// <item>a linear keeps its input only when its weight trains, when it carries an adapter, or when a quantized
+/// implementation keeps it anyway (bitsandbytes); q/k/v share one input, gate/up share one;</item>
+/// <item>fused attention keeps q, k, v (k and v at the KV width), its output and a float32 log-sum-exp per head;
+/// eager attention keeps q, k and v repeated to all heads, and per head the s×s probabilities in fp32
+/// (softmax output) and bf16 (input of the second matmul): 6·a·s bytes per token;</item>
+/// <item>SwiGLU keeps gate (SiLU input), SiLU(gate) and up (the product's operands) and, when down needs it, the product;</item>
+/// <item>rotary multiplies by constant cos/sin and keeps nothing per layer; residual adds keep nothing.</item>
+/// </list>
+/// With checkpointing only each layer's bf16 input (2h per token) is kept, plus one layer's full set while it is recomputed.
+/// </summary>
+public static class ActivationCost
+{
+    /// <summary>Prices the activations of one micro-batch of <paramref name="s"/>.</summary>
+    public static ActivationBytes Estimate(ModelInventory inv, TrainableSet set, Strategy s, Workload w, CostSettings settings)
+    {
+        long tokens = (long)s.Batch * w.Seq;
+        long h = inv.Spec.HiddenSize;
+        int normBytes = settings.NormKeepsF32Input ? 4 : 2;
+
+        long sum = 0, maxLayer = 0;
+        for (int l = 0; l < inv.Layers.Count; l++)
+        {
+            long perToken = LayerBytesPerToken(inv, set, s, w, settings, l);
+            sum += perToken;
+            maxLayer = Math.Max(maxLayer, perToken);
+        }
+        long saved = s.Checkpointing ? 2 * h * inv.Layers.Count * tokens : sum * tokens;
+        long recompute = s.Checkpointing ? maxLayer * tokens : 0;
+
+        // The final norm and the LM head's input (kept only when the head trains).
+        bool headTrains = set.TrainedLayers.Count > 0;
+        saved += (normBytes * h + (headTrains ? 2 * h : 0)) * tokens;
+
+        long maxInter = inv.Layers.Max(x => x.Intermediate);
+        long grads = (4 * h + 4 * maxInter) * tokens;
+        return new ActivationBytes(saved, recompute, grads, LogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks));
+    }
+
+    /// <summary>
+    /// Logits and loss: bf16 logits (2 bytes per element) plus, for an unchunked loss, the fp32 upcast (4) and
+    /// the fp32 log-softmax kept for backward (4) over the whole b·s·vocab; a chunked loss upcasts one chunk at a time.
+    /// </summary>
+    public static long LogitsBytes(long vocab, long tokens, bool chunked, int chunks)
+    {
+        long elements = tokens * vocab;
+        return 2 * elements + (chunked ? 8 * WeightCost.Ceil(elements, chunks) : 8 * elements);
+    }
+
+    /// <summary>Bytes per token that decoder layer <paramref name="layer"/> keeps for backward (without checkpointing).</summary>
+    public static long LayerBytesPerToken(ModelInventory inv, TrainableSet set, Strategy s, Workload w, CostSettings settings, int layer)
+    {
+        LayerShape shape = inv.Layers[layer];
+        long h = inv.Spec.HiddenSize, q = shape.QDim, kv = shape.KvDim, inter = shape.Intermediate;
+        bool trained = set.TrainedLayers.Contains(layer);
+        bool compiled = settings.Compiled;
+        int normBytes = settings.NormKeepsF32Input && !compiled ? 4 : 2;
+        bool keepsInput(LinearModule m) => trained || HasAdapter(s, m) || (s.IsQuantized && settings.QuantizedLinearKeepsInput);
+
+        long bytes = 2 * (normBytes * h + (trained && !compiled ? 2 * h : 0)); // two RMSNorms
+        if (keepsInput(LinearModule.Q) || keepsInput(LinearModule.K) || keepsInput(LinearModule.V))
+            bytes += 2 * h;                                                     // normed input of q/k/v
+        bytes += s.Attention == AttentionKind.Fused
+            ? 2 * (q + 2 * kv) + 2 * q + 4 * shape.Heads                        // q, k, v, output, log-sum-exp
+            : 2 * 3 * q + 6L * shape.Heads * w.Seq;                             // q, repeated k and v, probabilities
+        if (keepsInput(LinearModule.O)) bytes += 2 * q;                         // attention output → o_proj
+        if (keepsInput(LinearModule.Gate) || keepsInput(LinearModule.Up))
+            bytes += 2 * h;                                                     // normed input of gate/up
+        bytes += (compiled ? 2 : 3) * 2 * inter;                                // gate, up (, SiLU(gate))
+        if (keepsInput(LinearModule.Down) && !compiled) bytes += 2 * inter;     // SiLU(gate)·up → down_proj
+        bytes += AdapterBytesPerToken(inv, s, w, shape);
+        return bytes;
+    }
+
+    private static bool HasAdapter(Strategy s, LinearModule m) => s.IsAdapterMethod && s.Targets.Contains(m);
+
+    // Adapters keep their own intermediates: LoRA's A·x (r) for B; DoRA also the base output (d_out) it rescales;
+    // OSoRA and VeRA keep two r-vectors and the d_out vector their trained output scale multiplies.
+    // Dropout keeps the dropped copy (bf16) and its mask (1 byte) once per distinct input.
+    private static long AdapterBytesPerToken(ModelInventory inv, Strategy s, Workload w, LayerShape shape)
+    {
+        if (!s.IsAdapterMethod) return 0;
+        long h = inv.Spec.HiddenSize;
+        long bytes = 0;
+        foreach (LinearModule m in Enum.GetValues<LinearModule>())
+        {
+            if (!s.Targets.Contains(m)) continue;
+            long outDim = m switch
+            {
+                LinearModule.Q => shape.QDim,
+                LinearModule.K or LinearModule.V => shape.KvDim,
+                LinearModule.Gate or LinearModule.Up => shape.Intermediate,
+                _ => h,
+            };
+            bytes += s.Method switch
+            {
+                TrainingMethod.Dora => 2 * s.Rank + 2 * outDim,
+                TrainingMethod.Osora or TrainingMethod.Vera => 4 * s.Rank + 2 * outDim,
+                _ => 2 * s.Rank,
+            };
+        }
+        if (w.AdapterDropout > 0)
+        {
+            if ((s.Targets & (TargetModules.Q | TargetModules.K | TargetModules.V)) != 0) bytes += 3 * h;
+            if (s.Targets.Contains(LinearModule.O)) bytes += 3 * shape.QDim;
+            if ((s.Targets & (TargetModules.Gate | TargetModules.Up)) != 0) bytes += 3 * h;
+            if (s.Targets.Contains(LinearModule.Down)) bytes += 3 * shape.Intermediate;
+        }
+        return bytes;
+    }
+}

@@ -1,0 +1,53 @@
+namespace QuantPeft.Memory.CostModel;
+
+/// <summary>
+/// How the training runtime behaves where implementations differ in what they keep alive. The planner
+/// prices QuantPeft's own runtime by default (<see cref="QuantPeft"/>); the published figures it is
+/// checked against were measured on PyTorch stacks whose behaviour is written here as data
+/// (<see cref="PyTorch"/>, <see cref="PyTorchBitsandbytes"/>) instead of as fitted constants.
+/// </summary>
+public sealed record CostSettings
+{
+    /// <summary>Bytes per AdamW moment element: 4 (fp32 states) or 2 (bf16 states, as in pure-bf16 setups).</summary>
+    public int AdamStateBytes { get; init; } = 4;
+
+    /// <summary>
+    /// Whether RMSNorm keeps its input upcast to fp32 for backward (Hugging Face's <c>LlamaRMSNorm</c> computes
+    /// the variance in fp32, and <c>pow</c>/<c>mul</c> save that fp32 tensor): 4 bytes per element instead of 2.
+    /// </summary>
+    public bool NormKeepsF32Input { get; init; } = true;
+
+    /// <summary>
+    /// Whether a quantized linear keeps its input for backward even when its weight is frozen. bitsandbytes'
+    /// <c>MatMul4Bit</c> saves <c>(A, B)</c> whenever any input needs a gradient, although only B is needed.
+    /// </summary>
+    public bool QuantizedLinearKeepsInput { get; init; }
+
+    /// <summary>
+    /// Whether a 32-bit AdamW step runs multi-tensor (PyTorch's default <c>foreach</c> implementation), which
+    /// materialises <c>sqrt(v)</c> for every parameter of the group at once; otherwise one parameter at a time.
+    /// </summary>
+    public bool ForeachAdamW { get; init; }
+
+    /// <summary>
+    /// Whether the block runs compiled (torch.compile / fused kernels): the partitioner keeps only matmul
+    /// inputs and outputs and recomputes pointwise work in backward, so RMSNorm keeps its bf16 input and
+    /// SwiGLU keeps gate and up only (SiLU and the product are recomputed).
+    /// </summary>
+    public bool Compiled { get; init; }
+
+    /// <summary>Number of chunks of a chunked loss (torchtune and our runtime use 8).</summary>
+    public int LossChunks { get; init; } = 8;
+
+    /// <summary>Natural GaLore's gradient history length s (default 20).</summary>
+    public int NaturalGaloreHistory { get; init; } = 20;
+
+    /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW.</summary>
+    public static CostSettings QuantPeft { get; } = new();
+
+    /// <summary>PyTorch + Hugging Face-style modules: foreach AdamW.</summary>
+    public static CostSettings PyTorch { get; } = new() { ForeachAdamW = true };
+
+    /// <summary>PyTorch with bitsandbytes 4-bit linears (which keep their input).</summary>
+    public static CostSettings PyTorchBitsandbytes { get; } = new() { ForeachAdamW = true, QuantizedLinearKeepsInput = true };
+}

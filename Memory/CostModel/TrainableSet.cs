@@ -1,0 +1,118 @@
+using QuantPeft.Memory.Planning;
+
+namespace QuantPeft.Memory.CostModel;
+
+/// <summary>One trainable tensor as the optimizer sees it.</summary>
+/// <param name="Elements">Number of elements.</param>
+/// <param name="Unit">Update unit for layer-wise accounting: the decoder layer index, or -1 embedding, -2 head, -3 final norm.</param>
+/// <param name="Rows">Rows of a matrix GaLore projects (0 for tensors GaLore leaves to plain AdamW).</param>
+/// <param name="Cols">Columns of a matrix GaLore projects.</param>
+public readonly record struct TrainableTensor(long Elements, int Unit, long Rows = 0, long Cols = 0)
+{
+    /// <summary>Whether GaLore projects this tensor's gradient (the attention/MLP linear weights).</summary>
+    public bool IsGaloreMatrix => Rows > 0;
+}
+
+/// <summary>
+/// What a strategy trains and what it adds to the model: the trainable tensors (which decide gradients and
+/// optimizer states) and the frozen adapter tensors.
+/// </summary>
+public sealed class TrainableSet
+{
+    /// <summary>Trainable tensors.</summary>
+    public IReadOnlyList<TrainableTensor> Tensors { get; }
+    /// <summary>Elements of adapter tensors, trainable and frozen (bf16 on the device).</summary>
+    public long AdapterElements { get; }
+    /// <summary>Decoder layers whose own weights are trained (all for full-parameter methods, γ for LISA, none for adapters).</summary>
+    public IReadOnlySet<int> TrainedLayers { get; }
+
+    private TrainableSet(List<TrainableTensor> tensors, long adapterElements, HashSet<int> trainedLayers)
+    {
+        Tensors = tensors; AdapterElements = adapterElements; TrainedLayers = trainedLayers;
+    }
+
+    /// <summary>Total trainable elements.</summary>
+    public long TrainableElements => Tensors.Sum(t => t.Elements);
+
+    /// <summary>Elements of the largest update unit (one decoder layer's trainable tensors, the embedding, or the head).</summary>
+    public long LargestUnitElements => Tensors.GroupBy(t => t.Unit).Max(g => g.Sum(t => t.Elements));
+
+    /// <summary>
+    /// Builds the set. Adapter counts per target matrix (d_in × d_out, rank r):
+    /// LoRA/PiSSA/LoRAM/LQ-LoRA r·(d_in + d_out) trainable; DoRA the same plus a d_out magnitude;
+    /// OSoRA r + d_out trainable and frozen U_r, V_r of r·(d_in + d_out); VeRA r + d_out trainable per target
+    /// and one frozen pair A (r × max d_in), B (max d_out × r) shared by every target.
+    /// </summary>
+    public static TrainableSet Build(ModelInventory inv, Strategy s)
+    {
+        var tensors = new List<TrainableTensor>();
+        var trainedLayers = new HashSet<int>();
+        long adapter = 0;
+        long h = inv.Spec.HiddenSize;
+        switch (s.Method)
+        {
+            case TrainingMethod.Full:
+            case TrainingMethod.Galore:
+            case TrainingMethod.NaturalGalore:
+            case TrainingMethod.Lisa:
+                IEnumerable<int> layers = Enumerable.Range(0, inv.Layers.Count);
+                if (s.Method == TrainingMethod.Lisa)
+                    layers = LargestLayers(inv, s.LisaLayers);
+                foreach (int l in layers)
+                {
+                    trainedLayers.Add(l);
+                    foreach (LinearTensor t in inv.LinearsByLayer[l])
+                    {
+                        tensors.Add(new TrainableTensor(t.Elements, l, t.Out, t.In));
+                        if (t.BiasElements > 0) tensors.Add(new TrainableTensor(t.BiasElements, l));
+                    }
+                    tensors.Add(new TrainableTensor(h, l));
+                    tensors.Add(new TrainableTensor(h, l));
+                }
+                tensors.Add(new TrainableTensor(inv.EmbeddingElements, -1));
+                if (inv.LmHeadElements > 0) tensors.Add(new TrainableTensor(inv.LmHeadElements, -2));
+                tensors.Add(new TrainableTensor(h, -3));
+                break;
+            default:
+                long maxIn = 0, maxOut = 0;
+                foreach (LinearTensor t in inv.Linears.Where(t => s.Targets.Contains(t.Module)))
+                {
+                    long r = Math.Min(s.Rank, Math.Min(t.In, t.Out));
+                    maxIn = Math.Max(maxIn, t.In); maxOut = Math.Max(maxOut, t.Out);
+                    switch (s.Method)
+                    {
+                        case TrainingMethod.Osora:
+                            tensors.Add(new TrainableTensor(r, t.Layer));
+                            tensors.Add(new TrainableTensor(t.Out, t.Layer));
+                            adapter += r * (t.In + t.Out) + r + t.Out;
+                            break;
+                        case TrainingMethod.Vera:
+                            tensors.Add(new TrainableTensor(s.Rank, t.Layer));
+                            tensors.Add(new TrainableTensor(t.Out, t.Layer));
+                            adapter += s.Rank + t.Out;
+                            break;
+                        default:
+                            tensors.Add(new TrainableTensor(r * t.In, t.Layer));
+                            tensors.Add(new TrainableTensor(t.Out * r, t.Layer));
+                            adapter += r * (t.In + t.Out);
+                            if (s.Method == TrainingMethod.Dora)
+                            {
+                                tensors.Add(new TrainableTensor(t.Out, t.Layer));
+                                adapter += t.Out;
+                            }
+                            break;
+                    }
+                }
+                if (s.Method == TrainingMethod.Vera)
+                    adapter += s.Rank * maxIn + maxOut * s.Rank;
+                break;
+        }
+        return new TrainableSet(tensors, adapter, trainedLayers);
+    }
+
+    // LISA samples γ layers uniformly; the plan must hold for the worst draw, the γ largest layers.
+    private static IEnumerable<int> LargestLayers(ModelInventory inv, int count) =>
+        Enumerable.Range(0, inv.Layers.Count)
+            .OrderByDescending(l => inv.LinearsByLayer[l].Sum(t => t.Elements)).ThenBy(l => l)
+            .Take(count);
+}

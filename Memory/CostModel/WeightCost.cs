@@ -1,0 +1,62 @@
+using QuantPeft.Memory.Planning;
+
+namespace QuantPeft.Memory.CostModel;
+
+/// <summary>
+/// Bytes of the base weights. Decoder linears take the chosen format; embeddings, the LM head, norms and
+/// biases stay bf16 (QLoRA and bitsandbytes leave them unquantized: they are small, or, for the embedding,
+/// a lookup that would gain nothing from a 4-bit matmul).
+/// </summary>
+public static class WeightCost
+{
+    /// <summary>Block size of the 4-bit formats (bitsandbytes default).</summary>
+    public const int FourBitBlock = 64;
+    /// <summary>Second-level block of double quantization.</summary>
+    public const int DoubleQuantBlock = 256;
+    /// <summary>Block size of the blockwise 8-bit weight format.</summary>
+    public const int Int8Block = 256;
+
+    /// <summary>Bytes of the base weights under <paramref name="s"/>.</summary>
+    public static long BaseWeights(ModelInventory inv, Strategy s)
+    {
+        long bytes = 2 * (inv.EmbeddingElements + inv.LmHeadElements + inv.NormElements + inv.BiasElements);
+        foreach (LinearTensor t in inv.Linears)
+            bytes += LinearBytes(t.Elements, s.Weights, s.DoubleQuant, s.LqLoraBits);
+        return bytes;
+    }
+
+    /// <summary>
+    /// Bytes of one quantized (or bf16) matrix of <paramref name="n"/> elements, exactly as stored:
+    /// 4-bit: ⌈n/2⌉ packed bytes + one float32 absmax per 64 (4.5 bits/param), or with double quantization
+    /// one uint8 absmax per 64 + one float32 per 256 absmax + a float32 offset (4 + 8/64 + 32/16384 = 4.127
+    /// bits/param), plus the 16-entry code table (and the 256-entry nested map). int8: n bytes + one float32
+    /// absmax per 256 (8.125 bits). LQ-LoRA: the average bit width, which already counts its scales.
+    /// </summary>
+    public static long LinearBytes(long n, WeightFormat format, bool doubleQuant, double lqBits = 0)
+    {
+        switch (format)
+        {
+            case WeightFormat.Bf16:
+                return 2 * n;
+            case WeightFormat.Int8:
+                return n + 4 * Ceil(n, Int8Block) + 256 * 4;
+            case WeightFormat.Nf4:
+            case WeightFormat.Fp4:
+                long blocks = Ceil(n, FourBitBlock);
+                long packed = (n + 1) / 2 + 16 * 4;
+                return doubleQuant
+                    ? packed + blocks + 4 * Ceil(blocks, DoubleQuantBlock) + 4 + 256 * 4
+                    : packed + 4 * blocks;
+            case WeightFormat.LqLora:
+                return (long)Math.Ceiling(n * lqBits / 8.0);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(format), format, "unknown weight format");
+        }
+    }
+
+    /// <summary>Bytes of the largest decoder matrix dequantized to bf16 (the transient a quantized matmul needs).</summary>
+    public static long DequantBuffer(ModelInventory inv, Strategy s) =>
+        s.IsQuantized ? 2 * inv.Linears.Max(t => t.Elements) : 0;
+
+    internal static long Ceil(long a, long b) => (a + b - 1) / b;
+}
