@@ -34,8 +34,29 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
         ctx.save_data("biasGrad", bias is not null && bias.requires_grad);
 
         using var scope = torch.NewDisposeScope();
-        var w = weight.Dequantize(computeType, chunkRows); // (out, in), freed when the scope ends
-        var y = torch.nn.functional.linear(input.to(computeType), w, bias?.to(computeType));
+        var x = input.to(computeType);
+        if (!weight.RowAligned)
+        {
+            var w = weight.Dequantize(computeType, chunkRows); // (out, in), freed when the scope ends
+            return torch.nn.functional.linear(x, w, bias?.to(computeType)).MoveToOuterDisposeScope();
+        }
+        // Row slabs of W: y[..., r0:r1] = x · W[r0:r1]ᵀ. Each output still sums over all of `in`, and the
+        // slab buffer (chunkRows · in values) is reused, so no full-size weight is ever allocated.
+        var scales = weight.DequantizeAbsMax();
+        var y = torch.empty([.. x.shape[..^1], weight.Rows], computeType, x.device);
+        var x2 = x.reshape(-1, weight.Columns);
+        var y2 = y.view(-1, weight.Rows);
+        long slab = Math.Min(chunkRows, weight.Rows);
+        var buffer = torch.empty([slab, weight.Columns], computeType, x.device);
+        for (long r0 = 0; r0 < weight.Rows; r0 += slab)
+        {
+            using var inner = torch.NewDisposeScope();
+            long rows = Math.Min(slab, weight.Rows - r0);
+            var w = buffer.narrow(0, 0, rows);
+            weight.DecodeRows(r0, rows, w, scales);
+            y2.narrow(1, r0, rows).copy_(x2.matmul(w.t()));
+        }
+        if (bias is not null) y.add_(bias.to(computeType));
         return y.MoveToOuterDisposeScope();
     }
 
@@ -50,9 +71,31 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
 
         using var scope = torch.NewDisposeScope();
         var g = gradOutput.to(computeType);
-        var w = weight.Dequantize(computeType, chunkRows);
-        // grad_input = grad_out · W: (..., out) · (out, in) → (..., in)
-        var gradInput = g.matmul(w).to(inputType).MoveToOuterDisposeScope();
+        Tensor gradInput;
+        if (!weight.RowAligned)
+        {
+            var w = weight.Dequantize(computeType, chunkRows);
+            // grad_input = grad_out · W: (..., out) · (out, in) → (..., in)
+            gradInput = g.matmul(w).to(inputType).MoveToOuterDisposeScope();
+        }
+        else
+        {
+            // Column slabs of W: grad_input[..., c0:c1] = grad_out · W[:, c0:c1], each summing over all of `out`.
+            var scales = weight.DequantizeAbsMax();
+            var g2 = g.reshape(-1, weight.Rows);
+            var result = torch.empty([g2.shape[0], weight.Columns], computeType, g.device);
+            long slab = SlabColumns(weight, chunkRows);
+            var buffer = torch.empty([weight.Rows, slab], computeType, g.device);
+            for (long c0 = 0; c0 < weight.Columns; c0 += slab)
+            {
+                using var inner = torch.NewDisposeScope();
+                long cols = Math.Min(slab, weight.Columns - c0);
+                var w = cols == slab ? buffer : torch.empty([weight.Rows, cols], computeType, g.device);
+                weight.DecodeColumns(c0, cols, w, scales);
+                result.narrow(1, c0, cols).copy_(g2.matmul(w));
+            }
+            gradInput = result.view([.. g.shape[..^1], weight.Columns]).to(inputType).MoveToOuterDisposeScope();
+        }
         Tensor? gradBias = null;
         if (biasGrad)
         {
@@ -61,5 +104,13 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
         }
         // One slot per apply() argument; the non-tensor ones (weight, dtype, chunk rows) get none.
         return [gradInput, gradBias!, null!, null!, null!];
+    }
+
+    // Columns per backward slab: about chunkRows · in values (the forward slab size), whole blocks.
+    private static long SlabColumns(QuantizedTensor weight, long chunkRows)
+    {
+        long target = Math.Max(1, chunkRows * weight.Columns / weight.Rows);
+        long blocks = Math.Max(1, target / weight.BlockSize);
+        return Math.Min(weight.Columns, blocks * weight.BlockSize);
     }
 }

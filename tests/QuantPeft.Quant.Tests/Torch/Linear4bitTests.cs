@@ -27,16 +27,18 @@ public class Linear4bitTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(true, false)]
-    [InlineData(true, true)]
-    public void ForwardAndInputGradient_EqualDenseLinearOnTheDequantizedWeight(bool bias, bool trainBias)
+    [InlineData(false, false, 96)]  // in % 64 != 0: one full-size dequantized temporary
+    [InlineData(true, false, 96)]
+    [InlineData(true, true, 96)]
+    [InlineData(false, false, 192)] // in % 64 == 0: row slabs in forward, column slabs in backward
+    [InlineData(true, true, 192)]
+    public void ForwardAndInputGradient_EqualDenseLinearOnTheDequantizedWeight(bool bias, bool trainBias, long inF)
     {
-        var (layer, dense) = Pair(48, 96, bias, trainBias, seed: 5);
+        var (layer, dense) = Pair(48, inF, bias, trainBias, seed: 5);
         using var _ = layer;
         using var __ = dense;
         var gen = new torch.Generator(9);
-        using var x0 = torch.randn([2, 3, 96], generator: gen).to(ScalarType.BFloat16);
+        using var x0 = torch.randn([2, 3, inF], generator: gen).to(ScalarType.BFloat16);
         using var x1 = x0.clone().requires_grad_(true);
         using var x2 = x0.clone().requires_grad_(true);
         using var gradOut = torch.randn([2, 3, 48], generator: gen).to(ScalarType.BFloat16);
