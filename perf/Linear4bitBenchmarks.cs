@@ -22,7 +22,7 @@ public class Linear4bitBenchmarks
         public Linear4bitConfig()
         {
             // In-process: the shared 2-core machine cannot rebuild the generated project within BDN's timeout.
-            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5)
+            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(3)
                 .WithInvocationCount(1).WithUnrollFactor(1).WithToolchain(InProcessEmitToolchain.Instance));
         }
     }

@@ -9,10 +9,14 @@ namespace QuantPeft.Quant.Torch;
 /// compute dtype, with W dequantized into a temporary on every forward and backward call.
 /// </summary>
 /// <remarks>
-/// The layer owns its <see cref="QuantizedTensor"/> and keeps no dequantized copy between calls: the peak
-/// extra memory of one call is the dequantized weight (<c>out · in · sizeof(computeDtype)</c>) plus the
-/// chunk temporaries documented on <see cref="QuantizedTensor.Dequantize"/>. The weight never receives a
-/// gradient; the bias (if any) is a parameter whose <c>requires_grad</c> the caller chooses.
+/// The layer owns its <see cref="QuantizedTensor"/> and keeps no dequantized copy between calls. When each row
+/// is a whole number of blocks (<c>in % blockSize == 0</c>, true for every LLM projection) forward decodes W in
+/// slabs of <c>chunkRows</c> rows and backward in slabs of about as many values of whole block columns, into one
+/// reused buffer: the extra memory of a call is about <c>chunkRows · in · (sizeof(computeDtype) + 6)</c> bytes
+/// plus the float32 block scales. Otherwise it dequantizes the whole weight (<c>out · in · sizeof(computeDtype)</c>)
+/// plus the chunk temporaries of <see cref="QuantizedTensor.Dequantize"/>. Every output element still sums over
+/// the full inner dimension, so results match a dense layer on the dequantized weight. The weight never
+/// receives a gradient; the bias (if any) is a parameter whose <c>requires_grad</c> the caller chooses.
 /// Moving the module with <c>to(device)</c> moves the quantized weight too; a dtype conversion applies to the
 /// bias only (the 4-bit codes have no dtype to convert).
 /// </remarks>

@@ -10,8 +10,9 @@ namespace QuantPeft.Quant.Torch;
 /// Arguments to <c>apply</c>: input (Tensor), bias (Tensor or null), weight (<see cref="QuantizedTensor"/>),
 /// compute dtype (<see cref="ScalarType"/>), chunk rows (long). Only the input and the bias are graph inputs;
 /// the 4-bit weight is frozen, so no gradient is ever formed for it. Nothing but the reference to the
-/// <see cref="QuantizedTensor"/> is saved for backward: the backward pass dequantizes W again (trading one
-/// decode for <c>out · in · 2</c> bytes that would otherwise stay alive from forward to backward).
+/// <see cref="QuantizedTensor"/> is saved for backward: the backward pass decodes W again (trading one
+/// decode for <c>out · in · 2</c> bytes that would otherwise stay alive from forward to backward). Both passes
+/// decode block-aligned weights slab by slab into a reused buffer (see <see cref="Linear4bit"/>).
 /// </remarks>
 internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<Linear4bitFunction>
 {
