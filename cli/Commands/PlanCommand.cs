@@ -101,8 +101,8 @@ internal static class PlanCommand
     private static ModelSpec ResolveModel(string model)
     {
         if (ModelPresets.Contains(model)) return ModelPresets.Get(model);
-        if (File.Exists(model) || Directory.Exists(model))
-            throw new PlanningException($"MODEL '{model}': reading config.json is not available in this build yet; use a preset: {string.Join(", ", ModelPresets.Names)}");
+        // A config.json or a model folder; anything else is looked up as a preset (whose error lists the names).
+        if (File.Exists(model) || Directory.Exists(model)) return ModelConfigReader.Read(model);
         return ModelPresets.Get(model);
     }
 }

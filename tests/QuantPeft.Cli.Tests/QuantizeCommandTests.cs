@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using QuantPeft.Formats.HuggingFace;
+using System.Runtime.InteropServices;
 using QuantPeft.Formats.Safetensors;
 
 namespace QuantPeft.Cli.Tests;
@@ -58,5 +58,26 @@ public class QuantizeCommandTests
         var (exit, _, stderr) = CliHarness.Run("quantize", tmp.Path, "--format", "nf4", "-o", Path.Combine(tmp.Path, "out"));
         Assert.Equal(1, exit);
         Assert.Contains("config.json", stderr);
+    }
+}
+
+public class PlanFromConfigTests
+{
+    [Fact]
+    public void PlanReadsAModelFolderAndAConfigFile()
+    {
+        using var tmp = new TempFolder();
+        // TinyLlama-1.1B's published architecture, written as config.json.
+        var spec = new ModelSpec { ModelType = "llama", NumLayers = 22, HiddenSize = 2048, IntermediateSize = 5632, NumHeads = 32, NumKvHeads = 4, VocabSize = 32000, MaxPositionEmbeddings = 2048 };
+        string config = ModelConfigWriter.WriteToFolder(spec, tmp.Path);
+        var (exitDir, outDir, errDir) = CliHarness.Run("plan", tmp.Path, "--method", "lora", "--weights", "nf4", "--double-quant", "on", "--rank", "16", "--targets", "all-linear",
+            "--optimizer", "adamw", "--layerwise", "off", "--checkpointing", "on", "--attention", "fused", "--batch", "1", "--seq", "512", "--format", "json");
+        Assert.True(exitDir == 0, errDir);
+        var (exitFile, outFile, _) = CliHarness.Run("plan", config, "--method", "lora", "--weights", "nf4", "--double-quant", "on", "--rank", "16", "--targets", "all-linear",
+            "--optimizer", "adamw", "--layerwise", "off", "--checkpointing", "on", "--attention", "fused", "--batch", "1", "--seq", "512", "--format", "json");
+        Assert.Equal(0, exitFile);
+        // Same plan either way (only the model's path in the header differs).
+        Assert.Equal(outDir[outDir.IndexOf("\"candidates\"", StringComparison.Ordinal)..], outFile[outFile.IndexOf("\"candidates\"", StringComparison.Ordinal)..]);
+        Assert.Contains("\"candidates\"", outDir);
     }
 }
