@@ -1,5 +1,8 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Kernels;
 
@@ -10,10 +13,20 @@ namespace QuantPeft.Perf;
 /// on all cores, beside memcpy of a buffer the size of the decoded output measured in the same run.
 /// GB/s = (bytes read + bytes written) / time; the byte counts are printed by <see cref="Setup"/>.
 /// </summary>
-[SimpleJob(RunStrategy.Throughput, launchCount: 1, warmupCount: 2, iterationCount: 6)]
-[MemoryDiagnoser(false)]
+[Config(typeof(ShortInProcessConfig))]
 public class QuantCodecBenchmarks
 {
+    /// <summary>
+    /// A short in-process job: on the shared 2-core machine BenchmarkDotNet's out-of-process build of the whole
+    /// solution (TorchSharp included) exceeds its 2-minute build timeout.
+    /// </summary>
+    private sealed class ShortInProcessConfig : ManualConfig
+    {
+        public ShortInProcessConfig() =>
+            AddJob(Job.Default.WithStrategy(RunStrategy.Throughput).WithLaunchCount(1).WithWarmupCount(2)
+                .WithIterationCount(8).WithToolchain(InProcessEmitToolchain.Instance));
+    }
+
     private const int Rows = 4096, Columns = 11008, Count = Rows * Columns;
 
     private float[] _weights = [];

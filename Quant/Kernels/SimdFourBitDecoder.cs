@@ -25,7 +25,8 @@ internal static unsafe class SimdFourBitDecoder
             int i = blockStart;
             if (Avx512F.IsSupported && Avx512BW.IsSupported)
             {
-                Vector512<float> lutVector = Vector512.Load(lut);
+                // Built in registers (same multiplies as lut[]): a vector load right after 16 scalar stores would stall.
+                Vector512<float> lutVector = Vector512.Load(table) * Vector512.Create(scale);
                 for (; i + 32 <= blockEnd; i += 32)
                 {
                     Vector256<byte> codes = Unpack32(packed + i / 2);
@@ -59,8 +60,16 @@ internal static unsafe class SimdFourBitDecoder
         {
             int blockEnd = Math.Min(blockStart + blockSize, end);
             float scale = absmax[blockStart / blockSize];
+            int i = blockStart;
+            if (Avx512BW.IsSupported)
+            {
+                Vector512<ushort> lutVector = BFloat16Lut(table, scale);
+                for (; i + 32 <= blockEnd; i += 32)
+                    Avx512BW.PermuteVar32x16(lutVector, Avx512BW.ConvertToVector512UInt16(Unpack32(packed + i / 2))).Store(output + i);
+            }
+            if (i == blockEnd) continue;
             for (int c = 0; c < 16; c++) lut[c] = lut[c + 16] = FloatBits.SingleToBFloat16(table[c] * scale);
-            int i = WideLookup16(packed, lut, blockStart, blockEnd, output);
+            i = WideLookup16(packed, lut, i, blockEnd, output);
             for (; i < blockEnd; i++) output[i] = lut[Code(packed, i)];
         }
     }
@@ -111,6 +120,17 @@ internal static unsafe class SimdFourBitDecoder
             }
         }
         return i;
+    }
+
+    // FloatBits.SingleToBFloat16 on 16 lanes (NaN branch included), duplicated into both halves of a 32-lane table.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ushort> BFloat16Lut(float* table, float scale)
+    {
+        Vector512<uint> bits = (Vector512.Load(table) * Vector512.Create(scale)).AsUInt32();
+        Vector512<uint> rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >>> 16) & Vector512.Create(1u))) >>> 16;
+        Vector512<uint> nan = Vector512.GreaterThan(bits & Vector512.Create(0x7FFF_FFFFu), Vector512.Create(0x7F80_0000u));
+        Vector256<ushort> lut = Avx512F.ConvertToVector256UInt16(Vector512.ConditionalSelect(nan, (bits >>> 16) | Vector512.Create(0x40u), rounded));
+        return Vector512.Create(lut, lut);
     }
 
     // 16 packed bytes → 32 codes in element order: byte j holds element 2j (high nibble) and 2j+1 (low nibble).
