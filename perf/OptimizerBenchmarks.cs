@@ -1,5 +1,7 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using BenchmarkDotNet.Jobs;
 using QuantPeft.Memory.Paging;
 using QuantPeft.Optimizers;
@@ -16,7 +18,7 @@ namespace QuantPeft.Perf;
 /// bytes per parameter beside the formula (printed as STATE lines by the setup).
 /// Run: <c>dotnet run -c Release --project perf -- --filter '*OptimizerStepBenchmarks*'</c>.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 4)]
+[Config(typeof(ShortInProcessConfig))]
 public class OptimizerStepBenchmarks
 {
     private List<(string, Parameter)> _params = [];
@@ -73,7 +75,7 @@ public class OptimizerStepBenchmarks
 /// ordinary vs optimizer-in-backward. The setup measures the peak RSS growth of one step (VmHWM after
 /// resetting it through /proc/self/clear_refs) and prints it as PEAK lines.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3, invocationCount: 2)]
+[Config(typeof(ShortInProcessConfig))]
 public class OptimizerInBackwardMemoryBenchmarks
 {
     private List<(string, Parameter)> _params = [];
@@ -131,4 +133,16 @@ public class OptimizerInBackwardMemoryBenchmarks
                 return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0]);
         return -1;
     }
+}
+
+/// <summary>
+/// A short in-process job (1 warmup, 5 measured iterations of 2 invocations): the machine is small and
+/// shared, and in-process runs skip building a separate benchmark executable per case.
+/// </summary>
+public sealed class ShortInProcessConfig : ManualConfig
+{
+    /// <summary>Creates the config.</summary>
+    public ShortInProcessConfig() =>
+        AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithStrategy(RunStrategy.Monitoring)
+            .WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(2).WithUnrollFactor(1));
 }

@@ -23,6 +23,11 @@ internal sealed class StepInBackwardFunction : SingleTensorFunction<StepInBackwa
     {
         var target = (OptimizerInBackward.StepTarget)ctx.get_data("target");
         target.Owner.Apply(target.Param, grad_output);
+        // TorchSharp wraps the incoming gradient in a handle of its own (attached to the caller's dispose
+        // scope, if any). Releasing it here is the point of the whole mechanism: otherwise every layer's
+        // gradient would stay alive until the scope around backward() ends. The engine keeps its own reference
+        // for as long as it needs one.
+        grad_output.Dispose();
         // No gradient for the parameter (nothing accumulates into .grad) and none for the non-tensor input.
         return [null!, null!];
     }

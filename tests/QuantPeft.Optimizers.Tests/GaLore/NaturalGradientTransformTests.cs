@@ -34,6 +34,18 @@ public class NaturalGradientTransformTests
     }
 
     [Fact]
+    public void RepeatedLargeGradients_StayFiniteAndExact()
+    {
+        // Ten copies of one gradient with ‖g‖² = 4·10⁴ and λ = 1e-3: F = λI + 10·g gᵀ, so
+        // F⁻¹g = g/(λ + 10‖g‖²) exactly. In f32 the Woodbury bracket would cancel to nothing.
+        var g = full(400, 10f);
+        var rows = g.unsqueeze(0).expand(10, 400);
+        var result = NaturalGradientTransform.WoodburyInverseFisher(rows, g, 1e-3);
+        var expected = g / (float)(1e-3 + 10 * 40000.0);
+        Assert.True(result.allclose(expected, rtol: 1e-5, atol: 0));
+    }
+
+    [Fact]
     public void HugeDamping_ReducesToTheGradientOverLambda()
     {
         var gen = new Generator(4);
