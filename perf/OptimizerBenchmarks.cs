@@ -32,6 +32,9 @@ public class OptimizerStepBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        // One intra-op thread: on a small shared machine libtorch's spinning worker threads turn load from
+        // other processes into order-of-magnitude noise.
+        set_num_threads(1);
         var gen = new Generator(1);
         _params = [.. Enumerable.Range(0, 4).Select(i =>
             ($"w{i}", new Parameter(randn([512, 512], generator: gen).to(ScalarType.BFloat16), true)))];
