@@ -18,7 +18,7 @@ namespace QuantPeft.Perf;
 /// bytes per parameter beside the formula (printed as STATE lines by the setup).
 /// Run: <c>dotnet run -c Release --project perf -- --filter '*OptimizerStepBenchmarks*'</c>.
 /// </summary>
-[Config(typeof(ShortInProcessConfig))]
+[Config(typeof(MonitoringInProcessConfig))]
 public class OptimizerStepBenchmarks
 {
     private List<(string, Parameter)> _params = [];
@@ -78,7 +78,7 @@ public class OptimizerStepBenchmarks
 /// ordinary vs optimizer-in-backward. The setup measures the peak RSS growth of one step (VmHWM after
 /// resetting it through /proc/self/clear_refs) and prints it as PEAK lines.
 /// </summary>
-[Config(typeof(ShortInProcessConfig))]
+[Config(typeof(MonitoringInProcessConfig))]
 public class OptimizerInBackwardMemoryBenchmarks
 {
     private List<(string, Parameter)> _params = [];
@@ -142,10 +142,10 @@ public class OptimizerInBackwardMemoryBenchmarks
 /// A short in-process job (1 warmup, 5 measured iterations of 2 invocations): the machine is small and
 /// shared, and in-process runs skip building a separate benchmark executable per case.
 /// </summary>
-public sealed class ShortInProcessConfig : ManualConfig
+public sealed class MonitoringInProcessConfig : ManualConfig
 {
     /// <summary>Creates the config.</summary>
-    public ShortInProcessConfig() =>
+    public MonitoringInProcessConfig() =>
         AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithStrategy(RunStrategy.Monitoring)
             .WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(2).WithUnrollFactor(1));
 }
