@@ -43,7 +43,7 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
         }
         // Row slabs of W: y[..., r0:r1] = x · W[r0:r1]ᵀ. Each output still sums over all of `in`, and the
         // slab buffer (chunkRows · in values) is reused, so no full-size weight is ever allocated.
-        var scales = weight.DequantizeAbsMax();
+        var scales = weight.DequantizeAbsMax().contiguous();
         var y = torch.empty([.. x.shape[..^1], weight.Rows], computeType, x.device);
         var x2 = x.reshape(-1, weight.Columns);
         var y2 = y.view(-1, weight.Rows);
