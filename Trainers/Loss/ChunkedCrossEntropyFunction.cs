@@ -1,0 +1,102 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.autograd;
+
+namespace QuantPeft.Trainers.Loss;
+
+/// <summary>
+/// Autograd function behind <see cref="ChunkedCrossEntropy"/>. Inputs: hidden (N, H), weight (V, H),
+/// labels (N) int64, then chunk size, ignore index and divisor as plain values. Forward and backward
+/// both walk the rows in chunks, recomputing the chunk's logits, so at most chunk × V float32
+/// logits exist at any time; between the passes only hidden, weight, labels and the N per-row
+/// log-sum-exp values are kept.
+/// </summary>
+internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<ChunkedCrossEntropyFunction>
+{
+    public override string Name => nameof(ChunkedCrossEntropyFunction);
+
+    public override Tensor forward(AutogradContext ctx, params object[] vars)
+    {
+        var hidden = (Tensor)vars[0];
+        var weight = (Tensor)vars[1];
+        var labels = (Tensor)vars[2];
+        int chunk = (int)vars[3];
+        long ignoreIndex = (long)vars[4];
+        double divisor = (double)vars[5];
+
+        long n = hidden.shape[0];
+        var logSumExp = empty(n, dtype: ScalarType.Float32, device: hidden.device);
+        var total = zeros(1, dtype: ScalarType.Float32, device: hidden.device);
+        for (long start = 0; start < n; start += chunk)
+        {
+            using var scope = NewDisposeScope();
+            long len = Math.Min(chunk, n - start);
+            var logits = ChunkLogits(hidden, weight, start, len);                 // (len, V) f32
+            var lse = logits.logsumexp(-1);                                       // (len)
+            var (target, valid) = Targets(labels, start, len, ignoreIndex);
+            var picked = logits.gather(1, target.unsqueeze(1)).squeeze(1);        // (len)
+            total.add_(((lse - picked) * valid).sum());
+            logSumExp.narrow(0, start, len).copy_(lse);
+        }
+        ctx.save_for_backward([hidden, weight, labels, logSumExp]);
+        ctx.save_data("chunk", chunk);
+        ctx.save_data("ignore", ignoreIndex);
+        ctx.save_data("divisor", divisor);
+        ctx.save_data("hidden_grad", hidden.requires_grad);
+        ctx.save_data("weight_grad", weight.requires_grad);   // a frozen LM head needs no V×H gradient
+        var loss = (total / divisor).squeeze(0);
+        total.Dispose();
+        return loss;
+    }
+
+    public override List<Tensor> backward(AutogradContext ctx, Tensor gradOutput)
+    {
+        var saved = ctx.get_saved_variables();
+        Tensor hidden = saved[0], weight = saved[1], labels = saved[2], logSumExp = saved[3];
+        int chunk = (int)ctx.get_data("chunk");
+        long ignoreIndex = (long)ctx.get_data("ignore");
+        double divisor = (double)ctx.get_data("divisor");
+
+        bool wantHidden = (bool)ctx.get_data("hidden_grad"), wantWeight = (bool)ctx.get_data("weight_grad");
+
+        long n = hidden.shape[0];
+        var gradHidden = wantHidden ? empty_like(hidden) : null;
+        var gradWeight = wantWeight ? zeros(weight.shape, dtype: ScalarType.Float32, device: weight.device) : null;
+        using (var outer = NewDisposeScope())
+        {
+            var scale = gradOutput.to_type(ScalarType.Float32) / divisor;     // d loss / d (row loss)
+            for (long start = 0; start < n; start += chunk)
+            {
+                using var scope = NewDisposeScope();
+                long len = Math.Min(chunk, n - start);
+                var logits = ChunkLogits(hidden, weight, start, len);
+                // d(lse − logit[target]) / d logits = softmax − onehot(target)
+                var dLogits = logits.sub_(logSumExp.narrow(0, start, len).unsqueeze(1)).exp_();
+                var (target, valid) = Targets(labels, start, len, ignoreIndex);
+                dLogits.scatter_add_(1, target.unsqueeze(1), full(len, 1, -1.0f, dtype: ScalarType.Float32, device: logits.device));
+                dLogits.mul_(valid.unsqueeze(1)).mul_(scale);
+                var d = dLogits.to_type(hidden.dtype);                             // (len, V)
+                var h = hidden.narrow(0, start, len);                              // (len, H)
+                gradHidden?.narrow(0, start, len).copy_(matmul(d, weight));
+                gradWeight?.add_(matmul(d.t(), h).to_type(ScalarType.Float32));
+            }
+        }
+        if (gradWeight is not null && weight.dtype != ScalarType.Float32)
+        {
+            var typed = gradWeight.to_type(weight.dtype);
+            gradWeight.Dispose();
+            gradWeight = typed;
+        }
+        return [gradHidden!, gradWeight!, null!, null!, null!, null!];   // one entry per forward argument
+    }
+
+    private static Tensor ChunkLogits(Tensor hidden, Tensor weight, long start, long len) =>
+        matmul(hidden.narrow(0, start, len), weight.t()).to_type(ScalarType.Float32);   // same rounding as HF: matmul in model dtype, then upcast
+
+    private static (Tensor Target, Tensor Valid) Targets(Tensor labels, long start, long len, long ignoreIndex)
+    {
+        var lab = labels.narrow(0, start, len);
+        var ignored = lab.eq(ignoreIndex);
+        return (lab.masked_fill(ignored, 0), ignored.logical_not().to_type(ScalarType.Float32));
+    }
+}

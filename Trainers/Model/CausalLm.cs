@@ -1,0 +1,101 @@
+using QuantPeft.Formats.HuggingFace;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Model;
+
+/// <summary>
+/// A decoder-only causal language model of the llama, mistral or qwen2 family, built from a
+/// <see cref="ModelSpec"/> with module and parameter names equal to Hugging Face state-dict keys
+/// (<c>model.layers.0.self_attn.q_proj.weight</c>, …, <c>lm_head.weight</c>). With tied embeddings
+/// there is no <c>lm_head</c> module: the head reads the embedding matrix, so it is stored and
+/// trained once.
+/// </summary>
+public sealed class CausalLm : nn.Module<Tensor, Tensor>
+{
+    private static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2"];
+
+    [ComponentName(Name = "model")] private readonly DecoderStack _model;
+    [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;
+
+    /// <summary>Builds the model with freshly initialised weights; load a checkpoint with <see cref="LoadWeights"/>.</summary>
+    /// <exception cref="ModelException">The spec names an unsupported family, head layout or rope scaling.</exception>
+    public CausalLm(ModelSpec spec, DecoderOptions? options = null) : base(nameof(CausalLm))
+    {
+        Validate(spec);
+        options ??= new DecoderOptions();
+        Spec = spec;
+        ComputeDType = options.ComputeDType;
+        var linear = options.LinearFactory ?? LinearFactories.Plain(options.ComputeDType, options.Device);
+        _model = new DecoderStack(spec, options.ComputeDType, options.Device, linear)
+        {
+            GradientCheckpointing = options.GradientCheckpointing,
+        };
+        if (!spec.TieWordEmbeddings)
+            _lmHead = nn.Linear(spec.HiddenSize, spec.VocabSize, hasBias: false, device: options.Device, dtype: options.ComputeDType);
+        RegisterComponents();
+        Attention = options.Attention;
+    }
+
+    /// <summary>The architecture this model was built from.</summary>
+    public ModelSpec Spec { get; }
+
+    /// <summary>Dtype of parameters and activations.</summary>
+    public ScalarType ComputeDType { get; }
+
+    /// <summary>The trunk (<c>model</c>): embedding, blocks, final norm.</summary>
+    public DecoderStack Decoder => _model;
+
+    /// <summary>The decoder blocks, in order.</summary>
+    public IReadOnlyList<DecoderLayer> Layers => _model.Layers;
+
+    /// <summary>The (V, H) matrix of the LM head: <c>lm_head.weight</c>, or the embedding matrix when tied.</summary>
+    public Parameter LmHeadWeight => _lmHead?.weight ?? _model.EmbeddingWeight;
+
+    /// <summary>Recompute each block in backward instead of keeping its activations; can change between steps.</summary>
+    public bool GradientCheckpointing
+    {
+        get => _model.GradientCheckpointing;
+        set => _model.GradientCheckpointing = value;
+    }
+
+    /// <summary>Attention kernel of every block; can change between steps.</summary>
+    public AttentionImplementation Attention
+    {
+        get => _model.Layers.Count > 0 ? _model.Layers[0].SelfAttn.Implementation : AttentionImplementation.Fused;
+        set
+        {
+            foreach (var layer in _model.Layers) layer.SelfAttn.Implementation = value;
+        }
+    }
+
+    /// <summary>input ids (B, T) int64 → final-norm hidden states (B, T, H), for a chunked loss.</summary>
+    public Tensor Hidden(Tensor inputIds) => _model.call(inputIds);
+
+    /// <summary>input ids (B, T) int64 → logits (B, T, V) in the compute dtype.</summary>
+    /// <remarks>Materialises B·T·V logits; training should use <see cref="Hidden"/> with <see cref="QuantPeft.Trainers.Loss.ChunkedCrossEntropy"/>.</remarks>
+    public override Tensor forward(Tensor inputIds)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = _model.call(inputIds);
+        return nn.functional.linear(hidden, LmHeadWeight).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Copies every tensor of <paramref name="source"/> into the model; see <see cref="WeightLoader.Load"/>.</summary>
+    public void LoadWeights(ITensorSource source) => WeightLoader.Load(this, source);
+
+    private static void Validate(ModelSpec spec)
+    {
+        if (!SupportedTypes.Contains(spec.ModelType))
+            throw new ModelException($"model_type: expected one of {string.Join(", ", SupportedTypes)}; found '{spec.ModelType}'");
+        if (spec.NumKvHeads <= 0 || spec.NumHeads % spec.NumKvHeads != 0)
+            throw new ModelException(
+                $"num_key_value_heads: must divide num_attention_heads ({spec.NumHeads}); found {spec.NumKvHeads}");
+        if (spec.HeadDimOverride == 0 && spec.HiddenSize % spec.NumHeads != 0)
+            throw new ModelException(
+                $"hidden_size: must be a multiple of num_attention_heads ({spec.NumHeads}) when head_dim is absent; found {spec.HiddenSize}");
+        RotaryEmbedding.InverseFrequencies(spec);   // rejects odd head_dim and unknown rope types now, not at first forward
+    }
+}

@@ -1,0 +1,58 @@
+using QuantPeft.Formats.HuggingFace;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Model;
+
+/// <summary>
+/// The decoder trunk (<c>model</c> in Hugging Face checkpoints): token embedding, the decoder blocks
+/// and the final RMSNorm. Produces the hidden states the LM head (or a chunked loss) consumes.
+/// </summary>
+public sealed class DecoderStack : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "embed_tokens")] private readonly Embedding _embedTokens;
+    [ComponentName(Name = "layers")] private readonly ModuleList<DecoderLayer> _layers;
+    [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
+    private readonly DecoderLayer[] _layerList;
+    private readonly float[] _inverseFrequencies;
+    private readonly int _maxPositions;
+
+    internal DecoderStack(ModelSpec spec, ScalarType dtype, Device? device, LinearFactory linear) : base(nameof(DecoderStack))
+    {
+        _embedTokens = nn.Embedding(spec.VocabSize, spec.HiddenSize, device: device, dtype: dtype);
+        _layerList = Enumerable.Range(0, spec.NumLayers).Select(i => new DecoderLayer(spec, i, dtype, device, linear)).ToArray();
+        _layers = nn.ModuleList(_layerList);
+        _norm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device);
+        _inverseFrequencies = RotaryEmbedding.InverseFrequencies(spec);
+        _maxPositions = spec.MaxPositionEmbeddings;
+        RegisterComponents();
+    }
+
+    /// <summary>The decoder blocks, in order.</summary>
+    public IReadOnlyList<DecoderLayer> Layers => _layerList;
+
+    /// <summary>The token embedding matrix (V, H).</summary>
+    public Parameter EmbeddingWeight => _embedTokens.weight!;
+
+    /// <summary>Whether blocks run through <see cref="BlockCheckpoint"/> when gradients are recorded.</summary>
+    public bool GradientCheckpointing { get; set; }
+
+    /// <summary>input ids (B, T) int64 → final-norm hidden states (B, T, H).</summary>
+    /// <exception cref="ModelException">T exceeds <c>max_position_embeddings</c>.</exception>
+    public override Tensor forward(Tensor inputIds)
+    {
+        long seqLen = inputIds.shape[^1];
+        if (seqLen > _maxPositions)
+            throw new ModelException(
+                $"input_ids: sequence length {seqLen} exceeds max_position_embeddings {_maxPositions}");
+        using var scope = NewDisposeScope();
+        var h = _embedTokens.call(inputIds);                                   // (B, T, H)
+        var (cos, sin) = RotaryEmbedding.CosSin(_inverseFrequencies, seqLen, h.dtype, h.device);
+        bool checkpoint = GradientCheckpointing && is_grad_enabled();
+        foreach (var layer in _layerList)
+            h = checkpoint ? BlockCheckpoint.Run(layer, h, cos, sin) : layer.call(h, cos, sin);
+        return _norm.call(h).MoveToOuterDisposeScope();
+    }
+}

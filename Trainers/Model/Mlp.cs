@@ -1,0 +1,54 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Model;
+
+/// <summary>The SwiGLU feed-forward block (<c>mlp</c>): down(silu(gate(x)) ⊙ up(x)).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "gate_proj")] private nn.Module<Tensor, Tensor> _gateProj;
+    [ComponentName(Name = "up_proj")] private nn.Module<Tensor, Tensor> _upProj;
+    [ComponentName(Name = "down_proj")] private nn.Module<Tensor, Tensor> _downProj;
+
+    /// <summary>Creates the MLP; <paramref name="prefix"/> is e.g. <c>model.layers.3.mlp</c>.</summary>
+    public Mlp(string prefix, long hidden, long intermediate, LinearFactory linear) : base(nameof(Mlp))
+    {
+        _gateProj = linear($"{prefix}.gate_proj", hidden, intermediate, false);
+        _upProj = linear($"{prefix}.up_proj", hidden, intermediate, false);
+        _downProj = linear($"{prefix}.down_proj", intermediate, hidden, false);
+        RegisterComponents();
+    }
+
+    /// <summary>x (B, T, H) → (B, T, H).</summary>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var gated = nn.functional.silu(_gateProj.call(x)) * _upProj.call(x);   // (B, T, I)
+        return _downProj.call(gated).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The projection registered under <paramref name="name"/> (<c>gate_proj</c>, <c>up_proj</c>, <c>down_proj</c>).</summary>
+    public nn.Module<Tensor, Tensor> GetProjection(string name) => name switch
+    {
+        "gate_proj" => _gateProj,
+        "up_proj" => _upProj,
+        "down_proj" => _downProj,
+        _ => throw new ArgumentException($"mlp has no projection '{name}' (expected gate_proj, up_proj or down_proj)", nameof(name)),
+    };
+
+    /// <summary>Puts <paramref name="module"/> in place of the projection <paramref name="name"/>; the old one is returned, not disposed.</summary>
+    public nn.Module<Tensor, Tensor> ReplaceProjection(string name, nn.Module<Tensor, Tensor> module)
+    {
+        var old = GetProjection(name);
+        switch (name)
+        {
+            case "gate_proj": _gateProj = module; break;
+            case "up_proj": _upProj = module; break;
+            default: _downProj = module; break;
+        }
+        ProjectionSlots.Reregister(this, name, module, register_module, _internal_submodules.clear);
+        return old;
+    }
+}

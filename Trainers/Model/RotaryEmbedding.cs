@@ -1,0 +1,93 @@
+using QuantPeft.Formats.HuggingFace;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Model;
+
+/// <summary>
+/// Rotary position embeddings in Hugging Face's "rotate half" layout: dimension i of a head is paired
+/// with dimension i + D/2 (not with its neighbour, as in the original Meta code), and both halves
+/// share the frequency inv_freq[i]. The angle table is computed in float32, as HF does, and only the
+/// final cos/sin are cast to the compute dtype.
+/// </summary>
+public static class RotaryEmbedding
+{
+    /// <summary>
+    /// The D/2 inverse frequencies θ^(−2i/D), adjusted by <c>rope_scaling</c>: <c>linear</c> divides all of
+    /// them by the factor; <c>llama3</c> divides low frequencies by the factor, keeps high ones, and blends
+    /// linearly in between (transformers' <c>_compute_llama3_parameters</c>); <c>dynamic</c> equals the
+    /// default for sequences within <c>max_position_embeddings</c>, the only ones this model accepts.
+    /// </summary>
+    /// <exception cref="ModelException">An unsupported scaling type or an odd head dimension.</exception>
+    public static float[] InverseFrequencies(ModelSpec spec)
+    {
+        int dim = spec.HeadDim;
+        if (dim % 2 != 0)
+            throw new ModelException($"head_dim: rotary embeddings need an even head dimension, found {dim}");
+        var inv = new double[dim / 2];
+        for (int i = 0; i < inv.Length; i++)
+            inv[i] = 1.0 / Math.Pow(spec.RopeTheta, 2.0 * i / dim);
+
+        var scaling = spec.RopeScaling;
+        switch (scaling?.Type)
+        {
+            case null or "default" or "dynamic":
+                break;
+            case "linear":
+                for (int i = 0; i < inv.Length; i++) inv[i] /= scaling.Factor;
+                break;
+            case "llama3":
+                ApplyLlama3(inv, scaling);
+                break;
+            default:
+                throw new ModelException(
+                    $"rope_scaling.rope_type: expected one of default, linear, dynamic, llama3; found '{scaling.Type}'");
+        }
+        return inv.Select(v => (float)v).ToArray();
+    }
+
+    private static void ApplyLlama3(double[] inv, RopeScaling s)
+    {
+        if (s.HighFreqFactor <= s.LowFreqFactor)
+            throw new ModelException(
+                $"rope_scaling: high_freq_factor ({s.HighFreqFactor}) must exceed low_freq_factor ({s.LowFreqFactor})");
+        double oldContext = s.OriginalMaxPositionEmbeddings;
+        double lowFreqWavelen = oldContext / s.LowFreqFactor;   // longer waves than this get divided by factor
+        double highFreqWavelen = oldContext / s.HighFreqFactor; // shorter waves than this stay as they are
+        for (int i = 0; i < inv.Length; i++)
+        {
+            double wavelen = 2 * Math.PI / inv[i];
+            if (wavelen < highFreqWavelen) continue;
+            if (wavelen > lowFreqWavelen) { inv[i] /= s.Factor; continue; }
+            double smooth = (oldContext / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
+            inv[i] = (1 - smooth) * inv[i] / s.Factor + smooth * inv[i];
+        }
+    }
+
+    /// <summary>
+    /// cos and sin of position·inv_freq for positions 0…seqLen−1, each (seqLen, D) with the D/2 angles
+    /// repeated in both halves, computed in float32 and returned in <paramref name="dtype"/>.
+    /// </summary>
+    public static (Tensor Cos, Tensor Sin) CosSin(float[] inverseFrequencies, long seqLen, ScalarType dtype, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var inv = tensor(inverseFrequencies, dtype: ScalarType.Float32, device: device);
+        var positions = arange(seqLen, dtype: ScalarType.Float32, device: device);
+        var freqs = outer(positions, inv);                // (T, D/2)
+        var emb = cat([freqs, freqs], dim: -1);           // (T, D)
+        var cos = emb.cos().to_type(dtype);
+        var sin = emb.sin().to_type(dtype);
+        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>x·cos + rotate_half(x)·sin for x (B, heads, T, D) and cos/sin (T, D).</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        long half = x.shape[^1] / 2;
+        var x1 = x.narrow(-1, 0, half);
+        var x2 = x.narrow(-1, half, half);
+        var rotated = cat([x2.neg(), x1], dim: -1);       // rotate_half: (−x₂, x₁)
+        return (x * cos + rotated * sin).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,100 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Model;
+
+/// <summary>
+/// Causal grouped-query self-attention (<c>self_attn</c> in Hugging Face checkpoints): q/k/v/o
+/// projections built by the <see cref="LinearFactory"/>, rotary embeddings on q and k, and each of
+/// the NumKvHeads key/value heads shared by NumHeads/NumKvHeads query heads.
+/// </summary>
+public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
+{
+    [ComponentName(Name = "q_proj")] private nn.Module<Tensor, Tensor> _qProj;
+    [ComponentName(Name = "k_proj")] private nn.Module<Tensor, Tensor> _kProj;
+    [ComponentName(Name = "v_proj")] private nn.Module<Tensor, Tensor> _vProj;
+    [ComponentName(Name = "o_proj")] private nn.Module<Tensor, Tensor> _oProj;
+    private readonly long _numHeads, _numKvHeads, _headDim;
+
+    /// <summary>Creates the block's attention; <paramref name="prefix"/> is e.g. <c>model.layers.3.self_attn</c>.</summary>
+    public SelfAttention(string prefix, long hidden, long numHeads, long numKvHeads, long headDim,
+        bool qkvBias, bool outputBias, LinearFactory linear) : base(nameof(SelfAttention))
+    {
+        _numHeads = numHeads;
+        _numKvHeads = numKvHeads;
+        _headDim = headDim;
+        _qProj = linear($"{prefix}.q_proj", hidden, numHeads * headDim, qkvBias);
+        _kProj = linear($"{prefix}.k_proj", hidden, numKvHeads * headDim, qkvBias);
+        _vProj = linear($"{prefix}.v_proj", hidden, numKvHeads * headDim, qkvBias);
+        _oProj = linear($"{prefix}.o_proj", numHeads * headDim, hidden, outputBias);
+        RegisterComponents();
+    }
+
+    /// <summary>Kernel used by <see cref="forward"/>; can change between steps.</summary>
+    public AttentionImplementation Implementation { get; set; } = AttentionImplementation.Fused;
+
+    /// <summary>x (B, T, H), cos/sin (T, D) → (B, T, H).</summary>
+    public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = _qProj.call(x).view(b, t, _numHeads, _headDim).transpose(1, 2);     // (B, nH, T, D)
+        var k = _kProj.call(x).view(b, t, _numKvHeads, _headDim).transpose(1, 2);   // (B, nKv, T, D)
+        var v = _vProj.call(x).view(b, t, _numKvHeads, _headDim).transpose(1, 2);   // (B, nKv, T, D)
+        q = RotaryEmbedding.Apply(q, cos, sin);
+        k = RotaryEmbedding.Apply(k, cos, sin);
+        k = RepeatKv(k);                                                            // (B, nH, T, D)
+        v = RepeatKv(v);
+        var attended = Implementation == AttentionImplementation.Fused
+            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+            : EagerAttention(q, k, v);                                              // (B, nH, T, D)
+        var merged = attended.transpose(1, 2).reshape(b, t, _numHeads * _headDim);  // (B, T, nH·D)
+        return _oProj.call(merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>(B, nKv, T, D) → (B, nKv·g, T, D), each kv head repeated for its g query heads (HF's repeat_kv).</summary>
+    private Tensor RepeatKv(Tensor kv)
+    {
+        long group = _numHeads / _numKvHeads;
+        if (group == 1) return kv;
+        long b = kv.shape[0], t = kv.shape[2];
+        return kv.unsqueeze(2).expand(b, _numKvHeads, group, t, _headDim).reshape(b, _numHeads, t, _headDim);
+    }
+
+    private Tensor EagerAttention(Tensor q, Tensor k, Tensor v)
+    {
+        long t = q.shape[2];
+        var scores = matmul(q, k.transpose(2, 3)) * (1.0 / Math.Sqrt(_headDim));  // (B, nH, T, T)
+        using var future = ones(t, t, dtype: ScalarType.Bool, device: q.device).triu(1);
+        var masked = scores.masked_fill(future, double.NegativeInfinity);
+        var probs = masked.softmax(-1, ScalarType.Float32).to_type(q.dtype);
+        return matmul(probs, v);
+    }
+
+    /// <summary>The projection registered under <paramref name="name"/> (<c>q_proj</c>, <c>k_proj</c>, <c>v_proj</c>, <c>o_proj</c>).</summary>
+    public nn.Module<Tensor, Tensor> GetProjection(string name) => name switch
+    {
+        "q_proj" => _qProj,
+        "k_proj" => _kProj,
+        "v_proj" => _vProj,
+        "o_proj" => _oProj,
+        _ => throw new ArgumentException($"self_attn has no projection '{name}' (expected q_proj, k_proj, v_proj or o_proj)", nameof(name)),
+    };
+
+    /// <summary>Puts <paramref name="module"/> in place of the projection <paramref name="name"/>; the old one is returned, not disposed.</summary>
+    public nn.Module<Tensor, Tensor> ReplaceProjection(string name, nn.Module<Tensor, Tensor> module)
+    {
+        var old = GetProjection(name);
+        switch (name)
+        {
+            case "q_proj": _qProj = module; break;
+            case "k_proj": _kProj = module; break;
+            case "v_proj": _vProj = module; break;
+            default: _oProj = module; break;
+        }
+        ProjectionSlots.Reregister(this, name, module, register_module, _internal_submodules.clear);
+        return old;
+    }
+}
