@@ -1,0 +1,74 @@
+using TorchSharp.Modules;
+using QuantPeft.Optimizers.State;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Optimizers;
+
+/// <summary>
+/// AdamW on one parameter: bias-corrected moments stored by a codec, decoupled weight decay.
+/// </summary>
+/// <remarks>
+/// <para>Weight decay order: PyTorch's AdamW multiplies p by (1 − lr·wd) <i>before</i> the Adam step;
+/// bitsandbytes' kernels and galore-torch apply it <i>after</i>. The difference is O(lr²·wd);
+/// <c>decayAfterStep</c> picks the convention of the optimizer being reproduced.</para>
+/// <para>With a codec that sets <see cref="IOptimizerStateCodec.ZeroMomentsOnNonFiniteGradient"/>, an element
+/// whose gradient is NaN/±Inf gets m = v = 0 and its parameter value is left unchanged (bnb's rule).</para>
+/// </remarks>
+internal sealed class AdamWRule : IParameterRule
+{
+    private readonly IMomentState _m;
+    private readonly IMomentState _v;
+    private readonly bool _decayAfterStep;
+    private readonly bool _zeroOnNonFinite;
+
+    public AdamWRule(string name, Parameter param, ParamGroup group, IOptimizerStateCodec codec,
+        IStateAllocator allocator, bool decayAfterStep)
+    {
+        Name = name;
+        Param = param;
+        Group = group;
+        _decayAfterStep = decayAfterStep;
+        _zeroOnNonFinite = codec.ZeroMomentsOnNonFiniteGradient;
+        _m = codec.Create("exp_avg", param.shape, signed: true, param.device, allocator);
+        _v = codec.Create("exp_avg_sq", param.shape, signed: false, param.device, allocator);
+        StateTensors = [.. _m.Tensors, .. _v.Tensors];
+    }
+
+    public string Name { get; }
+    public Parameter Param { get; }
+    public ParamGroup Group { get; }
+    public long Step { get; set; }
+    public IReadOnlyList<IStateTensor> StateTensors { get; }
+
+    public void Update(Tensor grad)
+    {
+        using var scope = NewDisposeScope();
+        var o = Group.Options;
+        double lr = Group.Lr;
+        long t = ++Step;
+        var g = grad.to(ScalarType.Float32);
+        var (m, v) = AdamMath.Moments(g, _m.Decode(), _v.Decode(), o.Beta1, o.Beta2);
+        Tensor? finite = null;
+        if (_zeroOnNonFinite)
+        {
+            finite = g.isfinite();
+            m = where(finite, m, 0f);
+            v = where(finite, v, 0f);
+        }
+        var direction = AdamMath.Direction(m, v, t, o.Beta1, o.Beta2, o.Eps);
+        var p = Param.detach().to(ScalarType.Float32, copy: true);
+        double decay = 1 - lr * o.WeightDecay;
+        if (o.WeightDecay > 0 && !_decayAfterStep) p.mul_(decay);
+        p.add_(direction, alpha: -lr);
+        if (o.WeightDecay > 0 && _decayAfterStep) p.mul_(decay);
+        if (finite is not null) p = where(finite, p, Param.detach().to(ScalarType.Float32));
+        Param.detach().copy_(p);
+        _m.Encode(m);
+        _v.Encode(v);
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in StateTensors) t.Dispose();
+    }
+}
