@@ -1,0 +1,70 @@
+using QuantPeft.Trainers.Tokenizers;
+
+namespace QuantPeft.Trainers.Data;
+
+/// <summary>
+/// Turns records into <see cref="TokenizedExample"/>s. Each part (prompt, completion, chat segment)
+/// is tokenized on its own, so the boundary between untrained and trained tokens is exact even when
+/// a BPE would have merged across it.
+/// </summary>
+public sealed class ExampleEncoder
+{
+    private readonly ITextTokenizer _tokenizer;
+    private readonly ChatTemplate _template;
+    private readonly bool _addBos;
+    private readonly bool _addEos;
+
+    /// <summary>Creates an encoder.</summary>
+    /// <param name="tokenizer">The model's tokenizer.</param>
+    /// <param name="template">Renders <c>messages</c> records.</param>
+    /// <param name="addBos">Prepend BOS (when the tokenizer has one).</param>
+    /// <param name="addEos">Append EOS unless the example already ends with it.</param>
+    public ExampleEncoder(ITextTokenizer tokenizer, ChatTemplate template, bool addBos = true, bool addEos = true)
+    {
+        _tokenizer = tokenizer;
+        _template = template;
+        _addBos = addBos;
+        _addEos = addEos;
+    }
+
+    /// <summary>Encodes one record.</summary>
+    /// <exception cref="DatasetOptionsException">The template needs an EOS token and the tokenizer has none.</exception>
+    public TokenizedExample Encode(DatasetRecord record)
+    {
+        var tokens = new List<int>();
+        var targets = new List<bool>();
+        void Add(IEnumerable<int> ids, bool target)
+        {
+            foreach (int id in ids)
+            {
+                tokens.Add(id);
+                targets.Add(target);
+            }
+        }
+
+        if (_addBos && _tokenizer.BosId is int bos) Add([bos], false);
+        switch (record.Kind)
+        {
+            case RecordKind.Text:
+                Add(_tokenizer.Encode(record.Text!), true);
+                break;
+            case RecordKind.PromptCompletion:
+                Add(_tokenizer.Encode(record.Prompt!), false);
+                Add(_tokenizer.Encode(record.Completion!), true);
+                break;
+            case RecordKind.Messages:
+                foreach (ChatSegment s in _template.Render(record.Messages!))
+                {
+                    Add(_tokenizer.Encode(s.Text), s.Train);
+                    if (s.EosAfter)
+                        Add([_tokenizer.EosId ?? throw new DatasetOptionsException(
+                            $"the {_template.Kind} chat template ends assistant turns with EOS, but the tokenizer has no EOS token")], true);
+                }
+                break;
+        }
+        // EOS is learned only where it closes trained text; after a trailing user turn it is just a separator.
+        if (_addEos && _tokenizer.EosId is int eos && (tokens.Count == 0 || tokens[^1] != eos))
+            Add([eos], targets.Count > 0 && targets[^1]);
+        return new TokenizedExample([.. tokens], [.. targets], record.Line);
+    }
+}
