@@ -29,9 +29,9 @@ public sealed class RunLog : IDisposable
     public void Write(JsonObject record)
     {
         _writer.WriteLine(record.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
-        double step = record["step"]?.GetValue<double>() ?? 0;
-        if (record["train_loss"] is JsonNode t) _train.Add((step, t.GetValue<double>()));
-        if (record["eval_loss"] is JsonNode e) _eval.Add((step, e.GetValue<double>()));
+        double step = record["step"] is JsonNode s ? Number(s) : 0;
+        if (record["train_loss"] is JsonNode t) _train.Add((step, Number(t)));
+        if (record["eval_loss"] is JsonNode e) _eval.Add((step, Number(e)));
     }
 
     /// <summary>Draws train and eval loss against the step into <paramref name="path"/> (written atomically).</summary>
@@ -48,6 +48,9 @@ public sealed class RunLog : IDisposable
         byte[] png = plot.GetImageBytes(720, 420, ScottPlot.ImageFormat.Png);
         AtomicFile.WriteAllBytes(path, png);
     }
+
+    // JsonValue keeps the CLR type it was built from (int steps, double losses); the text form reads back as either.
+    private static double Number(JsonNode node) => double.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Closes the metrics file.</summary>
     public void Dispose() => _writer.Dispose();
