@@ -36,7 +36,7 @@ public class TrainCommandTests
         (exit, _, stderr) = CliHarness.Run("train", "--data", data, "--steps", "1", "-o", Path.Combine(dir, "run2"));
         Assert.Equal(1, exit);
         Assert.Contains("bad.jsonl", stderr);
-        Assert.Contains(":2", stderr);
+        Assert.Contains("line 2", stderr);
 
         (exit, _, stderr) = CliHarness.Run("train", "--seq", "100000", "-o", Path.Combine(dir, "run3"));
         Assert.Equal(1, exit);
