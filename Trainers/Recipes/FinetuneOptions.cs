@@ -39,7 +39,7 @@ public sealed record FinetuneOptions
     public string Optimizer { get; init; } = "adamw";
 
     /// <summary>Peak learning rate.</summary>
-    public double LearningRate { get; init; } = 1e-2;
+    public double LearningRate { get; init; } = 2e-3;
 
     /// <summary>Decoupled weight decay.</summary>
     public double WeightDecay { get; init; }
