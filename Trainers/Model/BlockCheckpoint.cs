@@ -13,10 +13,10 @@ namespace QuantPeft.Trainers.Model;
 /// takes part in backward when the block's input does not require grad (frozen embeddings, LoRA).
 /// </summary>
 /// <remarks>
-/// TorchSharp's function node also keeps an uninitialised tensor shaped like the output, to hand out
-/// zero gradients when none arrive; it is allocated but never written, so on devices with lazy
-/// allocation (CPU) it costs address space rather than resident memory. The recomputation assumes
-/// the block is deterministic (no dropout), which holds for these decoders.
+/// TorchSharp's function node also allocates an uninitialised tensor shaped like the output (to
+/// zero-fill gradients that never arrive); it is created inside <see cref="DecoderStack"/>'s dispose
+/// scope and never written, so it does not add resident activations. The recomputation assumes the
+/// block is deterministic (no dropout), which holds for these decoders.
 /// </remarks>
 public sealed class BlockCheckpoint : SingleTensorFunction<BlockCheckpoint>
 {
