@@ -5,7 +5,7 @@ namespace QuantPeft.Optimizers.GaLore;
 
 /// <summary>
 /// Natural GaLore's preconditioner: the inverse damped empirical Fisher of the last s projected gradients,
-/// applied through the Woodbury identity so only an s×s system is solved.
+/// applied through the Woodbury identity so only an s×s system is solved (in f64, see below).
 /// </summary>
 /// <remarks>
 /// With the history stacked as columns G_h ∈ R^{k×s'} (s' ≤ s, the current gradient included):
@@ -45,20 +45,24 @@ public sealed class NaturalGradientTransform
 
     /// <summary>
     /// F⁻¹g for F = λI + Hᵀ H, where the rows of <paramref name="rows"/> (s'×k) are the history vectors.
-    /// Public so it can be held against an explicit inverse.
+    /// Public so it can be held against an explicit inverse. Returns f32.
     /// </summary>
+    /// <remarks>
+    /// Computed as (g − G_h (λI + G_hᵀG_h)⁻¹ G_hᵀ g)/λ, which is the Woodbury form above multiplied through
+    /// by λ inside the solve. Done in f64: when g lies in the span of the history the bracket is a
+    /// cancellation of size λ/(λ + ‖g‖²), and with λ = 1e-3 and ‖g‖² in the thousands f32 would lose every
+    /// digit (and its Cholesky of I + G_hᵀG_h/λ fails outright for repeated gradients).
+    /// </remarks>
     public static Tensor WoodburyInverseFisher(Tensor rows, Tensor g, double damping)
     {
         using var scope = NewDisposeScope();
-        var h = rows.to(ScalarType.Float32);
-        var gf = g.to(ScalarType.Float32).reshape(-1);
+        var h = rows.to(ScalarType.Float64);
+        var gd = g.to(ScalarType.Float64).reshape(-1);
         long s = h.shape[0];
-        var small = eye(s, dtype: ScalarType.Float32, device: h.device).add_(h.matmul(h.t()), alpha: 1 / damping); // (s', s')
+        var small = h.matmul(h.t()).add_(eye(s, dtype: ScalarType.Float64, device: h.device), alpha: damping); // λI + G_hᵀG_h  (s', s')
         var chol = linalg.cholesky(small);
-        var rhs = h.matmul(gf).unsqueeze(1);                      // G_hᵀ g  (s', 1)
-        var z = cholesky_solve(rhs, chol);                        // S⁻¹ G_hᵀ g
-        var correction = h.t().matmul(z).squeeze(1);             // G_h z  (k)
-        var result = gf.div(damping).add_(correction, alpha: -1 / (damping * damping));
-        return result.MoveToOuterDisposeScope();
+        var z = cholesky_solve(h.matmul(gd).unsqueeze(1), chol);  // (λI + G_hᵀG_h)⁻¹ G_hᵀ g  (s', 1)
+        var result = gd.sub(h.t().matmul(z).squeeze(1)).div_(damping);
+        return result.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }
