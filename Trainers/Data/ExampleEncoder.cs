@@ -27,6 +27,16 @@ public sealed class ExampleEncoder
         _addEos = addEos;
     }
 
+    /// <summary>
+    /// The ids a model is given to generate a completion for <paramref name="prompt"/>: exactly the
+    /// prefix a prompt/completion record was trained with (BOS if enabled, then the prompt tokens).
+    /// </summary>
+    public int[] EncodePrompt(string prompt)
+    {
+        int[] ids = _tokenizer.Encode(prompt);
+        return _addBos && _tokenizer.BosId is int bos ? [bos, .. ids] : ids;
+    }
+
     /// <summary>Encodes one record.</summary>
     /// <exception cref="DatasetOptionsException">The template needs an EOS token and the tokenizer has none.</exception>
     public TokenizedExample Encode(DatasetRecord record)

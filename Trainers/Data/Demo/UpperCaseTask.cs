@@ -4,8 +4,8 @@ namespace QuantPeft.Trainers.Data.Demo;
 /// The demo fine-tuning task: <c>upper: word =&gt; </c> → <c>WORD</c>, for random lower-case words of
 /// 3–6 letters. A model pre-trained on <see cref="DemoPretrainCorpus"/> has never seen the marker or
 /// an all-capital word, so it scores near zero before fine-tuning; the task needs only copying (which
-/// the corpus teaches) plus a fixed 26-letter mapping, which a small LoRA learns in a few hundred
-/// steps. Train and eval words are disjoint, so eval measures the rule, not memorised pairs.
+/// the corpus teaches) plus a fixed 26-letter mapping, which is meant to be within reach of a small
+/// LoRA in a few hundred steps. Train and eval words are disjoint, so eval measures the rule, not memorised pairs.
 /// </summary>
 public static class UpperCaseTask
 {

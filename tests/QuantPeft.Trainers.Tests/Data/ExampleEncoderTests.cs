@@ -26,6 +26,17 @@ public class ExampleEncoderTests
     }
 
     [Fact]
+    public void GenerationPromptIsTheTrainedPrefix()
+    {
+        var record = DatasetRecord.FromPromptCompletion("upper: ab => ", "AB");
+        int[] prompt = Encoder.EncodePrompt(record.Prompt!);
+        var ex = Encoder.Encode(record);
+        Assert.Equal(ex.Tokens.Take(prompt.Length), prompt);
+        Assert.True(ex.IsTarget[prompt.Length]);
+        Assert.False(ex.IsTarget[prompt.Length - 1]);
+    }
+
+    [Fact]
     public void BosAndEosCanBeTurnedOff()
     {
         var ex = new ExampleEncoder(ByteLevelTokenizer.Instance, ChatTemplate.Default, addBos: false, addEos: false)

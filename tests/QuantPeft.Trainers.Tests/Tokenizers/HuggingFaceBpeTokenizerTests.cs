@@ -29,6 +29,30 @@ public class HuggingFaceBpeTokenizerTests
     }
 
     [Fact]
+    public void SplitRegexSequenceAsInLlama3GivesTheSameIds()
+    {
+        using var dir = new TempDir();
+        string json = TinyBpeFixture.Json.Replace(
+            "\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}",
+            "\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [" +
+            "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\s+\"}, \"behavior\": \"Isolated\", \"invert\": false}," +
+            "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": false}]}");
+        Assert.NotEqual(TinyBpeFixture.Json, json);
+        var tok = HuggingFaceBpeTokenizer.Load(dir.Write("tokenizer.json", json));
+        Assert.Equal([12, 15, 3, 8], tok.Encode("hello world"));
+    }
+
+    [Fact]
+    public void AddPrefixSpaceEncodesALeadingSpace()
+    {
+        using var dir = new TempDir();
+        string json = TinyBpeFixture.Json.Replace("\"add_prefix_space\": false", "\"add_prefix_space\": true");
+        var tok = HuggingFaceBpeTokenizer.Load(dir.Write("tokenizer.json", json));
+        // " hello" -> Ġ h e l l o -> Ġ hello (no merge joins Ġ and hello) = [5, 12].
+        Assert.Equal([5, 12], tok.Encode("hello"));
+    }
+
+    [Fact]
     public void SpecialIdsComeFromWellKnownNamesWithoutConfig()
     {
         using var dir = new TempDir();
