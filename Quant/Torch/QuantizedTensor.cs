@@ -15,7 +15,7 @@ namespace QuantPeft.Quant.Torch;
 public sealed partial class QuantizedTensor : IDisposable
 {
     /// <summary>Rows dequantized per chunk by default (see <see cref="Dequantize"/> for the memory bound).</summary>
-    public const long DefaultChunkRows = 256;
+    public const long DefaultChunkRows = 1024;
 
     private readonly long[] _shape;
     private Tensor? _pairTable;

@@ -1,0 +1,124 @@
+using QuantPeft.Quant.Torch;
+using Xunit.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Quant.Tests.Torch;
+
+[Collection("Torch")]
+public class Linear4bitTests(ITestOutputHelper output)
+{
+    private static (Linear4bit Layer, TorchSharp.Modules.Linear Dense) Pair(long outF, long inF, bool bias, bool trainBias, long seed)
+    {
+        var gen = new torch.Generator((ulong)seed);
+        using var w = torch.randn([outF, inF], generator: gen).mul_(0.02).to(ScalarType.BFloat16);
+        using var b = bias ? torch.randn([outF], generator: gen).to(ScalarType.BFloat16) : null;
+        var q = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, doubleQuant: true);
+        var dense = torch.nn.Linear(inF, outF, hasBias: bias, dtype: ScalarType.BFloat16);
+        using (torch.no_grad())
+        {
+            using var deq = q.Dequantize(ScalarType.BFloat16);
+            dense.weight!.copy_(deq);
+            if (bias) dense.bias!.copy_(b!);
+        }
+        dense.weight!.requires_grad = false;
+        if (bias) dense.bias!.requires_grad = trainBias;
+        return (new Linear4bit(q, b, ScalarType.BFloat16, trainBias, chunkRows: 5), dense);
+    }
+
+    [Theory]
+    [InlineData(false, false, 96)]  // in % 64 != 0: one full-size dequantized temporary
+    [InlineData(true, false, 96)]
+    [InlineData(true, true, 96)]
+    [InlineData(false, false, 192)] // in % 64 == 0: row slabs in forward, column slabs in backward
+    [InlineData(true, true, 192)]
+    public void ForwardAndInputGradient_EqualDenseLinearOnTheDequantizedWeight(bool bias, bool trainBias, long inF)
+    {
+        var (layer, dense) = Pair(48, inF, bias, trainBias, seed: 5);
+        using var _ = layer;
+        using var __ = dense;
+        var gen = new torch.Generator(9);
+        using var x0 = torch.randn([2, 3, inF], generator: gen).to(ScalarType.BFloat16);
+        using var x1 = x0.clone().requires_grad_(true);
+        using var x2 = x0.clone().requires_grad_(true);
+        using var gradOut = torch.randn([2, 3, 48], generator: gen).to(ScalarType.BFloat16);
+
+        using var y1 = layer.forward(x1);
+        using var y2 = dense.forward(x2);
+        Assert.Equal(ScalarType.BFloat16, y1.dtype);
+        Assert.True(TensorAssert.Identical(y2, y1), "forward differs from dense nn.Linear");
+        y1.backward([gradOut]);
+        y2.backward([gradOut]);
+        // Both run the same bf16 matmul (grad_out · W) on the same bf16 operands: bit-identical.
+        Assert.True(TensorAssert.Identical(x2.grad!, x1.grad!), $"max diff {TensorAssert.MaxAbsDiff(x2.grad!, x1.grad!)}");
+        if (bias && trainBias)
+            Assert.True(TensorAssert.MaxAbsDiff(dense.bias!.grad!, layer.Bias!.grad!) <= 0.0625f); // bf16 sum order
+        else if (bias)
+            Assert.Null(layer.Bias!.grad);
+    }
+
+    [Fact]
+    public void TheFrozenWeightHasNoGradientAndIsNoParameter()
+    {
+        var (layer, dense) = Pair(16, 64, bias: true, trainBias: true, seed: 1);
+        using var _ = layer;
+        using var __ = dense;
+        using var x = torch.randn([4, 64]).to(ScalarType.BFloat16).requires_grad_(true);
+        using var y = layer.forward(x);
+        using var loss = y.to(ScalarType.Float32).sum();
+        loss.backward();
+        Assert.False(layer.Weight.Packed.requires_grad);
+        Assert.Null(layer.Weight.Packed.grad);
+        Assert.Null(layer.Weight.AbsMax.grad);
+        var names = layer.named_parameters().Select(p => p.name).ToList();
+        Assert.Equal(["_bias"], names);
+        Assert.NotNull(x.grad);
+    }
+
+    [Fact]
+    public void NoDequantizedWeightOutlivesForwardOrBackward()
+    {
+        if (!NativeHeap.Available) return;
+        // A 1024 × 4096 weight dequantizes to 8 MiB of bf16; the activations here are ~100 KB.
+        const long Out = 1024, In = 4096;
+        const long DequantBytes = Out * In * 2;
+        using var w = torch.randn([Out, In]).to(ScalarType.BFloat16);
+        using var layer = Linear4bit.Quantize(w, doubleQuant: true);
+        using var x = torch.randn([4, In]).to(ScalarType.BFloat16).requires_grad_(true);
+        using var seed = torch.ones([4, Out], ScalarType.BFloat16);
+
+        // Warm-up: thread pools, the per-owner code table, allocator arenas.
+        using (var y = layer.forward(x)) y.backward([seed]);
+        x.grad!.zero_();
+
+        long before = NativeHeap.LiveBytes();
+        using var y1 = layer.forward(x);
+        long afterForward = NativeHeap.LiveBytes();
+        y1.backward([seed]);
+        long afterBackward = NativeHeap.LiveBytes();
+        output.WriteLine($"live bytes: before {before}, after forward +{afterForward - before}, after backward +{afterBackward - before}");
+
+        Assert.True(afterForward - before < DequantBytes / 2,
+            $"forward left {afterForward - before} bytes alive (dequantized weight is {DequantBytes})");
+        Assert.True(afterBackward - before < DequantBytes / 2,
+            $"backward left {afterBackward - before} bytes alive (dequantized weight is {DequantBytes})");
+
+        // Control: the probe does see a dequantized weight kept alive, so the assertions above can fail.
+        using var kept = layer.Weight.Dequantize(ScalarType.BFloat16);
+        long withKept = NativeHeap.LiveBytes();
+        Assert.True(withKept - afterBackward >= DequantBytes * 9 / 10,
+            $"probe missed a kept weight: {before} / {afterForward} / {afterBackward} → {withKept}");
+    }
+
+    [Fact]
+    public void BadBias_NamesTheLayer()
+    {
+        using var w = torch.randn([8, 64]);
+        var q = FourBitQuantizer.Quantize(w);
+        using var b = torch.zeros(7);
+        var e = Assert.Throws<QuantInputException>(() => new Linear4bit(q, b, name: "model.layers.0.mlp.up_proj"));
+        Assert.Contains("model.layers.0.mlp.up_proj", e.Message);
+        Assert.Contains("[8]", e.Message);
+        q.Dispose();
+    }
+}
