@@ -173,4 +173,18 @@ public sealed class PeftAdapterTests : IDisposable
         Assert.Equal(PeftErrorKind.MissingWeights, ex.Kind);
         Assert.Contains("empty", ex.Message);
     }
+
+    [Fact]
+    public void Non_lora_adapters_are_refused_naming_peft_type()
+    {
+        string path = _folder.File("vera");
+        Directory.CreateDirectory(path);
+        File.WriteAllText(Path.Combine(path, PeftAdapter.ConfigFileName), "{\"peft_type\":\"VERA\"}");
+
+        var ex = Assert.Throws<PeftFormatException>(() => PeftAdapter.Load(path));
+
+        Assert.Equal(PeftErrorKind.UnsupportedPeftType, ex.Kind);
+        Assert.Equal("peft_type", ex.Key);
+        Assert.Contains("VERA", ex.Message);
+    }
 }
