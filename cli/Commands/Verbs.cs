@@ -10,5 +10,7 @@ internal static class Verbs
         yield return PlanCommand.Create();
         yield return QuantizeCommand.Create();
         yield return InspectCommand.Create();
+        yield return DemoPretrainCommand.Create();
+        yield return TrainCommand.Create();
     }
 }

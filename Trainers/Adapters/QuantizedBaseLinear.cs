@@ -1,0 +1,145 @@
+using QuantPeft.Quant.Torch;
+using QuantPeft.Trainers.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Adapters;
+
+/// <summary>
+/// A frozen 4-bit (NF4 / FP4, optionally double-quantized) projection that adapters wrap: the QLoRA base.
+/// The weight lives only as a <see cref="QuantizedTensor"/>; each forward dequantizes it to the compute dtype,
+/// which is a constant to autograd, so gradients flow to the input (and on to the adapter) but never to the base.
+/// </summary>
+/// <remarks>
+/// Built empty by the model's linear factory and filled by the checkpoint loader through
+/// <see cref="ITensorLoadTarget"/>: the bf16 checkpoint tensor is quantized on the way in and dropped, so the
+/// full-precision weight never stays resident. The dequantized copy of one forward lives until backward has
+/// used it, which bounds the extra memory to one layer's dense weights per projection in flight.
+/// </remarks>
+public sealed class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, ITensorLoadTarget
+{
+    private readonly FourBitFormat _format;
+    private readonly bool _doubleQuant;
+    private readonly int _blockSize;
+    private readonly ScalarType _computeDType;
+    private readonly Device _device;
+    private QuantizedTensor? _weight;
+    private Tensor? _bias;
+
+    /// <summary>Creates an empty base of shape [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>]; load its weight with <see cref="LoadTensor"/> or <see cref="SetWeight"/>.</summary>
+    /// <param name="inFeatures">Input width.</param>
+    /// <param name="outFeatures">Output width.</param>
+    /// <param name="format">NF4 or FP4.</param>
+    /// <param name="doubleQuant">Quantize the block scales too (bitsandbytes' <c>compress_statistics</c>).</param>
+    /// <param name="computeDType">Dtype of the dequantized weight and of the activations.</param>
+    /// <param name="device">Where the codes live; null means the CPU.</param>
+    /// <param name="blockSize">Elements per absmax block.</param>
+    public QuantizedBaseLinear(long inFeatures, long outFeatures, FourBitFormat format, bool doubleQuant,
+        ScalarType computeDType = ScalarType.BFloat16, Device? device = null, int blockSize = FourBitQuantizer.DefaultBlockSize)
+        : base(nameof(QuantizedBaseLinear))
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        _format = format;
+        _doubleQuant = doubleQuant;
+        _blockSize = blockSize;
+        _computeDType = computeDType;
+        _device = device ?? CPU;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public long InFeatures { get; }
+
+    /// <inheritdoc />
+    public long OutFeatures { get; }
+
+    /// <inheritdoc />
+    public Device Device => _device;
+
+    /// <inheritdoc />
+    public Tensor? Bias => _bias;
+
+    /// <summary>The quantized weight, or null before loading.</summary>
+    public QuantizedTensor? Weight => _weight;
+
+    /// <summary>Bytes the base holds (codes, scales, bias).</summary>
+    public long StorageBytes => (_weight?.StorageBytes ?? 0) + (_bias is null ? 0 : _bias.numel() * _bias.ElementSize);
+
+    /// <inheritdoc />
+    public bool SupportsMerge => false;
+
+    /// <summary>Quantizes <paramref name="weight"/> [out, in] into this base (the input is not kept or disposed).</summary>
+    /// <exception cref="AdapterException">The shape differs from the base's.</exception>
+    public void SetWeight(Tensor weight, string name = "weight")
+    {
+        if (weight.dim() != 2 || weight.shape[0] != OutFeatures || weight.shape[1] != InFeatures)
+            throw new AdapterException($"'{name}': expected shape [{OutFeatures}, {InFeatures}], found [{string.Join(", ", weight.shape)}]");
+        using var scope = NewDisposeScope();
+        var onDevice = weight.to(_device).to(_computeDType);
+        var quantized = FourBitQuantizer.Quantize(onDevice, _format, _blockSize, _doubleQuant, name);
+        _weight?.Dispose();
+        _weight = quantized;
+    }
+
+    /// <inheritdoc />
+    public void LoadTensor(string localName, Tensor value)
+    {
+        switch (localName)
+        {
+            case "weight":
+                SetWeight(value);
+                break;
+            case "bias":
+                if (value.dim() != 1 || value.shape[0] != OutFeatures)
+                    throw new AdapterException($"'bias': expected shape [{OutFeatures}], found [{string.Join(", ", value.shape)}]");
+                _bias?.Dispose();
+                _bias = value.detach().to(_device).to(_computeDType, copy: true).DetachFromDisposeScope();
+                break;
+            default:
+                throw new AdapterException($"a 4-bit base linear has no tensor '{localName}' (expected weight or bias)");
+        }
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = ForwardNoBias(x);
+        if (_bias is not null) y = y.add(_bias.to(y.dtype));
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public Tensor ForwardNoBias(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var w = DenseWeight(x.dtype);
+        return nn.functional.linear(x, w).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="AdapterException">No weight has been loaded.</exception>
+    public Tensor DenseWeight(ScalarType dtype)
+    {
+        var weight = _weight ?? throw new AdapterException($"4-bit base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
+        return weight.Dequantize(dtype);
+    }
+
+    /// <inheritdoc />
+    public void AddToWeight(Tensor delta) =>
+        throw new AdapterException("cannot add to a 4-bit base weight; merge into the dense checkpoint instead");
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _weight?.Dispose();
+            _weight = null;
+            _bias?.Dispose();
+            _bias = null;
+        }
+        base.Dispose(disposing);
+    }
+}

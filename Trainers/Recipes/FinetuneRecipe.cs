@@ -1,0 +1,292 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Formats.Peft;
+using QuantPeft.Optimizers;
+using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Data;
+using QuantPeft.Trainers.Loss;
+using QuantPeft.Trainers.Model;
+using QuantPeft.Trainers.Tokenizers;
+using TorchSharp;
+using Parameter = TorchSharp.Modules.Parameter;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Recipes;
+
+/// <summary>Loss, perplexity and exact match at one point of a run.</summary>
+/// <param name="Loss">Mean cross-entropy per target token on the eval rows.</param>
+/// <param name="Perplexity">exp(Loss).</param>
+/// <param name="ExactMatch">Share of eval prompts answered exactly (null when the eval set has no prompt/completion records).</param>
+public sealed record EvalResult(double Loss, double Perplexity, double? ExactMatch);
+
+/// <summary>One optimizer step as reported to the progress display.</summary>
+/// <param name="Step">1-based optimizer step.</param>
+/// <param name="Loss">Mean loss per target token over the step's micro-batches.</param>
+/// <param name="LearningRate">The learning rate used.</param>
+/// <param name="TokensPerSecond">Input tokens per second of wall time for this step.</param>
+/// <param name="RssBytes">Process resident set after the step.</param>
+public sealed record StepReport(int Step, double Loss, double LearningRate, double TokensPerSecond, long RssBytes);
+
+/// <summary>
+/// QLoRA-style fine-tuning of one adapter, readable top to bottom: <see cref="Setup"/> loads the model with a
+/// frozen (by default NF4 + double-quant) base, attaches the adapter and builds AdamW; <see cref="Train"/> runs
+/// micro-batches with gradient accumulation, a warm-up + cosine schedule, gradient clipping and periodic eval;
+/// <see cref="Evaluate"/> measures loss, perplexity and exact match; <see cref="Save"/> writes the adapter in
+/// PEFT format atomically; <see cref="Cleanup"/> frees everything.
+/// </summary>
+public sealed class FinetuneRecipe : IDisposable
+{
+    private readonly FinetuneOptions _options;
+    private CausalLm? _model;
+    private Optimizer? _optimizer;
+    private IReadOnlyList<AttachedAdapter> _adapters = [];
+    private IReadOnlyList<(string Name, Parameter Param)> _trainable = [];
+
+    /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
+    public FinetuneRecipe(FinetuneOptions options)
+    {
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>The model architecture (after <see cref="Setup"/>).</summary>
+    public ModelSpec? Spec { get; private set; }
+
+    /// <summary>The model's tokenizer (after <see cref="Setup"/>).</summary>
+    public ITextTokenizer? Tokenizer { get; private set; }
+
+    /// <summary>The prepared data (after <see cref="Setup"/>).</summary>
+    public TrainingDataset? Data { get; private set; }
+
+    /// <summary>The model with its adapters (after <see cref="Setup"/>).</summary>
+    public CausalLm Model => _model ?? throw new InvalidOperationException("call Setup first");
+
+    /// <summary>The attached adapters in model order.</summary>
+    public IReadOnlyList<AttachedAdapter> Adapters => _adapters;
+
+    /// <summary>Trainable scalars (the adapters').</summary>
+    public long TrainableParameters => ModelAdapters.TrainableCount(_adapters);
+
+    /// <summary>Bytes of the frozen base projections as stored (4-bit codes + scales, or bf16).</summary>
+    public long BaseProjectionBytes { get; private set; }
+
+    /// <summary>The largest resident set seen at the end of a step or an evaluation.</summary>
+    public long PeakRssBytes { get; private set; }
+
+    /// <summary>Loads tokenizer, data and model (quantizing the base on load), attaches the adapter, builds the optimizer.</summary>
+    /// <exception cref="RecipeException">The sequence length exceeds the model's limit, or the optimizer is unknown.</exception>
+    public void Setup()
+    {
+        Spec = ModelFolder.ReadSpec(_options.ModelFolder);
+        if (_options.SequenceLength > Spec.MaxPositionEmbeddings)
+            throw new RecipeException($"--seq: {_options.SequenceLength} exceeds the model's max_position_embeddings {Spec.MaxPositionEmbeddings} ({Path.Combine(_options.ModelFolder, ModelConfigReader.FileName)})");
+        var targets = ModelAdapters.ResolveTargets(_options.Targets);
+        Tokenizer = ModelFolder.ReadTokenizer(_options.ModelFolder);
+
+        // One example per row: the eval rows then line up with the eval records, and nothing attends across examples.
+        var dataOptions = new DatasetOptions
+        {
+            SequenceLength = _options.SequenceLength,
+            Layout = RowLayout.Padded,
+            Truncation = TruncationPolicy.Error,
+            EvalFraction = _options.EvalPath is null ? _options.EvalFraction : 0,
+            Seed = _options.Seed,
+        };
+        Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, evalPath: _options.EvalPath);
+
+        var decoder = new DecoderOptions
+        {
+            ComputeDType = ScalarType.BFloat16,
+            LinearFactory = BaseWeights.Factory(_options.Weights, _options.DoubleQuant, ScalarType.BFloat16),
+        };
+        _model = ModelFolder.Load(_options.ModelFolder, Spec, decoder);
+        BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
+            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize);
+
+        var lora = new LoraOptions(_options.Rank, _options.Alpha);
+        _adapters = ModelAdapters.Attach(_model, _options.Method, lora, targets, _options.Seed);
+        _trainable = ModelAdapters.TrainableParameters(_adapters);
+        try
+        {
+            _optimizer = OptimizerFactory.Create(_options.Optimizer,
+                [new ParamGroup("adapters", _trainable, new ParamGroupOptions(Lr: _options.LearningRate, WeightDecay: _options.WeightDecay))]);
+        }
+        catch (OptimizerConfigException e)
+        {
+            throw new RecipeException($"--optimizer: {e.Message}");
+        }
+        SampleMemory();
+    }
+
+    /// <summary>
+    /// Runs <see cref="FinetuneOptions.Steps"/> optimizer steps; every step is written to <paramref name="log"/> and
+    /// reported to <paramref name="onStep"/>; eval loss every <see cref="FinetuneOptions.EvalEvery"/> steps.
+    /// </summary>
+    public void Train(RunLog log, Action<StepReport>? onStep = null)
+    {
+        var model = Model;
+        var optimizer = _optimizer!;
+        var data = Data!;
+        int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
+        var schedule = new CosineSchedule(_options.LearningRate, warmup, _options.Steps);
+        using var batches = EndlessBatches(data).GetEnumerator();
+        model.train();
+        for (int step = 0; step < _options.Steps; step++)
+        {
+            var clock = Stopwatch.StartNew();
+            optimizer.Groups[0].Lr = schedule.At(step);
+
+            // Gradient accumulation: each micro-batch's summed loss is divided by the target count of the whole
+            // step, so the accumulated gradient is the mean over all its tokens, as one big batch would give.
+            var micro = new List<MicroBatch>();
+            for (int i = 0; i < _options.GradientAccumulation; i++)
+            {
+                batches.MoveNext();
+                micro.Add(batches.Current);
+            }
+            double targets = Math.Max(1, micro.Sum(b => b.TargetCount));
+            double stepLoss = 0;
+            long tokens = 0;
+            foreach (var batch in micro)
+            {
+                using var scope = NewDisposeScope();
+                var (ids, labels) = Tensors(batch, model);
+                var loss = ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: targets);
+                loss.backward();
+                stepLoss += loss.item<float>();
+                tokens += batch.TokenCount;
+            }
+            var norm = nn.utils.clip_grad_norm_(_trainable.Select(p => p.Param), _options.MaxGradNorm);
+            optimizer.Step();
+            optimizer.ZeroGrad();
+
+            long rss = SampleMemory();
+            var report = new StepReport(step + 1, stepLoss, schedule.At(step), tokens / clock.Elapsed.TotalSeconds, rss);
+            log.Write(new JsonObject
+            {
+                ["step"] = report.Step, ["train_loss"] = report.Loss, ["lr"] = report.LearningRate, ["grad_norm"] = norm,
+                ["tokens_per_s"] = report.TokensPerSecond, ["rss_bytes"] = rss,
+            });
+            onStep?.Invoke(report);
+            if (_options.EvalEvery > 0 && report.Step % _options.EvalEvery == 0 && report.Step < _options.Steps)
+            {
+                var eval = Evaluate(exactMatch: false);
+                log.Write(new JsonObject { ["step"] = report.Step, ["eval_loss"] = eval.Loss, ["eval_perplexity"] = eval.Perplexity });
+                model.train();
+            }
+        }
+        model.eval();
+    }
+
+    /// <summary>Eval loss and perplexity over all eval rows, plus exact match on up to <see cref="FinetuneOptions.ExactMatchRecords"/> records.</summary>
+    public EvalResult Evaluate(bool exactMatch = true)
+    {
+        var model = Model;
+        var data = Data!;
+        model.eval();
+        double sum = 0, count = 0;
+        using (no_grad())
+        {
+            foreach (var batch in data.EvalBatches(Math.Max(_options.MicroBatchSize, 32)))
+            {
+                using var scope = NewDisposeScope();
+                var (ids, labels) = Tensors(batch, model);
+                int n = batch.TargetCount;
+                if (n == 0) continue;
+                sum += ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: 1).item<float>();
+                count += n;
+            }
+        }
+        double loss = count > 0 ? sum / count : double.NaN;
+        double? accuracy = null;
+        if (exactMatch && _options.ExactMatchRecords > 0 && data.EvalRecords.Any(r => r.Prompt is not null && r.Completion is not null))
+            accuracy = GreedyDecoder.ExactMatch(model, Tokenizer!, data.EvalRecords.Take(_options.ExactMatchRecords).ToList());
+        SampleMemory();
+        return new EvalResult(loss, Math.Exp(loss), accuracy);
+    }
+
+    /// <summary>
+    /// Writes the adapter to <paramref name="folder"/> as PEFT reads it (<c>adapter_config.json</c> +
+    /// <c>adapter_model.safetensors</c>, keys <c>base_model.model.&lt;module&gt;.lora_A.weight</c>, …) through a
+    /// temporary folder and a rename, so an interrupted save leaves no half-written adapter.
+    /// </summary>
+    public void Save(string folder)
+    {
+        var config = new PeftAdapterConfig
+        {
+            PeftType = "LORA",
+            TaskType = "CAUSAL_LM",
+            BaseModelNameOrPath = Path.GetFullPath(_options.ModelFolder),
+            InferenceMode = true,
+            R = _options.Rank,
+            LoraAlpha = _options.Alpha,
+            TargetModules = PeftModuleSelector.FromNames(ModelAdapters.ResolveTargets(_options.Targets)),
+            UseDora = _options.Method == AdapterMethod.Dora,
+        };
+        var entries = _adapters.SelectMany(a => a.Layer.AdapterTensors()
+            .Select(kv => SafetensorsModelSource.Entry(LoraTensorNames.Prefix + a.ModulePath + "." + kv.Key, kv.Value)));
+        PeftAdapter.Save(folder, config, entries);
+    }
+
+    /// <summary>Copies a saved adapter (from <see cref="Save"/>) into the attached adapters, checking every name and shape.</summary>
+    /// <exception cref="RecipeException">The adapter lacks a tensor this model's adapters need.</exception>
+    public void LoadAdapter(string folder)
+    {
+        using var adapter = PeftAdapter.Load(folder);
+        using var source = new SafetensorsModelSource(Path.Combine(folder, PeftAdapter.WeightsFileName));
+        var names = source.Names.ToHashSet(StringComparer.Ordinal);
+        foreach (var a in _adapters)
+        {
+            var tensors = new Dictionary<string, Tensor>();
+            try
+            {
+                foreach (var local in a.Layer.AdapterTensors().Keys)
+                {
+                    string key = LoraTensorNames.Prefix + a.ModulePath + "." + local;
+                    if (!names.Contains(key)) throw new RecipeException($"{source.Origin}: missing tensor '{key}'");
+                    tensors[local] = source.Get(key);
+                }
+                a.Layer.LoadAdapterTensors(tensors);
+            }
+            finally
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Frees the optimizer state and the model.</summary>
+    public void Cleanup()
+    {
+        _optimizer?.Dispose();
+        _optimizer = null;
+        _model?.Dispose();
+        _model = null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Cleanup();
+
+    private IEnumerable<MicroBatch> EndlessBatches(TrainingDataset data)
+    {
+        for (int epoch = 0; ; epoch++)
+            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch))
+                yield return batch;
+    }
+
+    private static (Tensor Ids, Tensor Labels) Tensors(MicroBatch batch, CausalLm model)
+    {
+        var device = model.LmHeadWeight.device;
+        return (tensor(batch.InputIds, [batch.BatchSize, batch.SequenceLength], device: device),
+            tensor(batch.Labels, [batch.BatchSize, batch.SequenceLength], device: device));
+    }
+
+    private long SampleMemory()
+    {
+        using var process = Process.GetCurrentProcess();
+        long rss = process.WorkingSet64;
+        PeakRssBytes = Math.Max(PeakRssBytes, Math.Max(rss, process.PeakWorkingSet64));
+        return rss;
+    }
+}

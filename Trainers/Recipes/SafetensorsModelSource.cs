@@ -1,0 +1,68 @@
+using QuantPeft.Formats.Safetensors;
+using QuantPeft.Trainers.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Recipes;
+
+/// <summary>
+/// A single <c>model.safetensors</c> as an <see cref="ITensorSource"/>: each tensor is materialised on the
+/// CPU on request from the mapped file and handed to the loader, which converts and disposes it.
+/// </summary>
+public sealed class SafetensorsModelSource : ITensorSource, IDisposable
+{
+    private readonly SafetensorsFile _file;
+
+    /// <summary>Opens <paramref name="path"/>.</summary>
+    /// <exception cref="SafetensorsFormatException">The file is malformed.</exception>
+    public SafetensorsModelSource(string path)
+    {
+        _file = SafetensorsFile.Open(path);
+    }
+
+    /// <inheritdoc />
+    public string Origin => _file.Path;
+
+    /// <inheritdoc />
+    public IEnumerable<string> Names => _file.Tensors.Select(t => t.Name);
+
+    /// <inheritdoc />
+    public Tensor Get(string name)
+    {
+        var info = _file.GetTensor(name);
+        var dtype = info.DType switch
+        {
+            SafetensorsDType.BF16 => ScalarType.BFloat16,
+            SafetensorsDType.F16 => ScalarType.Float16,
+            SafetensorsDType.F32 => ScalarType.Float32,
+            SafetensorsDType.F64 => ScalarType.Float64,
+            SafetensorsDType.I64 => ScalarType.Int64,
+            SafetensorsDType.I32 => ScalarType.Int32,
+            SafetensorsDType.U8 => ScalarType.Byte,
+            _ => throw new ModelException($"{_file.Path}: tensor '{name}' has dtype {info.DType}; the trainer loads BF16, F16, F32, F64, I64, I32 or U8"),
+        };
+        var tensor = empty(info.Shape, dtype);
+        if (tensor.numel() > 0) _file.CopyTo(name, tensor.bytes);
+        return tensor;
+    }
+
+    /// <summary>The safetensors dtype for a torch dtype the trainer writes.</summary>
+    internal static SafetensorsDType ToSafetensors(ScalarType dtype) => dtype switch
+    {
+        ScalarType.BFloat16 => SafetensorsDType.BF16,
+        ScalarType.Float16 => SafetensorsDType.F16,
+        ScalarType.Float32 => SafetensorsDType.F32,
+        ScalarType.Float64 => SafetensorsDType.F64,
+        _ => throw new ArgumentException($"dtype {dtype} is not written by the trainer", nameof(dtype)),
+    };
+
+    /// <summary>An entry for the safetensors writer holding a copy of <paramref name="tensor"/>'s bytes.</summary>
+    internal static SafetensorsTensorEntry Entry(string name, Tensor tensor)
+    {
+        using var cpu = tensor.detach().cpu().contiguous();
+        return SafetensorsTensorEntry.FromBytes(name, ToSafetensors(cpu.dtype), cpu.shape, cpu.bytes.ToArray());
+    }
+
+    /// <summary>Closes the file.</summary>
+    public void Dispose() => _file.Dispose();
+}

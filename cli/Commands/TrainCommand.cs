@@ -1,0 +1,194 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using QuantPeft.Formats;
+using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Data;
+using QuantPeft.Trainers.Data.Demo;
+using QuantPeft.Trainers.Demo;
+using QuantPeft.Trainers.Recipes;
+using Spectre.Console;
+
+namespace QuantPeft.Cli.Commands;
+
+/// <summary>
+/// <c>qpeft train [MODEL] [--data JSONL] …</c>: fine-tunes an adapter on a frozen (NF4 + double-quant by default)
+/// base. With no arguments it trains the built-in demo model on the demo upper-casing task.
+/// </summary>
+internal static class TrainCommand
+{
+    // Strategies the project plans but the trainer does not run yet: named so that asking for one is an error, never ignored.
+    private static readonly string[] PlannedMethods = ["pissa", "osora", "vera", "lisa", "galore", "loram", "lq-lora"];
+    private static readonly string[] RunnableOptimizers = ["adamw", "adamw-8bit"];
+
+    public static Command Create()
+    {
+        var model = new Argument<string?>("model") { Description = "Model folder (config.json, model.safetensors, tokenizer); default: the built-in demo model", Arity = ArgumentArity.ZeroOrOne };
+        var data = new Option<string?>("--data") { Description = "Training JSONL ({\"text\"}, {\"prompt\",\"completion\"} or {\"messages\"}); default: the demo task" };
+        var eval = new Option<string?>("--eval") { Description = "Eval JSONL; default: 10% of --data held out" };
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps" };
+        var rank = new Option<int?>("--rank") { Description = "Adapter rank r" };
+        var alpha = new Option<double?>("--alpha") { Description = "Adapter alpha (scaling alpha/r)" };
+        var method = new Option<string>("--method") { Description = "lora | dora (pissa, osora, vera: not available in train yet)", DefaultValueFactory = _ => "lora" };
+        var weights = new Option<string>("--weights") { Description = "Base projection storage: nf4 | fp4 | bf16", DefaultValueFactory = _ => "nf4" };
+        var doubleQuant = new Option<string>("--double-quant") { Description = "on | off", DefaultValueFactory = _ => "on" };
+        var targets = new Option<string>("--targets") { Description = "q,k,v,o,gate,up,down or all-linear", DefaultValueFactory = _ => "all-linear" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw | adamw-8bit", DefaultValueFactory = _ => "adamw" };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate" };
+        var batch = new Option<int?>("--batch") { Description = "Rows per micro-batch" };
+        var seq = new Option<int?>("--seq") { Description = "Tokens per row" };
+        var accum = new Option<int?>("--grad-accum") { Description = "Micro-batches per optimizer step" };
+        var seed = new Option<long?>("--seed") { Description = "Seed of adapter init, split and batch order" };
+        var output = new Option<string?>("-o", "--output") { Description = "Run folder; default runs/<UTC timestamp>" };
+        var command = new Command("train", "Fine-tune an adapter (QLoRA by default); prints eval before/after and saves the adapter in PEFT format")
+        {
+            model, data, eval, steps, rank, alpha, method, weights, doubleQuant, targets, optimizer, lr, batch, seq, accum, seed, output,
+        };
+        command.SetAction(parse => CliRunner.Run(() =>
+        {
+            var defaults = new FinetuneOptions { ModelFolder = "", DataPath = "" };
+            string runFolder = parse.GetValue(output) ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+            string modelFolder = parse.GetValue(model) ?? DemoModel.ShippedFolder()
+                ?? throw new QuantPeftException($"MODEL: no model folder given and the built-in demo model is missing from {Path.Combine(AppContext.BaseDirectory, DemoModel.FolderName)}");
+            ModelFolder.Check(modelFolder);
+            var options = defaults with
+            {
+                ModelFolder = modelFolder,
+                DataPath = parse.GetValue(data) ?? "",
+                EvalPath = parse.GetValue(eval),
+                Method = ParseMethod(parse.GetValue(method)!),
+                Weights = BaseWeights.Parse(parse.GetValue(weights)!),
+                DoubleQuant = ParseOnOff(parse.GetValue(doubleQuant)!, "--double-quant"),
+                Targets = [parse.GetValue(targets)!],
+                Optimizer = ParseOptimizer(parse.GetValue(optimizer)!),
+                Steps = parse.GetValue(steps) ?? defaults.Steps,
+                Rank = parse.GetValue(rank) ?? defaults.Rank,
+                Alpha = parse.GetValue(alpha) ?? defaults.Alpha,
+                LearningRate = parse.GetValue(lr) ?? defaults.LearningRate,
+                MicroBatchSize = parse.GetValue(batch) ?? defaults.MicroBatchSize,
+                SequenceLength = parse.GetValue(seq) ?? defaults.SequenceLength,
+                GradientAccumulation = parse.GetValue(accum) ?? defaults.GradientAccumulation,
+                Seed = parse.GetValue(seed) ?? defaults.Seed,
+            };
+            options.Validate();
+            ModelAdapters.ResolveTargets(options.Targets);
+            if (options.DataPath.Length == 0)
+                options = WriteDemoTask(options, runFolder);
+            return Run(options, runFolder, ConsoleFactory.Create());
+        }));
+        return command;
+    }
+
+    internal static int Run(FinetuneOptions options, string runFolder, IAnsiConsole console)
+    {
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(runFolder);
+        WritePlan(options, runFolder);
+        using var recipe = new FinetuneRecipe(options);
+        recipe.Setup();
+        console.MarkupLine($"[bold]model[/] {Markup.Escape(options.ModelFolder)}: {recipe.Spec!.ParameterCount:N0} parameters; base projections {options.Weights}"
+            + (options.Weights == BaseWeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
+        console.MarkupLine($"[bold]adapter[/] {options.Method} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
+            + $"[bold]{recipe.TrainableParameters:N0}[/] trainable parameters");
+        console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens");
+
+        var before = recipe.Evaluate();
+        console.MarkupLine($"[bold]eval before[/] {Describe(before)}");
+        using (var log = new RunLog(runFolder))
+        {
+            log.Write(new JsonObject { ["step"] = 0, ["eval_loss"] = before.Loss, ["eval_perplexity"] = before.Perplexity, ["exact_match"] = before.ExactMatch });
+            console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("training", maxValue: options.Steps);
+                    recipe.Train(log, r =>
+                    {
+                        task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s rss {r.RssBytes / (1 << 20)} MiB";
+                        task.Value = r.Step;
+                    });
+                });
+            var after = recipe.Evaluate();
+            log.Write(new JsonObject { ["step"] = options.Steps, ["eval_loss"] = after.Loss, ["eval_perplexity"] = after.Perplexity, ["exact_match"] = after.ExactMatch });
+            console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
+            string adapter = Path.Combine(runFolder, "adapter");
+            recipe.Save(adapter);
+            log.SaveLossChart(Path.Combine(runFolder, "loss.png"));
+            WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
+            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} (PEFT); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
+        }
+        return CliRunner.Ok;
+    }
+
+    private static FinetuneOptions WriteDemoTask(FinetuneOptions options, string runFolder)
+    {
+        string folder = Path.Combine(runFolder, "data");
+        (var train, var eval) = UpperCaseTask.Generate(options.Seed, DemoData.DefaultFinetuneTrain, DemoData.DefaultFinetuneEval);
+        string trainPath = Path.Combine(folder, "finetune-train.jsonl"), evalPath = Path.Combine(folder, "finetune-eval.jsonl");
+        JsonlDatasetWriter.Write(trainPath, train);
+        JsonlDatasetWriter.Write(evalPath, eval);
+        return options with { DataPath = trainPath, EvalPath = options.EvalPath ?? evalPath };
+    }
+
+    private static void WritePlan(FinetuneOptions o, string runFolder)
+    {
+        var plan = new JsonObject
+        {
+            ["model"] = Path.GetFullPath(o.ModelFolder), ["data"] = o.DataPath, ["eval"] = o.EvalPath,
+            ["method"] = o.Method.ToString().ToLowerInvariant(), ["weights"] = o.Weights.ToString().ToLowerInvariant(),
+            ["double_quant"] = o.DoubleQuant, ["rank"] = o.Rank, ["alpha"] = o.Alpha,
+            ["targets"] = new JsonArray([.. ModelAdapters.ResolveTargets(o.Targets).Select(t => JsonValue.Create(t))]),
+            ["optimizer"] = o.Optimizer, ["lr"] = o.LearningRate, ["schedule"] = "cosine", ["warmup_ratio"] = o.WarmupRatio,
+            ["max_grad_norm"] = o.MaxGradNorm, ["micro_batch"] = o.MicroBatchSize, ["grad_accum"] = o.GradientAccumulation,
+            ["seq"] = o.SequenceLength, ["steps"] = o.Steps, ["seed"] = o.Seed, ["compute_dtype"] = "bfloat16",
+            ["gradient_checkpointing"] = false,
+        };
+        File.WriteAllText(Path.Combine(runFolder, "plan.json"), plan.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    private static void WriteReport(string runFolder, FinetuneOptions o, FinetuneRecipe recipe, EvalResult before, EvalResult after, TimeSpan elapsed)
+    {
+        string Row(string name, EvalResult e) => $"| {name} | {e.Loss:F4} | {e.Perplexity:F3} | {(e.ExactMatch is double a ? $"{a:P1}" : "n/a")} |";
+        var text = string.Join('\n',
+            "# qpeft train report", "",
+            $"- model: `{o.ModelFolder}` ({recipe.Spec!.ParameterCount:N0} parameters), base projections {o.Weights.ToString().ToLowerInvariant()}"
+                + (o.Weights == BaseWeightFormat.Bf16 ? "" : $", double quant {(o.DoubleQuant ? "on" : "off")}") + $" ({recipe.BaseProjectionBytes:N0} bytes)",
+            $"- adapter: {o.Method.ToString().ToLowerInvariant()} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
+            $"- optimizer: {o.Optimizer}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
+            $"- measured peak RSS: {recipe.PeakRssBytes / (1 << 20)} MiB",
+            $"- wall time: {elapsed.TotalSeconds:F1} s", "",
+            "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
+            Row("before", before), Row("after", after), "");
+        File.WriteAllText(Path.Combine(runFolder, "report.md"), text);
+    }
+
+    private static string Describe(EvalResult e) =>
+        $"loss {e.Loss:F4}  perplexity {e.Perplexity:F3}" + (e.ExactMatch is double a ? $"  exact match {a:P1}" : "");
+
+    private static AdapterMethod ParseMethod(string value)
+    {
+        string v = value.Trim().ToLowerInvariant();
+        if (v == "lora") return AdapterMethod.Lora;
+        if (v == "dora") return AdapterMethod.Dora;
+        if (PlannedMethods.Contains(v))
+            throw new QuantPeftException($"--method {value}: not available yet in qpeft train (available: lora, dora)");
+        throw new QuantPeftException($"--method: expected lora or dora, found '{value}'");
+    }
+
+    private static string ParseOptimizer(string value)
+    {
+        string v = value.Trim().ToLowerInvariant();
+        if (RunnableOptimizers.Contains(v)) return v;
+        if (QuantPeft.Optimizers.OptimizerFactory.Names.Contains(v))
+            throw new QuantPeftException($"--optimizer {value}: not available yet in qpeft train (available: {string.Join(", ", RunnableOptimizers)})");
+        throw new QuantPeftException($"--optimizer: expected one of {string.Join(", ", RunnableOptimizers)}, found '{value}'");
+    }
+
+    private static bool ParseOnOff(string value, string flag) => value.Trim().ToLowerInvariant() switch
+    {
+        "on" or "true" => true,
+        "off" or "false" => false,
+        _ => throw new QuantPeftException($"{flag}: expected on or off, found '{value}'"),
+    };
+}

@@ -1,0 +1,140 @@
+using System.Text.Json;
+using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Formats.Peft;
+using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Data;
+using QuantPeft.Trainers.Data.Demo;
+using QuantPeft.Trainers.Model;
+using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Tokenizers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Tests.Recipes;
+
+public class RecipeTests
+{
+    private static readonly ModelSpec Tiny = new()
+    {
+        ModelType = "llama", NumLayers = 2, HiddenSize = 32, IntermediateSize = 64, NumHeads = 2, NumKvHeads = 2,
+        VocabSize = ByteLevelTokenizer.Size, TieWordEmbeddings = true, MaxPositionEmbeddings = 64,
+    };
+
+    private static string WriteTinyModel(TempDir dir)
+    {
+        manual_seed(11);
+        using var model = new CausalLm(Tiny);
+        using (no_grad())
+            foreach (var (_, p) in model.named_parameters())
+                if (p.dim() == 2) nn.init.normal_(p, 0, 0.05);
+        string folder = dir.File("model");
+        ModelFolder.SaveByteLevel(model, folder);
+        return folder;
+    }
+
+    private static FinetuneOptions Options(TempDir dir, string model, int steps)
+    {
+        (var train, var eval) = UpperCaseTask.Generate(5, 256, 32);
+        string trainPath = dir.File("train.jsonl"), evalPath = dir.File("eval.jsonl");
+        JsonlDatasetWriter.Write(trainPath, train);
+        JsonlDatasetWriter.Write(evalPath, eval);
+        return new FinetuneOptions
+        {
+            ModelFolder = model, DataPath = trainPath, EvalPath = evalPath, Steps = steps, Rank = 4, LearningRate = 5e-2,
+            MicroBatchSize = 16, SequenceLength = 32, EvalEvery = 0, ExactMatchRecords = 8, Seed = 7,
+        };
+    }
+
+    [Fact]
+    public void ShortQloraRunLogsAFallingLossAndTheSavedAdapterReproducesTheTrainedLogits()
+    {
+        using var dir = new TempDir();
+        string model = WriteTinyModel(dir);
+        var options = Options(dir, model, steps: 20);
+        using var ids = tensor(new long[] { 256, 117, 112, 112, 101, 114, 58, 32, 97, 98 }, [1, 10]);
+        Tensor trained;
+        using (var recipe = new FinetuneRecipe(options))
+        {
+            recipe.Setup();
+            Assert.Equal(2 * 7, recipe.Adapters.Count);
+            // LoRA on all seven projections: r·(in + out) each, summed over 2 layers.
+            long perLayer = 4 * ((32 + 32) * 4 + (32 + 64) * 2 + (64 + 32));
+            Assert.Equal(2 * perLayer, recipe.TrainableParameters);
+            using (var log = new RunLog(dir.Path)) recipe.Train(log);
+            var losses = File.ReadLines(Path.Combine(dir.Path, "metrics.jsonl"))
+                .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("train_loss", out _))
+                .Select(e => e.GetProperty("train_loss").GetDouble()).ToList();
+            Assert.Equal(20, losses.Count);
+            Assert.True(losses.Skip(15).Average() < losses.Take(5).Average() - 0.2, $"first {losses.Take(5).Average()}, last {losses.Skip(15).Average()}");
+            recipe.Save(dir.File("adapter"));
+            using (no_grad()) trained = recipe.Model.forward(ids).to(ScalarType.Float32).DetachFromDisposeScope();
+        }
+
+        using var adapter = PeftAdapter.Load(dir.File("adapter"));
+        Assert.Equal(14, adapter.Modules.Count);
+        Assert.Contains(adapter.Weights.Tensors, t => t.Name == "base_model.model.model.layers.1.mlp.down_proj.lora_A.weight");
+        using var fresh = new FinetuneRecipe(options);
+        fresh.Setup();
+        using (no_grad())
+        {
+            using var untrained = fresh.Model.forward(ids).to(ScalarType.Float32);
+            Assert.False(untrained.allclose(trained, rtol: 1e-3, atol: 1e-3));
+            fresh.LoadAdapter(dir.File("adapter"));
+            using var reloaded = fresh.Model.forward(ids).to(ScalarType.Float32);
+            Assert.True(reloaded.equal(trained).all().item<bool>());
+        }
+        trained.Dispose();
+    }
+
+    [Fact]
+    public void FreshLoraLeavesTheRealDemoModelsLogitsUnchanged()
+    {
+        string folder = DemoModelFolder();
+        var spec = ModelFolder.ReadSpec(folder);
+        var decoder = new DecoderOptions { LinearFactory = BaseWeights.Factory(BaseWeightFormat.Nf4, true, ScalarType.BFloat16) };
+        using var model = ModelFolder.Load(folder, spec, decoder);
+        using var ids = tensor(ByteLevelTokenizer.Instance.Encode("upper: cat => ").Select(i => (long)i).ToArray()).unsqueeze(0);
+        using var before = model.forward(ids);
+        var adapters = ModelAdapters.Attach(model, AdapterMethod.Lora, new LoraOptions(8, 16), ModelAdapters.AllLinear, seed: 1);
+        Assert.All(adapters, a => Assert.True(((LoraLinear)a.Layer).B.count_nonzero().item<long>() == 0));
+        Assert.All(model.named_parameters(), p => Assert.Equal(p.name.Contains(".lora."), p.parameter.requires_grad));
+        using var after = model.forward(ids);
+        Assert.True(after.equal(before).all().item<bool>());
+    }
+
+    [Fact]
+    public void UnknownTargetModuleIsAnErrorNamingIt()
+    {
+        var e = Assert.Throws<AdapterException>(() => ModelAdapters.ResolveTargets(["q,qkv_proj"]));
+        Assert.Contains("'qkv_proj'", e.Message);
+        Assert.Equal(["q_proj", "v_proj", "gate_proj"], ModelAdapters.ResolveTargets(["q,v_proj", "gate"]));
+    }
+
+    [Fact]
+    public void SequenceBeyondTheModelLimitNamesTheFlag()
+    {
+        using var dir = new TempDir();
+        string model = WriteTinyModel(dir);
+        using var recipe = new FinetuneRecipe(Options(dir, model, 1) with { SequenceLength = 65 });
+        var e = Assert.Throws<RecipeException>(recipe.Setup);
+        Assert.StartsWith("--seq: 65 exceeds", e.Message);
+    }
+
+    [Fact]
+    public void CosineScheduleWarmsUpLinearlyAndEndsAtTheFloor()
+    {
+        var s = new CosineSchedule(1.0, 10, 110, MinRatio: 0.1);
+        Assert.Equal(0.1, s.At(0), 12);
+        Assert.Equal(1.0, s.At(9), 12);
+        Assert.Equal(1.0, s.At(10), 12);
+        Assert.Equal(0.55, s.At(60), 12);   // half-way: 0.1 + 0.9 · 0.5
+        Assert.Equal(0.1, s.At(110), 12);
+    }
+
+    internal static string DemoModelFolder()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "QuantPeft.sln"))) dir = dir.Parent;
+        return Path.Combine(dir!.FullName, "Trainers", "Demo", "Model");
+    }
+}
