@@ -15,7 +15,8 @@ public class TrainCommandTests
     [InlineData("--rank", "0", "--rank: expected a positive integer")]
     public void StrategyThatDoesNotExistOrBadValueExitsOneNamingTheFlag(string flag, string value, string message)
     {
-        string dir = CliHarness.TempDir();
+        using var tmp = new TempFolder();
+        string dir = tmp.Path;
         var (exit, _, stderr) = CliHarness.Run("train", "-o", Path.Combine(dir, "run"), flag, value);
         Assert.Equal(1, exit);
         Assert.Contains(message, stderr);
@@ -26,7 +27,8 @@ public class TrainCommandTests
     [Fact]
     public void MissingModelFilesAndBadDataLinesExitOneNamingTheFile()
     {
-        string dir = CliHarness.TempDir();
+        using var tmp = new TempFolder();
+        string dir = tmp.Path;
         var (exit, _, stderr) = CliHarness.Run("train", dir, "-o", Path.Combine(dir, "run"));
         Assert.Equal(1, exit);
         Assert.Contains("missing config.json", stderr);
@@ -46,7 +48,8 @@ public class TrainCommandTests
     [Fact]
     public void ShortDemoRunWritesPlanMetricsReportChartAndPeftAdapter()
     {
-        string run = Path.Combine(CliHarness.TempDir(), "run");
+        using var tmp = new TempFolder();
+        string run = Path.Combine(tmp.Path, "run");
         var (exit, stdout, stderr) = CliHarness.Run("train", "--steps", "4", "--batch", "8", "-o", run);
         Assert.True(exit == 0, stderr + stdout);
         Assert.Contains("trainable parameters", stdout);
