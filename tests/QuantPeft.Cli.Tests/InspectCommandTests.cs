@@ -55,7 +55,7 @@ public class InspectCommandTests
         Assert.Contains(spec.ParameterCount.ToString("N0"), stdout);
     }
 
-    public static TheoryData<string, byte[]> Malformed()
+    public static TheoryData<string, byte[], string> Malformed()
     {
         static byte[] File(string header, int dataBytes)
         {
@@ -65,22 +65,33 @@ public class InspectCommandTests
             h.CopyTo(bytes, 8);
             return bytes;
         }
-        return new TheoryData<string, byte[]>
+        return new TheoryData<string, byte[], string>
         {
-            { "truncated", new byte[] { 1, 2, 3 } },
-            { "header past end", BitConverter.GetBytes(1000UL) },
-            { "invalid json", File("{\"a\": ", 0) },
-            { "json array", File("[1, 2]", 0) },
-            { "unknown dtype", File("{\"w\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2) },
-            { "overlap", File("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[2,6]}}", 6) },
-            { "size mismatch", File("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8) },
-            { "duplicate", File("{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2) },
+            { "truncated", new byte[] { 1, 2, 3 } , "file is 3 bytes" },
+            { "header past end", BitConverter.GetBytes(1000UL) , "runs past the end" },
+            { "invalid json", File("{\"a\": ", 0) , "not valid JSON" },
+            { "json array", File("[1, 2]", 0) , "must be an object" },
+            { "unknown dtype", File("{\"w\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2) , "dtype 'Q7' is not one of" },
+            { "overlap", File("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[2,6]}}", 6) , "(overlap)" },
+            { "size mismatch", File("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8) , "F32 [3] needs 12" },
+            { "duplicate", File("{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2) , "appears twice" },
+            { "empty", [] , "file is 0 bytes" },
+            { "huge header length", BitConverter.GetBytes(200_000_000UL).Concat(new byte[16]).ToArray() , "exceeds the limit" },
+            { "invalid utf8", BitConverter.GetBytes(7UL).Concat(new byte[] { (byte)'{', (byte)'"', 0xC3, 0x28, (byte)'"', (byte)':', (byte)'1' }).ToArray() , "not valid UTF-8" },
+            { "reversed offsets", File("{\"w\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[4,0]}}", 4) , "end before they begin" },
+            { "gap", File("{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[3,5]}}", 5) , "(gap)" },
+            { "past end of file", File("{\"w\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]}}", 4) , "end past the data section" },
+            { "negative shape", File("{\"w\":{\"dtype\":\"U8\",\"shape\":[-2],\"data_offsets\":[0,2]}}", 2) , "dimension -2" },
+            { "overflowing shape", File("{\"w\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", 8) , "overflows 64 bits" },
+            { "missing dtype", File("{\"w\":{\"shape\":[2],\"data_offsets\":[0,2]}}", 2) , "no 'dtype' field" },
+            { "missing offsets", File("{\"w\":{\"dtype\":\"U8\",\"shape\":[2]}}", 2) , "no 'data_offsets' field" },
+            { "trailing bytes", File("{\"w\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 5) , "data section holds 5 bytes" },
         };
     }
 
     [Theory]
     [MemberData(nameof(Malformed))]
-    public void MalformedFilesExitWithOneNamedLine(string label, byte[] content)
+    public void MalformedFilesExitWithOneNamedLine(string label, byte[] content, string expected)
     {
         using var tmp = new TempFolder();
         string path = Path.Combine(tmp.Path, "bad.safetensors");
@@ -91,6 +102,7 @@ public class InspectCommandTests
         string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("error: ", line);
         Assert.Contains("bad.safetensors", line);
+        Assert.Contains(expected, line);
         Assert.DoesNotContain("   at ", stderr);
     }
 
