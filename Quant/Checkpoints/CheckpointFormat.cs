@@ -18,12 +18,12 @@ public static class CheckpointFormats
     public static IReadOnlyList<string> Names { get; } = ["nf4", "fp4", "int8"];
 
     /// <summary>Parses <paramref name="name"/> (case-insensitive).</summary>
-    /// <exception cref="Codecs.QuantInputException">Unknown name; the message lists the accepted ones.</exception>
+    /// <exception cref="QuantInputException">Unknown name; the message lists the accepted ones.</exception>
     public static CheckpointFormat Parse(string name) => name.ToLowerInvariant() switch
     {
         "nf4" => CheckpointFormat.Nf4,
         "fp4" => CheckpointFormat.Fp4,
         "int8" => CheckpointFormat.Int8,
-        _ => throw new Codecs.QuantInputException($"--format '{name}' is not a quantized format; expected one of {string.Join(", ", Names)}"),
+        _ => throw new QuantInputException($"--format '{name}' is not a quantized format; expected one of {string.Join(", ", Names)}"),
     };
 }

@@ -43,7 +43,7 @@ public static class LqQuantizer
         var s2q = s2.div(step).round_().clamp_(0, levels).mul_(step);
         var scales = (s2q + offset).unsqueeze(2);                              // (groups, B1, 1)
 
-        var table = NormalFloatTable.Create(config.Bits);
+        var table = CodeTables.NormalFloat(config.Bits).ToArray();
         var values = torch.tensor(table, device: matrix.device);
         var midpoints = torch.tensor(Midpoints(table), device: matrix.device);
         var scaled = blocks / scales.clamp_min(1e-38);

@@ -30,7 +30,7 @@ public class LqQuantConfigTests
     {
         // Every block of 16 holds ±1, so all first-level scales are 1: offset = 1, s2 = 0 → scales stay 1 and
         // each value must come back as itself when it already is an NF4 code.
-        var nf4 = NormalFloatTable.Create(4);
+        var nf4 = CodeTables.NormalFloat(4).ToArray();
         var values = new float[256];
         for (int i = 0; i < values.Length; i++) values[i] = i % 16 == 0 ? (i % 32 == 0 ? 1f : -1f) : nf4[(i * 7) % 16];
         using var w = torch.tensor(values).view(16, 16);

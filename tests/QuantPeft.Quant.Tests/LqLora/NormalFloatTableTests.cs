@@ -1,4 +1,4 @@
-using QuantPeft.Quant.LqLora;
+using QuantPeft.Quant.Codecs;
 
 namespace QuantPeft.Quant.Tests.LqLora;
 
@@ -7,7 +7,7 @@ public class NormalFloatTableTests
     [Fact]
     public void FourBits_ReproducesTheNf4CodeTable()
     {
-        float[] nf4 = NormalFloatTable.Create(4);
+        float[] nf4 = CodeTables.NormalFloat(4).ToArray();
         Assert.Equal(16, nf4.Length);
         for (int i = 0; i < 16; i++)
             Assert.True(Math.Abs(nf4[i] - CodeTables.Nf4[i]) < 1e-6, $"code {i}: {nf4[i]} vs {CodeTables.Nf4[i]}");
@@ -19,7 +19,7 @@ public class NormalFloatTableTests
     [InlineData(8)]
     public void KBits_HasTheAsymmetricNormalFloatShape(int bits)
     {
-        float[] t = NormalFloatTable.Create(bits);
+        float[] t = CodeTables.NormalFloat(bits).ToArray();
         int half = 1 << (bits - 1);
         Assert.Equal(1 << bits, t.Length);
         Assert.Equal(half, t.Count(v => v > 0));
@@ -33,11 +33,11 @@ public class NormalFloatTableTests
     [Fact]
     public void InverseNormalCdf_MatchesPublishedQuantiles()
     {
-        Assert.Equal(1.959963984540054, NormalFloatTable.InverseNormalCdf(0.975), 12);
-        Assert.Equal(-2.326347874040841, NormalFloatTable.InverseNormalCdf(0.01), 12);
-        Assert.Equal(0.0, NormalFloatTable.InverseNormalCdf(0.5), 15);
-        Assert.Equal(-6.361340902404056, NormalFloatTable.InverseNormalCdf(1e-10), 9);
+        Assert.Equal(1.959963984540054, InverseNormalCdf.Evaluate(0.975), 12);
+        Assert.Equal(-2.326347874040841, InverseNormalCdf.Evaluate(0.01), 12);
+        Assert.Equal(0.0, InverseNormalCdf.Evaluate(0.5), 15);
+        Assert.Equal(-6.361340902404056, InverseNormalCdf.Evaluate(1e-10), 9);
         // QLoRA's normaliser Φ⁻¹(0.9677083) ≈ 1.8481 (ALGORITHMS.md §1).
-        Assert.Equal(1.8481, NormalFloatTable.InverseNormalCdf(NormalFloatTable.Offset), 4);
+        Assert.Equal(1.8481, InverseNormalCdf.Evaluate(0.9677083), 4);
     }
 }
