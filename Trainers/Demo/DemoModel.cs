@@ -1,3 +1,4 @@
+using QuantPeft.Trainers.Training;
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Optimizers;
 using QuantPeft.Trainers.Data;
@@ -73,7 +74,7 @@ public static class DemoModel
         var parameters = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
         using var optimizer = OptimizerFactory.Create("adamw",
             [new ParamGroup("all", parameters, new ParamGroupOptions(Lr: options.PeakLr, Beta2: 0.95, WeightDecay: 0.01))]);
-        var schedule = new CosineSchedule(options.PeakLr, Math.Max(1, options.Steps / 20), options.Steps);
+        var schedule = new WarmupCosineSchedule(options.PeakLr, Math.Min(Math.Max(1, options.Steps / 20), options.Steps - 1), options.Steps);
         var recent = new Queue<double>();
         int epoch = 0, step = 0;
         while (step < options.Steps)

@@ -1,3 +1,4 @@
+using QuantPeft.Trainers.Training;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using QuantPeft.Formats.HuggingFace;
@@ -129,7 +130,7 @@ public sealed class FinetuneRecipe : IDisposable
         var optimizer = _optimizer!;
         var data = Data!;
         int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
-        var schedule = new CosineSchedule(_options.LearningRate, warmup, _options.Steps);
+        var schedule = new WarmupCosineSchedule(_options.LearningRate, Math.Min(warmup, _options.Steps - 1), _options.Steps);
         using var batches = EndlessBatches(data).GetEnumerator();
         model.train();
         for (int step = 0; step < _options.Steps; step++)

@@ -120,17 +120,6 @@ public class RecipeTests
         Assert.StartsWith("--seq: 65 exceeds", e.Message);
     }
 
-    [Fact]
-    public void CosineScheduleWarmsUpLinearlyAndEndsAtTheFloor()
-    {
-        var s = new CosineSchedule(1.0, 10, 110, MinRatio: 0.1);
-        Assert.Equal(0.1, s.At(0), 12);
-        Assert.Equal(1.0, s.At(9), 12);
-        Assert.Equal(1.0, s.At(10), 12);
-        Assert.Equal(0.55, s.At(60), 12);   // half-way: 0.1 + 0.9 · 0.5
-        Assert.Equal(0.1, s.At(110), 12);
-    }
-
     internal static string DemoModelFolder()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
