@@ -39,7 +39,7 @@ public sealed record FinetuneOptions
     public string Optimizer { get; init; } = "adamw";
 
     /// <summary>Peak learning rate.</summary>
-    public double LearningRate { get; init; } = 2e-3;
+    public double LearningRate { get; init; } = 3e-3;
 
     /// <summary>Decoupled weight decay.</summary>
     public double WeightDecay { get; init; }
@@ -60,7 +60,7 @@ public sealed record FinetuneOptions
     public int GradientAccumulation { get; init; } = 1;
 
     /// <summary>Optimizer steps.</summary>
-    public int Steps { get; init; } = 150;
+    public int Steps { get; init; } = 1200;
 
     /// <summary>Evaluate the loss every this many steps (0: only before and after).</summary>
     public int EvalEvery { get; init; } = 50;
