@@ -80,6 +80,14 @@ public sealed class Linear4bit : torch.nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
         => Linear4bitFunction.apply(input, _bias, _weight, ComputeDtype, ChunkRows);
 
+    /// <summary>
+    /// <c>x · Wᵀ (+ b)</c> through the same autograd function, for a caller that owns <paramref name="weight"/>
+    /// itself (e.g. an adapter's frozen base): W is decoded in forward and again in backward, never kept.
+    /// </summary>
+    public static Tensor Apply(Tensor input, QuantizedTensor weight, Tensor? bias = null, ScalarType computeDtype = ScalarType.BFloat16,
+        long chunkRows = QuantizedTensor.DefaultChunkRows)
+        => Linear4bitFunction.apply(input, bias, weight, computeDtype, chunkRows);
+
     /// <inheritdoc />
     protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
     {

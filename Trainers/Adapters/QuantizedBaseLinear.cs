@@ -113,9 +113,11 @@ public sealed class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear
     /// <inheritdoc />
     public Tensor ForwardNoBias(Tensor x)
     {
+        // The 4-bit autograd function decodes W in forward and again in backward, so no dequantized weight
+        // stays alive between the two (a plain linear over a dequantized copy would keep it for backward).
+        var weight = _weight ?? throw new AdapterException($"4-bit base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
         using var scope = NewDisposeScope();
-        var w = DenseWeight(x.dtype);
-        return nn.functional.linear(x, w).MoveToOuterDisposeScope();
+        return Linear4bit.Apply(x, weight, null, _computeDType).to(x.dtype).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

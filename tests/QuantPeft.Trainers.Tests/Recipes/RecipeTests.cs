@@ -81,7 +81,9 @@ public class RecipeTests
             Assert.False(untrained.allclose(trained, rtol: 1e-3, atol: 1e-3));
             fresh.LoadAdapter(dir.File("adapter"));
             using var reloaded = fresh.Model.forward(ids).to(ScalarType.Float32);
-            Assert.True(reloaded.equal(trained).all().item<bool>());
+            // Same adapter, same inputs: equal up to the bf16 reduction order libtorch picks for the thread
+            // count it gets (a loaded machine can change it), far tighter than the trained/untrained gap above.
+            Assert.True(reloaded.allclose(trained, rtol: 1e-5, atol: 1e-5), $"max diff {(reloaded - trained).abs().max().item<float>()}");
         }
         trained.Dispose();
     }
