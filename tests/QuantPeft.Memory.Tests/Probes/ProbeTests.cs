@@ -3,6 +3,14 @@ using QuantPeft.Memory.Probes;
 
 namespace QuantPeft.Memory.Tests.Probes;
 
+/// <summary>
+/// Process-wide RSS is shared by every test in the assembly, so the measuring tests run alone
+/// (xunit runs a collection with parallelization disabled after the parallel ones).
+/// </summary>
+[CollectionDefinition(nameof(ProcessMemoryCollection), DisableParallelization = true)]
+public sealed class ProcessMemoryCollection;
+
+[Collection(nameof(ProcessMemoryCollection))]
 public sealed class ProbeTests
 {
     [Fact]
