@@ -146,10 +146,3 @@ public static class Knob
         throw new PlanningException($"{flag}: expected one of {string.Join(", ", table.Select(e => e.Name))}; found '{text}'");
     }
 }
-
-/// <summary>A planner input that is malformed or contradictory; the message names the flag(s).</summary>
-public sealed class PlanningException : QuantPeftException
-{
-    /// <summary>Creates the exception.</summary>
-    public PlanningException(string message) : base(message) { }
-}
