@@ -23,6 +23,20 @@ public static partial class CodeTables
         -0f, -0.0625f / 12f, -8f / 12f, -12f / 12f, -4f / 12f, -6f / 12f, -2f / 12f, -3f / 12f,
     ];
 
+    // bitsandbytes' CUDA decision constants (dQuantizeNF4, dQuantizeFP4), compared with a strict ">". They are
+    // literals, not derived midpoints: 0.583333f is not the float nearest 7/12, so deriving the midpoints
+    // would put some values in a different code than bitsandbytes does. Every quantizer here uses these.
+    private static readonly float[] Nf4ThresholdValues =
+    [
+        -0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
+        -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
+        0.1202552504837513f, 0.2035212516784668f, 0.2920137718319893f, 0.3893125355243683f,
+        0.5016634166240692f, 0.6427869200706482f, 0.8614784181118011f,
+    ];
+
+    private static readonly float[] Fp4MagnitudeThresholdValues =
+        [0.00260417f, 0.0859375f, 0.20833333f, 0.29166667f, 0.4166667f, 0.583333f, 0.8333333f];
+
     private static readonly Lazy<float[]> SignedDynamic = new(() => CreateDynamicMap(signed: true));
     private static readonly Lazy<float[]> UnsignedDynamic = new(() => CreateDynamicMap(signed: false));
 
@@ -31,6 +45,12 @@ public static partial class CodeTables
 
     /// <summary>The 16 FP4 values of bitsandbytes (E2M1 variant with a 0.0625/12 subnormal), index = 4-bit code.</summary>
     public static ReadOnlySpan<float> Fp4 => Fp4Values;
+
+    /// <summary>The 15 NF4 decision thresholds of bitsandbytes, ascending: the code of x̂ is the count of thresholds below it.</summary>
+    public static ReadOnlySpan<float> Nf4Thresholds => Nf4ThresholdValues;
+
+    /// <summary>The 7 FP4 decision thresholds of bitsandbytes on |x̂|, ascending, between the sorted magnitudes 0 … 1.</summary>
+    public static ReadOnlySpan<float> Fp4MagnitudeThresholds => Fp4MagnitudeThresholdValues;
 
     /// <summary>The 256-entry signed dynamic (tree) map: index 127 = 0, index 255 = 1, no −1.</summary>
     public static ReadOnlySpan<float> DynamicSigned => SignedDynamic.Value;

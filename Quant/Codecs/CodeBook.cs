@@ -2,12 +2,14 @@ namespace QuantPeft.Quant.Codecs;
 
 /// <summary>
 /// A code table with its decision thresholds, shared by every backend so that they all decide codes from the
-/// same float32 constants. Sorted tables (NF-k, the dynamic maps) decide by <see cref="DecisionThresholds"/>
+/// same float32 constants: bitsandbytes' literal thresholds for NF4 and FP4 (<see cref="CodeTables.Nf4Thresholds"/>),
+/// derived midpoints (<see cref="DecisionThresholds"/>) for the NF-k and dynamic maps. Sorted tables decide
 /// on x̂; FP4 decides on |x̂| over its magnitudes sorted, then adds the sign bit.
 /// </summary>
 public sealed class CodeBook
 {
-    private static readonly Lazy<CodeBook> Nf4Book = new(() => Sorted(CodeTables.Nf4));
+    // NF4 and FP4 decide with bitsandbytes' literal constants (see CodeTables), not derived midpoints.
+    private static readonly Lazy<CodeBook> Nf4Book = new(() => new CodeBook(CodeTables.Nf4.ToArray(), CodeTables.Nf4Thresholds.ToArray(), []));
     private static readonly Lazy<CodeBook> Fp4Book = new(CreateFp4);
     private static readonly Lazy<CodeBook> SignedBook = new(() => Sorted(CodeTables.DynamicSigned));
     private static readonly Lazy<CodeBook> UnsignedBook = new(() => Sorted(CodeTables.DynamicUnsigned));
@@ -80,6 +82,6 @@ public sealed class CodeBook
         float[] fp4 = CodeTables.Fp4.ToArray();
         byte[] order = [.. Enumerable.Range(0, 8).OrderBy(code => fp4[code]).Select(code => (byte)code)];
         float[] magnitudes = [.. order.Select(code => fp4[code])];
-        return new CodeBook(fp4, DecisionThresholds.ForSortedTable(magnitudes), order);
+        return new CodeBook(fp4, CodeTables.Fp4MagnitudeThresholds.ToArray(), order);
     }
 }

@@ -12,19 +12,6 @@ internal static class FourBitCodeBook
 {
     // bitsandbytes' dQuantizeNF4 decision tree, flattened in ascending order. These are the float32
     // midpoints of adjacent NF4 codes; a value equal to a threshold goes to the lower code (strict '>').
-    internal static readonly float[] Nf4Thresholds =
-    [
-        -0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
-        -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
-        0.1202552504837513f, 0.2035212516784668f, 0.2920137718319893f, 0.3893125355243683f,
-        0.5016634166240692f, 0.6427869200706482f, 0.8614784181118011f,
-    ];
-
-    // bitsandbytes' dQuantizeFP4 thresholds on |x|, ascending; the literals of the CUDA kernel
-    // (0.583333f is not the exact midpoint 7/12, and matching the bytes means keeping it).
-    internal static readonly float[] Fp4MagnitudeThresholds =
-        [0.00260417f, 0.0859375f, 0.20833333f, 0.29166667f, 0.4166667f, 0.583333f, 0.8333333f];
-
     // Magnitude level (0 = smallest of 0, 1/192, 1/6, 1/4, 1/3, 1/2, 2/3, 1) → the low three FP4 bits.
     internal static readonly byte[] Fp4LevelToCode = [0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011];
 
@@ -44,13 +31,13 @@ internal static class FourBitCodeBook
         Tensor codes;
         if (format == FourBitFormat.Nf4)
         {
-            var thresholds = torch.tensor(Nf4Thresholds, device: scaled.device);
+            var thresholds = torch.tensor(CodeTables.Nf4Thresholds.ToArray(), device: scaled.device);
             // right: false → index = number of thresholds strictly below x, so ties go to the lower code.
             codes = torch.bucketize(scaled, thresholds, outInt32: true, right: false).to(ScalarType.Byte);
         }
         else
         {
-            var thresholds = torch.tensor(Fp4MagnitudeThresholds, device: scaled.device);
+            var thresholds = torch.tensor(CodeTables.Fp4MagnitudeThresholds.ToArray(), device: scaled.device);
             var levels = torch.bucketize(scaled.abs(), thresholds, outInt32: true, right: false);
             var levelToCode = torch.tensor(Fp4LevelToCode, device: scaled.device);
             var magnitude = levelToCode.index_select(0, levels.view(-1)).view_as(levels);

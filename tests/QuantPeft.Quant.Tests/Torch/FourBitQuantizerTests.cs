@@ -40,7 +40,7 @@ public class FourBitQuantizerTests
         for (int i = 0; i < 15; i++)
         {
             double mid = ((double)table[i] + table[i + 1]) / 2;
-            Assert.True(Math.Abs(FourBitCodeBook.Nf4Thresholds[i] - mid) < 1e-7, $"threshold {i}");
+            Assert.True(Math.Abs(CodeTables.Nf4Thresholds.ToArray()[i] - mid) < 1e-7, $"threshold {i}");
         }
     }
 
