@@ -124,7 +124,7 @@ public sealed class FinetuneRecipe : IDisposable
     /// Runs <see cref="FinetuneOptions.Steps"/> optimizer steps; every step is written to <paramref name="log"/> and
     /// reported to <paramref name="onStep"/>; eval loss every <see cref="FinetuneOptions.EvalEvery"/> steps.
     /// </summary>
-    public void Train(RunLog log, Action<StepReport>? onStep = null)
+    public void Train(MetricsWriter log, Action<StepReport>? onStep = null)
     {
         var model = Model;
         var optimizer = _optimizer!;
@@ -164,16 +164,12 @@ public sealed class FinetuneRecipe : IDisposable
 
             long rss = SampleMemory();
             var report = new StepReport(step + 1, stepLoss, schedule.At(step), tokens / clock.Elapsed.TotalSeconds, rss);
-            log.Write(new JsonObject
-            {
-                ["step"] = report.Step, ["train_loss"] = report.Loss, ["lr"] = report.LearningRate, ["grad_norm"] = norm,
-                ["tokens_per_s"] = report.TokensPerSecond, ["rss_bytes"] = rss,
-            });
+            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakRssBytes) { GradNorm = norm });
             onStep?.Invoke(report);
             if (_options.EvalEvery > 0 && report.Step % _options.EvalEvery == 0 && report.Step < _options.Steps)
             {
                 var eval = Evaluate(exactMatch: false);
-                log.Write(new JsonObject { ["step"] = report.Step, ["eval_loss"] = eval.Loss, ["eval_perplexity"] = eval.Perplexity });
+                log.Write(new EvalMetrics(report.Step, eval.Loss));
                 model.train();
             }
         }

@@ -1,3 +1,4 @@
+using QuantPeft.Trainers.Training;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -96,9 +97,10 @@ internal static class TrainCommand
 
         var before = recipe.Evaluate();
         console.MarkupLine($"[bold]eval before[/] {Describe(before)}");
-        using (var log = new RunLog(runFolder))
+        string metricsPath = Path.Combine(runFolder, "metrics.jsonl");
+        using (var log = new MetricsWriter(metricsPath))
         {
-            log.Write(new JsonObject { ["step"] = 0, ["eval_loss"] = before.Loss, ["eval_perplexity"] = before.Perplexity, ["exact_match"] = before.ExactMatch });
+            log.Write(new EvalMetrics(0, before.Loss) { ExactMatch = before.ExactMatch });
             console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
@@ -110,11 +112,11 @@ internal static class TrainCommand
                     });
                 });
             var after = recipe.Evaluate();
-            log.Write(new JsonObject { ["step"] = options.Steps, ["eval_loss"] = after.Loss, ["eval_perplexity"] = after.Perplexity, ["exact_match"] = after.ExactMatch });
+            log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch });
             console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
             string adapter = Path.Combine(runFolder, "adapter");
             recipe.Save(adapter);
-            log.SaveLossChart(Path.Combine(runFolder, "loss.png"));
+            LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
             WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
             console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} (PEFT); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }

@@ -60,7 +60,7 @@ public class TrainCommandTests
         Assert.Equal("nf4", plan.RootElement.GetProperty("weights").GetString());
         Assert.True(plan.RootElement.GetProperty("double_quant").GetBoolean());
         Assert.Equal(4, plan.RootElement.GetProperty("steps").GetInt32());
-        Assert.Equal(4, File.ReadLines(Path.Combine(run, "metrics.jsonl")).Count(l => l.Contains("\"train_loss\"")));
+        Assert.Equal(4, File.ReadLines(Path.Combine(run, "metrics.jsonl")).Count(l => l.Contains("\"loss\"")));
         Assert.True(new FileInfo(Path.Combine(run, "loss.png")).Length > 1000);
         Assert.Contains("| before |", File.ReadAllText(Path.Combine(run, "report.md")));
         Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_config.json")));

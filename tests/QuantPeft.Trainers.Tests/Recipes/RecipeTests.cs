@@ -1,3 +1,4 @@
+using QuantPeft.Trainers.Training;
 using System.Text.Json;
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Peft;
@@ -60,10 +61,10 @@ public class RecipeTests
             // LoRA on all seven projections: r·(in + out) each, summed over 2 layers.
             long perLayer = 4 * ((32 + 32) * 4 + (32 + 64) * 2 + (64 + 32));
             Assert.Equal(2 * perLayer, recipe.TrainableParameters);
-            using (var log = new RunLog(dir.Path)) recipe.Train(log);
+            using (var log = new MetricsWriter(Path.Combine(dir.Path, "metrics.jsonl"))) recipe.Train(log);
             var losses = File.ReadLines(Path.Combine(dir.Path, "metrics.jsonl"))
-                .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("train_loss", out _))
-                .Select(e => e.GetProperty("train_loss").GetDouble()).ToList();
+                .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("loss", out _))
+                .Select(e => e.GetProperty("loss").GetDouble()).ToList();
             Assert.Equal(20, losses.Count);
             Assert.True(losses.Skip(15).Average() < losses.Take(5).Average() - 0.2, $"first {losses.Take(5).Average()}, last {losses.Skip(15).Average()}");
             recipe.Save(dir.File("adapter"));
