@@ -26,16 +26,20 @@ public class RecipeTests
         manual_seed(11);
         using var model = new CausalLm(Tiny);
         using (no_grad())
-            foreach (var (_, p) in model.named_parameters())
-                if (p.dim() == 2) nn.init.normal_(p, 0, 0.05);
+            foreach (var (name, p) in model.named_parameters())
+                // The tied embedding is also the LM head: at std 0.05 its logits stay within about ±1.6, so the output is
+                // nearly uniform whatever the adapters do; std 0.5 leaves the adapters room to move the loss.
+                if (p.dim() == 2) nn.init.normal_(p, 0, name.Contains("embed") ? 0.5 : 0.05);
         string folder = dir.File("model");
         ModelFolder.SaveByteLevel(model, folder);
         return folder;
     }
 
-    private static FinetuneOptions Options(TempDir dir, string model, int steps)
+    // trainRecords = the micro-batch size makes every step see the same 16 records, so even a 20-step run on a
+    // random tiny base memorises them and the loss falls by a wide margin on any CPU's kernels.
+    private static FinetuneOptions Options(TempDir dir, string model, int steps, int trainRecords = 256)
     {
-        (var train, var eval) = UpperCaseTask.Generate(5, 256, 32);
+        (var train, var eval) = UpperCaseTask.Generate(5, trainRecords, 32);
         string trainPath = dir.File("train.jsonl"), evalPath = dir.File("eval.jsonl");
         JsonlDatasetWriter.Write(trainPath, train);
         JsonlDatasetWriter.Write(evalPath, eval);
@@ -51,7 +55,7 @@ public class RecipeTests
     {
         using var dir = new TempDir();
         string model = WriteTinyModel(dir);
-        var options = Options(dir, model, steps: 20);
+        var options = Options(dir, model, steps: 20, trainRecords: 16);
         using var ids = tensor(new long[] { 256, 117, 112, 112, 101, 114, 58, 32, 97, 98 }, [1, 10]);
         Tensor trained;
         using (var recipe = new FinetuneRecipe(options))
@@ -66,7 +70,7 @@ public class RecipeTests
                 .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("loss", out _))
                 .Select(e => e.GetProperty("loss").GetDouble()).ToList();
             Assert.Equal(20, losses.Count);
-            Assert.True(losses.Skip(15).Average() < losses.Take(5).Average() - 0.2, $"first {losses.Take(5).Average()}, last {losses.Skip(15).Average()}");
+            Assert.True(losses.Skip(15).Average() < losses.Take(5).Average() - 1.0, $"first {losses.Take(5).Average()}, last {losses.Skip(15).Average()}");
             recipe.Save(dir.File("adapter"));
             using (no_grad()) trained = recipe.Model.forward(ids).to(ScalarType.Float32).DetachFromDisposeScope();
         }
