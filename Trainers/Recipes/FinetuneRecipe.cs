@@ -9,6 +9,7 @@ using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Loss;
 using QuantPeft.Trainers.Model;
+using QuantPeft.Trainers.Pruning;
 using QuantPeft.Trainers.Tokenizers;
 using TorchSharp;
 using Parameter = TorchSharp.Modules.Parameter;
@@ -44,6 +45,7 @@ public sealed class FinetuneRecipe : IDisposable
     private Optimizer? _optimizer;
     private IReadOnlyList<AttachedAdapter> _adapters = [];
     private IReadOnlyList<(string Name, Parameter Param)> _trainable = [];
+    private LoramPruner? _pruner;
 
     /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
     public FinetuneRecipe(FinetuneOptions options)
@@ -73,6 +75,9 @@ public sealed class FinetuneRecipe : IDisposable
 
     /// <summary>Bytes of the frozen base projections as stored (4-bit codes + scales, or bf16).</summary>
     public long BaseProjectionBytes { get; private set; }
+
+    /// <summary>LoRAM: the kept heads and channels of every block (after <see cref="Setup"/>); null for other methods.</summary>
+    public PruningPlan? Pruning => _pruner?.Plan;
 
     /// <summary>The largest resident set seen at the end of a step or an evaluation.</summary>
     public long PeakRssBytes { get; private set; }
@@ -115,6 +120,10 @@ public sealed class FinetuneRecipe : IDisposable
             LinearFactory = BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16),
             GradientCheckpointing = _options.Checkpointing,
             Attention = _options.Attention,
+            // LoRAM: blocks are built narrow and each tensor is cut as it streams in (QLoRAM when the base is 4-bit).
+            Pruning = _pruner = _options.Method == TrainingMethod.Loram
+                ? new LoramPruner(spec, _options.Prune, PruningCriteria.Parse(_options.PruneCriterion), _options.Seed)
+                : null,
         };
         return ModelFolder.Load(_options.ModelFolder, spec, decoder);
     }
@@ -251,8 +260,10 @@ public sealed class FinetuneRecipe : IDisposable
     /// <c>adapter_model.safetensors</c>, keys <c>base_model.model.&lt;module&gt;.lora_A.weight</c>, …) through a
     /// temporary folder and a rename, so an interrupted save leaves no half-written adapter.
     /// </summary>
+    /// <remarks>A LoRAM adapter is saved recovered (<see cref="AdapterRecovery"/>): at the unpruned model's shapes.</remarks>
     public void Save(string folder)
     {
+        using var scope = NewDisposeScope();   // recovered LoRAM copies live until the file is written
         var config = new PeftAdapterConfig
         {
             PeftType = "LORA",
@@ -264,8 +275,10 @@ public sealed class FinetuneRecipe : IDisposable
             TargetModules = PeftModuleSelector.FromNames(ModelAdapters.ResolveTargets(_options.Targets)),
             UseDora = _options.Method == TrainingMethod.Dora,
         };
+        var plan = Pruning;
         var entries = _adapters.SelectMany(a => a.Layer.AdapterTensors()
-            .Select(kv => SafetensorsModelSource.Entry(LoraTensorNames.Prefix + a.ModulePath + "." + kv.Key, kv.Value)));
+            .Select(kv => SafetensorsModelSource.Entry(LoraTensorNames.Prefix + a.ModulePath + "." + kv.Key,
+                (plan is null ? null : AdapterRecovery.Expand(plan, a.ModulePath, kv.Key, kv.Value)) ?? kv.Value)));
         PeftAdapter.Save(folder, config, entries);
     }
 
