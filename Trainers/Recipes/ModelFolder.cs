@@ -94,12 +94,12 @@ public static class ModelFolder
         {
             if (SyntheticModel.IsSynthetic(model))
             {
-                lm.LoadWeights(SyntheticModel.Parse(model).Source());
+                lm.LoadWeights(new HeapTrimmingTensorSource(SyntheticModel.Parse(model).Source()));
             }
             else
             {
                 using var source = new SafetensorsModelSource(WeightsPath(model));
-                lm.LoadWeights(source);
+                lm.LoadWeights(new HeapTrimmingTensorSource(source));
             }
             return lm;
         }
