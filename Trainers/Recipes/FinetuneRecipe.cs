@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Peft;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
@@ -48,6 +49,7 @@ public sealed class FinetuneRecipe : IDisposable
     public FinetuneRecipe(FinetuneOptions options)
     {
         options.Validate();
+        options.EnsureRunnable();
         _options = options;
     }
 
@@ -96,29 +98,57 @@ public sealed class FinetuneRecipe : IDisposable
         };
         Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, evalPath: _options.EvalPath);
 
+        _model = LoadModel(Spec);
+        BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
+            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize);
+        _trainable = MakeTrainable(_model, targets);
+        _optimizer = BuildOptimizer(_trainable);
+        SampleMemory();
+    }
+
+    // Phase 1: the model, its base projections stored as the options ask (quantized while the checkpoint streams in).
+    private CausalLm LoadModel(ModelSpec spec)
+    {
         var decoder = new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(_options.Weights, _options.DoubleQuant, ScalarType.BFloat16),
+            LinearFactory = BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16),
+            GradientCheckpointing = _options.Checkpointing,
+            Attention = _options.Attention,
         };
-        _model = ModelFolder.Load(_options.ModelFolder, Spec, decoder);
-        BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
-            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize);
+        return ModelFolder.Load(_options.ModelFolder, spec, decoder);
+    }
 
+    // Phase 2: what trains. Adapter methods attach adapters and freeze everything else.
+    private IReadOnlyList<(string Name, Parameter Param)> MakeTrainable(CausalLm model, IReadOnlyList<string> targets)
+    {
         var lora = new LoraOptions(_options.Rank, _options.Alpha);
-        _adapters = ModelAdapters.Attach(_model, _options.Method, lora, targets, _options.Seed);
-        _trainable = ModelAdapters.TrainableParameters(_adapters);
+        var method = _options.Method == TrainingMethod.Dora ? AdapterMethod.Dora : AdapterMethod.Lora;
+        _adapters = ModelAdapters.Attach(model, method, lora, targets, _options.Seed);
+        return ModelAdapters.TrainableParameters(_adapters);
+    }
+
+    // Phase 3: the optimizer over the trainable parameters.
+    private Optimizer BuildOptimizer(IReadOnlyList<(string Name, Parameter Param)> trainable)
+    {
         try
         {
-            _optimizer = OptimizerFactory.Create(_options.Optimizer,
-                [new ParamGroup("adapters", _trainable, new ParamGroupOptions(Lr: _options.LearningRate, WeightDecay: _options.WeightDecay))]);
+            return OptimizerFactory.Create(_options.Optimizer,
+                [new ParamGroup("adapters", trainable, new ParamGroupOptions(Lr: _options.LearningRate, WeightDecay: _options.WeightDecay))]);
         }
         catch (OptimizerConfigException e)
         {
             throw new RecipeException($"--optimizer: {e.Message}");
         }
-        SampleMemory();
     }
+
+    private static BaseWeightFormat BaseFormat(WeightFormat format) => format switch
+    {
+        WeightFormat.Nf4 => BaseWeightFormat.Nf4,
+        WeightFormat.Fp4 => BaseWeightFormat.Fp4,
+        WeightFormat.Bf16 => BaseWeightFormat.Bf16,
+        _ => throw new RecipeException($"--weights {Knob.Name(format)}: not available yet in qpeft train"),
+    };
 
     /// <summary>
     /// Runs <see cref="FinetuneOptions.Steps"/> optimizer steps; every step is written to <paramref name="log"/> and
@@ -136,6 +166,7 @@ public sealed class FinetuneRecipe : IDisposable
         for (int step = 0; step < _options.Steps; step++)
         {
             var clock = Stopwatch.StartNew();
+            BeforeStep(step);
             optimizer.Groups[0].Lr = schedule.At(step);
 
             // Gradient accumulation: each micro-batch's summed loss is divided by the target count of the whole
@@ -161,6 +192,7 @@ public sealed class FinetuneRecipe : IDisposable
             var norm = nn.utils.clip_grad_norm_(_trainable.Select(p => p.Param), _options.MaxGradNorm);
             optimizer.Step();
             optimizer.ZeroGrad();
+            AfterStep(step);
 
             long rss = SampleMemory();
             var report = new StepReport(step + 1, stepLoss, schedule.At(step), tokens / clock.Elapsed.TotalSeconds, rss);
@@ -174,6 +206,17 @@ public sealed class FinetuneRecipe : IDisposable
             }
         }
         model.eval();
+    }
+
+    // Runs before the micro-batches of optimizer step `step` (0-based): strategies that change the trainable set
+    // over time (LISA's layer sampling) act here.
+    private void BeforeStep(int step)
+    {
+    }
+
+    // Runs after optimizer step `step` (0-based) has been applied: periodic checkpoints act here.
+    private void AfterStep(int step)
+    {
     }
 
     /// <summary>Eval loss and perplexity over all eval rows, plus exact match on up to <see cref="FinetuneOptions.ExactMatchRecords"/> records.</summary>
@@ -219,7 +262,7 @@ public sealed class FinetuneRecipe : IDisposable
             R = _options.Rank,
             LoraAlpha = _options.Alpha,
             TargetModules = PeftModuleSelector.FromNames(ModelAdapters.ResolveTargets(_options.Targets)),
-            UseDora = _options.Method == AdapterMethod.Dora,
+            UseDora = _options.Method == TrainingMethod.Dora,
         };
         var entries = _adapters.SelectMany(a => a.Layer.AdapterTensors()
             .Select(kv => SafetensorsModelSource.Entry(LoraTensorNames.Prefix + a.ModulePath + "." + kv.Key, kv.Value)));
