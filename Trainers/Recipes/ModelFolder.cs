@@ -42,6 +42,9 @@ public static class ModelFolder
         WeightsPath(model);
     }
 
+    /// <summary>How run records name the model: a synthetic reference as given, a folder as its full path.</summary>
+    public static string Describe(string model) => SyntheticModel.IsSynthetic(model) ? model : Path.GetFullPath(model);
+
     /// <summary>The architecture: the synthetic reference's, or the folder's <c>config.json</c>.</summary>
     public static ModelSpec ReadSpec(string model)
     {
