@@ -17,25 +17,27 @@ namespace QuantPeft.Perf.Tools;
 /// (typically <c>synthetic:llama-2-7b</c>) with an NF4 + double-quant base, LoRA on all linear layers, batch 1,
 /// gradient checkpointing and AdamW, for a few optimizer steps; prints the load time, each step's loss and seconds,
 /// and the peak resident memory above the pre-load baseline (<see cref="ProcessMemoryProbe"/>).
-/// <c>perf qlora-run MODEL [STEPS=3] [SEQ=512] [RANK=64]</c>.
+/// <c>perf qlora-run MODEL [STEPS=3] [SEQ=512] [RANK=64] [PRUNE=0]</c>; a PRUNE ratio above 0 makes it QLoRAM
+/// (LoRAM structured pruning at that ratio, random criterion, the recovered adapter's shapes unchanged).
 /// </summary>
 internal static class QloraCpuRun
 {
     public static int Run(string[] args)
     {
-        if (args.Length is < 2 or > 5)
+        if (args.Length is < 2 or > 6)
         {
-            Console.Error.WriteLine("usage: qlora-run MODEL [STEPS=3] [SEQ=512] [RANK=64]");
+            Console.Error.WriteLine("usage: qlora-run MODEL [STEPS=3] [SEQ=512] [RANK=64] [PRUNE=0]");
             return 1;
         }
         string reference = args[1];
         int steps = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
         int seq = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 512;
         int rank = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 64;
+        double prune = args.Length > 5 ? double.Parse(args[5], CultureInfo.InvariantCulture) : 0;
         string work = Path.Combine(Path.GetTempPath(), "qpeft-qlora-run-" + Guid.NewGuid().ToString("N"));
         try
         {
-            return Execute(reference, steps, seq, rank, work);
+            return Execute(reference, steps, seq, rank, prune, work);
         }
         finally
         {
@@ -43,18 +45,19 @@ internal static class QloraCpuRun
         }
     }
 
-    private static int Execute(string reference, int steps, int seq, int rank, string work)
+    private static int Execute(string reference, int steps, int seq, int rank, double prune, string work)
     {
         string data = WriteData(work, seq, records: 32);
         var options = new FinetuneOptions
         {
-            ModelFolder = reference, DataPath = data, EvalFraction = 0.125, Method = TrainingMethod.Lora,
+            ModelFolder = reference, DataPath = data, EvalFraction = 0.125,
             Weights = WeightFormat.Nf4, DoubleQuant = true, Rank = rank, Alpha = 16, Targets = ["all-linear"],
             Optimizer = "adamw", LearningRate = 2e-4, WarmupRatio = 0, MicroBatchSize = 1, SequenceLength = seq,
             GradientAccumulation = 1, Steps = steps, EvalEvery = 0, ExactMatchRecords = 0, Seed = 42,
             Checkpointing = true,
+            Method = prune > 0 ? TrainingMethod.Loram : TrainingMethod.Lora, Prune = prune,
         };
-        Console.WriteLine($"qlora-run {reference}: nf4 + double quant, LoRA r={rank} alpha=16 on all linear layers, AdamW, "
+        Console.WriteLine($"qlora-run {reference}: {(prune > 0 ? $"LoRAM pruning {prune} (random), " : "")}nf4 + double quant, LoRA r={rank} alpha=16 on all linear layers, AdamW, "
             + $"batch 1 x seq {seq}, gradient checkpointing, {steps} steps; {Environment.ProcessorCount} cores; started {DateTime.UtcNow:HH:mm:ss} UTC");
 
         using (var warm = ones(64, ScalarType.BFloat16)) warm.sum().Dispose();
