@@ -67,3 +67,44 @@ public class TrainCommandTests
         Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_model.safetensors")));
     }
 }
+
+public class TrainResumeCommandTests
+{
+    private static List<double> Losses(string run) => File.ReadLines(Path.Combine(run, "metrics.jsonl"))
+        .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("loss", out _))
+        .Select(e => e.GetProperty("loss").GetDouble()).ToList();
+
+    [Fact]
+    public void SaveEveryThenResumeContinuesTheDemoRunWithTheSameLosses()
+    {
+        using var tmp = new TempFolder();
+        string run = Path.Combine(tmp.Path, "run");
+        string[] common = ["--batch", "4"];
+        var (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "6", "--save-every", "3", "-o", run, .. common]);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.True(Directory.Exists(Path.Combine(run, "checkpoint-3")));
+        Assert.True(Directory.Exists(Path.Combine(run, "checkpoint-6")));
+        var uninterrupted = Losses(run);
+        Assert.Equal(6, uninterrupted.Count);
+
+        // Back to step 3 in the same run folder: steps 4-6 are trained again and replace their log lines.
+        (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "6", "--resume", Path.Combine(run, "checkpoint-3"), .. common]);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.Contains("at step 3 of 6", stdout);
+        var resumed = Losses(run);
+        Assert.Equal(6, resumed.Count);
+        for (int i = 0; i < 6; i++)
+            Assert.True(Math.Abs(resumed[i] - uninterrupted[i]) <= 1e-6 * Math.Abs(uninterrupted[i]), $"step {i + 1}: {resumed[i]:R} vs {uninterrupted[i]:R}");
+
+        // The run folder means its newest checkpoint; --steps may extend the run.
+        (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "7", "--resume", run, .. common]);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.Contains("at step 6 of 7", stdout);
+        Assert.Equal(7, Losses(run).Count);
+        Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_model.safetensors")));
+
+        (exit, _, stderr) = CliHarness.Run(["train", "--steps", "7", "--resume", run, "--batch", "2"]);
+        Assert.Equal(1, exit);
+        Assert.Contains("--batch (MicroBatchSize) differs", stderr);
+    }
+}
