@@ -108,3 +108,86 @@ public class TrainResumeCommandTests
         Assert.Contains("--batch (MicroBatchSize) differs", stderr);
     }
 }
+
+public class ExportCommandTests
+{
+    private static string DemoModel()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "QuantPeft.sln"))) dir = dir.Parent;
+        return Path.Combine(dir!.FullName, "Trainers", "Demo", "Model");
+    }
+
+    [Fact]
+    public void TrainedDemoRunExportsAsAMergedModelAndAsAnAdapter()
+    {
+        using var tmp = new TempFolder();
+        string run = Path.Combine(tmp.Path, "run");
+        var (exit, stdout, stderr) = CliHarness.Run("train", "--steps", "2", "--batch", "4", "-o", run);
+        Assert.True(exit == 0, stderr + stdout);
+
+        string merged = Path.Combine(tmp.Path, "merged");
+        (exit, stdout, stderr) = CliHarness.Run("export", run, "--model", DemoModel(), "--merge", "-o", merged);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.Contains("merged", stdout);
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(merged, "config.json")));
+        Assert.Equal("bfloat16", config.RootElement.GetProperty("torch_dtype").GetString());
+        using var source = QuantPeft.Formats.Safetensors.SafetensorsFile.Open(Path.Combine(DemoModel(), "model.safetensors"));
+        using var written = QuantPeft.Formats.Safetensors.SafetensorsFile.Open(Path.Combine(merged, "model.safetensors"));
+        Assert.Equal(source.Tensors.Select(t => t.Name), written.Tensors.Select(t => t.Name));
+        Assert.True(File.Exists(Path.Combine(merged, "qpeft-tokenizer.json")));
+
+        string sharded = Path.Combine(tmp.Path, "sharded");
+        (exit, stdout, stderr) = CliHarness.Run("export", Path.Combine(run, "adapter"), "--model", DemoModel(), "--merge", "--max-shard-size", "1MB", "-o", sharded);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.True(File.Exists(Path.Combine(sharded, "model.safetensors.index.json")));
+
+        string copy = Path.Combine(tmp.Path, "copy");
+        (exit, stdout, stderr) = CliHarness.Run("export", run, "--model", DemoModel(), "-o", copy);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.True(File.Exists(Path.Combine(copy, "adapter_model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(copy, "adapter_config.json")));
+    }
+
+    [Fact]
+    public void BadInputExitsOneNamingTheFileAndWritesNothing()
+    {
+        using var tmp = new TempFolder();
+        string output = Path.Combine(tmp.Path, "out");
+        string adapter = Path.Combine(tmp.Path, "adapter");
+        // An adapter for a model with hidden size 5: it fits nothing in the demo model.
+        var config = new QuantPeft.Formats.Peft.PeftAdapterConfig
+        {
+            PeftType = "LORA", R = 2, LoraAlpha = 4, TargetModules = QuantPeft.Formats.Peft.PeftModuleSelector.FromNames(["q_proj"]),
+        };
+        QuantPeft.Formats.Peft.PeftAdapter.Save(adapter, config,
+        [
+            QuantPeft.Formats.Safetensors.SafetensorsTensorEntry.Zeros("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", QuantPeft.Formats.Safetensors.SafetensorsDType.F32, [2, 5]),
+            QuantPeft.Formats.Safetensors.SafetensorsTensorEntry.Zeros("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", QuantPeft.Formats.Safetensors.SafetensorsDType.F32, [5, 2]),
+        ]);
+
+        var (exit, _, stderr) = CliHarness.Run("export", adapter, "--model", DemoModel(), "--merge", "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("adapter_model.safetensors", stderr);
+        Assert.Contains("trained on another model", stderr);
+
+        (exit, _, stderr) = CliHarness.Run("export", adapter, "--merge", "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("--model: required", stderr);
+
+        File.Delete(Path.Combine(adapter, "adapter_model.safetensors"));
+        (exit, _, stderr) = CliHarness.Run("export", adapter, "--model", DemoModel(), "--merge", "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("adapter_model.safetensors", stderr);
+
+        (exit, _, stderr) = CliHarness.Run("export", tmp.Path, "--model", DemoModel(), "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("adapter_config.json", stderr);
+
+        (exit, _, stderr) = CliHarness.Run("export", adapter, "--model", Path.Combine(tmp.Path, "nope"), "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("nope", stderr);
+        Assert.False(Directory.Exists(output));
+        Assert.Empty(Directory.GetDirectories(tmp.Path, ".*"));
+    }
+}
