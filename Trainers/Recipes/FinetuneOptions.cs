@@ -138,8 +138,6 @@ public sealed record FinetuneOptions
             throw new RecipeException($"--lisa-layers: only applies to --method lisa, not {Knob.Name(Method)}");
         if (Prune != 0 && Method != TrainingMethod.Loram)
             throw new RecipeException($"--prune: only applies to --method loram, not {Knob.Name(Method)}");
-        if (SaveEvery != 0) NotYet("--save-every");
-        if (ResumeFrom is not null) NotYet("--resume");
     }
 
     private static void NotYet(string what) => throw new RecipeException($"{what}: not available yet in qpeft train");

@@ -37,7 +37,7 @@ public sealed record StepReport(int Step, double Loss, double LearningRate, doub
 /// <see cref="Evaluate"/> measures loss, perplexity and exact match; <see cref="Save"/> writes the adapter in
 /// PEFT format atomically; <see cref="Cleanup"/> frees everything.
 /// </summary>
-public sealed class FinetuneRecipe : IDisposable
+public sealed partial class FinetuneRecipe : IDisposable
 {
     private readonly FinetuneOptions _options;
     private CausalLm? _model;
@@ -103,6 +103,7 @@ public sealed class FinetuneRecipe : IDisposable
             + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize);
         _trainable = MakeTrainable(_model, targets);
         _optimizer = BuildOptimizer(_trainable);
+        if (_options.ResumeFrom is not null) Resume(_options.ResumeFrom);
         SampleMemory();
     }
 
@@ -161,9 +162,10 @@ public sealed class FinetuneRecipe : IDisposable
         var data = Data!;
         int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
         var schedule = new WarmupCosineSchedule(_options.LearningRate, Math.Min(warmup, _options.Steps - 1), _options.Steps);
+        _checkpointRoot = Path.GetDirectoryName(Path.GetFullPath(log.FilePath));
         using var batches = EndlessBatches(data).GetEnumerator();
         model.train();
-        for (int step = 0; step < _options.Steps; step++)
+        for (int step = _startStep; step < _options.Steps; step++)
         {
             var clock = Stopwatch.StartNew();
             BeforeStep(step);
@@ -217,6 +219,7 @@ public sealed class FinetuneRecipe : IDisposable
     // Runs after optimizer step `step` (0-based) has been applied: periodic checkpoints act here.
     private void AfterStep(int step)
     {
+        MaybeSaveCheckpoint(step);
     }
 
     /// <summary>Eval loss and perplexity over all eval rows, plus exact match on up to <see cref="FinetuneOptions.ExactMatchRecords"/> records.</summary>
@@ -308,10 +311,11 @@ public sealed class FinetuneRecipe : IDisposable
     /// <inheritdoc />
     public void Dispose() => Cleanup();
 
+    // From the resume position on (epoch 0, batch 0 for a fresh run): the first epoch is entered at the micro-batch a checkpoint stopped before.
     private IEnumerable<MicroBatch> EndlessBatches(TrainingDataset data)
     {
-        for (int epoch = 0; ; epoch++)
-            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch))
+        for (int epoch = _startEpoch; ; epoch++)
+            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch).Skip(epoch == _startEpoch ? _startPosition : 0))
                 yield return batch;
     }
 
