@@ -124,6 +124,16 @@ public static class ModelAdapters
             var osora = new OsoraLinear(hook.Inner, factors.First, factors.Second, factors.Third!);
             return (osora, new AttachedAdapter(path, osora) { Initial = new Dictionary<string, Tensor> { ["osora_S"] = factors.Second.detach().clone() } });
         }
+        if (current is SvdInitLinear lq && method == AdapterMethod.Lora)
+        {
+            // An LQ-LoRA base: the LoRA starts at L1·L2 of the decomposition.
+            using var factors = lq.TakeFactors();
+            if (factors.Kind != SvdInitKind.LqLora)
+                throw new AdapterException($"'{path}': loaded for {factors.Kind}, attached as LoRA");
+            var lora = new LoraLinear(lq.Inner, options, initA: factors.First, initB: factors.Second);
+            var init = new Dictionary<string, Tensor> { ["lora_A.weight"] = factors.First.detach().clone(), ["lora_B.weight"] = factors.Second.detach().clone() };
+            return (lora, new AttachedAdapter(path, lora) { Initial = init });
+        }
         if (current is not IBaseLinear)
             throw new AdapterException($"'{path}' is a {current.GetType().Name}, not a frozen base linear; build the model with {nameof(BaseWeights)}.{nameof(BaseWeights.Factory)}");
         nn.Module<Tensor, Tensor> wrapped = method switch

@@ -1,3 +1,4 @@
+using QuantPeft.Quant.LqLora;
 using QuantPeft.Trainers.Model;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -14,12 +15,15 @@ public enum SvdInitKind
 
     /// <summary>OSoRA: frozen U_r, V_rᵀ and trainable S_r; the base holds W − U_r diag(S_r) V_rᵀ.</summary>
     Osora,
+
+    /// <summary>LQ-LoRA: W ≈ Q + L1·L2 by the iterative decomposition; A = L2/√s, B = L1/√s; the base quantizes W − L1·L2 into Q.</summary>
+    LqLora,
 }
 
 /// <summary>The adapter initialisation one projection computed on load, kept until <see cref="ModelAdapters.Attach"/> takes it.</summary>
 /// <param name="Kind">PiSSA or OSoRA.</param>
-/// <param name="First">PiSSA: A [r, in]; OSoRA: U_r [out, r] (f32).</param>
-/// <param name="Second">PiSSA: B [out, r]; OSoRA: S_r [r] (f32).</param>
+/// <param name="First">PiSSA, LQ-LoRA: A [r, in]; OSoRA: U_r [out, r] (f32).</param>
+/// <param name="Second">PiSSA, LQ-LoRA: B [out, r]; OSoRA: S_r [r] (f32).</param>
 /// <param name="Third">OSoRA: V_rᵀ [r, in] (f32); null for PiSSA.</param>
 public sealed record SvdInitFactors(SvdInitKind Kind, Tensor First, Tensor Second, Tensor? Third) : IDisposable
 {
@@ -46,16 +50,21 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
     private readonly SvdInitKind _kind;
     private readonly int _rank;
     private readonly double _scaling;
+    private readonly LqQuantConfig? _lqConfig;
 
-    /// <summary>Wraps <paramref name="inner"/> (a dense or 4-bit base).</summary>
+    /// <summary>Wraps <paramref name="inner"/> (a dense, 4-bit or LQ-LoRA base).</summary>
     /// <param name="inner">The base that will hold the residual.</param>
-    /// <param name="kind">PiSSA or OSoRA.</param>
+    /// <param name="kind">PiSSA, OSoRA or LQ-LoRA.</param>
     /// <param name="rank">r.</param>
-    /// <param name="scaling">PiSSA's adapter scaling s (A and B are divided by √s); ignored by OSoRA.</param>
-    public SvdInitLinear(nn.Module<Tensor, Tensor> inner, SvdInitKind kind, int rank, double scaling) : base(nameof(SvdInitLinear))
+    /// <param name="scaling">The LoRA scaling s of PiSSA and LQ-LoRA (A and B are divided by √s); ignored by OSoRA.</param>
+    /// <param name="lqConfig">LQ-LoRA: the quantization configuration of this matrix's Q.</param>
+    public SvdInitLinear(nn.Module<Tensor, Tensor> inner, SvdInitKind kind, int rank, double scaling, LqQuantConfig? lqConfig = null) : base(nameof(SvdInitLinear))
     {
         if (inner is not IBaseLinear)
             throw new AdapterException($"{kind} needs a base implementing {nameof(IBaseLinear)}, got {inner.GetType().Name}");
+        if (kind == SvdInitKind.LqLora && lqConfig is null)
+            throw new AdapterException("LQ-LoRA needs the quantization configuration of the matrix");
+        _lqConfig = lqConfig;
         _inner = inner;
         _kind = kind;
         _rank = rank;
@@ -96,10 +105,14 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
             var (res, a, b) = SvdInit.Pissa(value, _rank, _scaling);
             (residual, factors) = (res, new SvdInitFactors(_kind, a, b, null));
         }
-        else
+        else if (_kind == SvdInitKind.Osora)
         {
             var (res, u, s, vh) = SvdInit.Osora(value, _rank);
             (residual, factors) = (res, new SvdInitFactors(_kind, u, s, vh));
+        }
+        else
+        {
+            (residual, factors) = LqLoraInit(value);
         }
         using (residual)
             Forward("weight", residual);
@@ -109,6 +122,20 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
         factors.Second.DetachFromDisposeScope();
         factors.Third?.DetachFromDisposeScope();
         Factors = factors;
+    }
+
+    // W ≈ Q + L1·L2 under this matrix's configuration; the base gets W − L1·L2, which it quantizes to exactly the
+    // decomposition's last Q (same input, same arithmetic). The LoRA starts at s·B·A = L1·L2.
+    private (Tensor Residual, SvdInitFactors Factors) LqLoraInit(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        using var result = LqDecomposition.Decompose(weight, _lqConfig!, _rank, LqLoraPlan.MaxIterations, seed: LqLoraPlan.SvdSeed);
+        var w = weight.detach().to(ScalarType.Float32);
+        var residual = w.sub(result.L1.matmul(result.L2));
+        double root = Math.Sqrt(_scaling);
+        var a = result.L2.div(root).contiguous();
+        var b = result.L1.div(root).contiguous();
+        return (residual.MoveToOuterDisposeScope(), new SvdInitFactors(_kind, a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), null));
     }
 
     // A 4-bit base receives tensors itself; a dense base is a module with a `weight` (and `bias`) parameter.

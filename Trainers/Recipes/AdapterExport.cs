@@ -46,6 +46,7 @@ internal static class AdapterExport
                 SaveOsora(folder, o, targets, adapters);
                 break;
             case TrainingMethod.Pissa:
+            case TrainingMethod.Lora when o.Weights == WeightFormat.LqLora:
                 SavePissaAsLora(folder, o, targets, adapters);
                 break;
             default:
@@ -66,7 +67,7 @@ internal static class AdapterExport
         TargetModules = PeftModuleSelector.FromNames(targets),
     };
 
-    // PEFT's PiSSA conversion: the trained B′A′ on W_res equals W + s(B′A′ − B₀A₀) on the original W, which is the
+    // PEFT's PiSSA conversion (LQ-LoRA's base W − L1·L2 = W − s·B₀A₀ is the same situation): the trained B′A′ on W_res equals W + s(B′A′ − B₀A₀) on the original W, which is the
     // LoRA A = [A′; A₀], B = [B′, −B₀] of rank 2r. Doubling α keeps s = α/r (rsLoRA would take α·√2 instead).
     private static void SavePissaAsLora(string folder, FinetuneOptions o, IReadOnlyList<string> targets, IReadOnlyList<AttachedAdapter> adapters)
     {
@@ -75,7 +76,7 @@ internal static class AdapterExport
         {
             using var scope = NewDisposeScope();
             var now = a.Layer.AdapterTensors();
-            var init = a.Initial ?? throw new RecipeException($"'{a.ModulePath}': PiSSA adapter without its initial factors");
+            var init = a.Initial ?? throw new RecipeException($"'{a.ModulePath}': adapter without its initial factors");
             var newA = cat([now["lora_A.weight"].detach().to(ScalarType.Float32), init["lora_A.weight"].to(ScalarType.Float32)], 0);
             var newB = cat([now["lora_B.weight"].detach().to(ScalarType.Float32), init["lora_B.weight"].to(ScalarType.Float32).neg()], 1);
             entries.Add(Entry(a.ModulePath, "lora_A.weight", newA));

@@ -131,8 +131,10 @@ public sealed record FinetuneOptions
             NotYet($"--method {Knob.Name(Method)}");
         if (IsAdapterMethod && Optimizer.Contains("galore", StringComparison.Ordinal))
             throw new RecipeException($"--optimizer {Optimizer}: GaLore projects the gradients of full weight matrices and applies to full-parameter methods; --method {Knob.Name(Method)} trains adapters (use adamw, adamw-8bit, paged-adamw or paged-adamw-8bit)");
-        if (Weights is not (WeightFormat.Nf4 or WeightFormat.Fp4 or WeightFormat.Bf16))
+        if (Weights is not (WeightFormat.Nf4 or WeightFormat.Fp4 or WeightFormat.Bf16 or WeightFormat.LqLora))
             NotYet($"--weights {Knob.Name(Weights, LqLoraBits)}");
+        if (Weights == WeightFormat.LqLora && Method != TrainingMethod.Lora)
+            throw new RecipeException($"--weights {Knob.Name(Weights, LqLoraBits)}: the LQ-LoRA base starts a LoRA at L1·L2; use --method lora, not {Knob.Name(Method)}");
         if (Optimizer is not ("adamw" or "adamw-8bit" or "paged-adamw" or "paged-adamw-8bit"))
             NotYet($"--optimizer {Optimizer}");
         if (Layerwise) NotYet("--layerwise on");

@@ -101,7 +101,8 @@ public sealed class FinetuneRecipe : IDisposable
 
         _model = LoadModel(Spec);
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
-            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize);
+            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
+            + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
         _trainable = MakeTrainable(_model, targets);
         _optimizer = BuildOptimizer(_trainable);
         SampleMemory();
@@ -110,7 +111,7 @@ public sealed class FinetuneRecipe : IDisposable
     // Phase 1: the model, its base projections stored as the options ask (quantized while the checkpoint streams in).
     private CausalLm LoadModel(ModelSpec spec)
     {
-        var factory = BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16);
+        var factory = _options.Weights == WeightFormat.LqLora ? LqLoraFactory() : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16);
         // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
         if (_options.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
             factory = SvdInitOnLoad.Wrap(factory, _options.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
@@ -157,6 +158,24 @@ public sealed class FinetuneRecipe : IDisposable
         catch (OptimizerConfigException e)
         {
             throw new RecipeException($"--optimizer: {e.Message}");
+        }
+    }
+
+    // LQ-LoRA: a scoring pass over the checkpoint assigns NF2/NF3/NF4 per projection under the bit budget; the
+    // loading pass then decomposes each target W ≈ Q + L1·L2 as it streams in.
+    private LinearFactory LqLoraFactory()
+    {
+        var targets = ModelAdapters.ResolveTargets(_options.Targets);
+        double scaling = new LoraOptions(_options.Rank, _options.Alpha).Scaling;
+        using var source = new SafetensorsModelSource(Path.Combine(_options.ModelFolder, ModelFolder.WeightsFileName));
+        try
+        {
+            var configs = LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits);
+            return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16);
+        }
+        catch (QuantPeft.Quant.QuantInputException e)
+        {
+            throw new RecipeException($"--weights {Knob.Name(_options.Weights, _options.LqLoraBits)}: {e.Message}");
         }
     }
 
@@ -283,8 +302,8 @@ public sealed class FinetuneRecipe : IDisposable
         string expected = AdapterExport.PeftType(_options.Method);
         if (peftType != expected)
             throw new RecipeException($"{Path.Combine(folder, PeftAdapter.ConfigFileName)}: peft_type \"{peftType}\" cannot load into a --method {Knob.Name(_options.Method)} model (expects \"{expected}\")");
-        if (_options.Method == TrainingMethod.Pissa)
-            throw new RecipeException($"{folder}: a PiSSA adapter is exported as a rank-{2 * _options.Rank} LoRA on the original weights; load it with --method lora --rank {2 * _options.Rank} --alpha {2 * _options.Alpha}");
+        if (_options.Method == TrainingMethod.Pissa || _options.Weights == WeightFormat.LqLora)
+            throw new RecipeException($"{folder}: a {(_options.Method == TrainingMethod.Pissa ? "PiSSA" : "LQ-LoRA")} adapter is exported as a rank-{2 * _options.Rank} LoRA on the original weights; load it with --method lora --rank {2 * _options.Rank} --alpha {2 * _options.Alpha}");
         if (peftType == "LORA")
             using (PeftAdapter.Load(folder)) { }   // validates pairs, shapes and ranks against the config
         using var source = new SafetensorsModelSource(Path.Combine(folder, PeftAdapter.WeightsFileName));
