@@ -25,7 +25,7 @@ public class LqLoraRecipeTests
         using var gOut = randn(new long[] { 2, 5, 48 }, generator: gen);
         using var y = layer.forward(x);
         using (var expected = x.detach().matmul(q.t())) Assert.True(y.allclose(expected, rtol: 1e-5, atol: 1e-5));
-        y.backward(gOut);
+        using (var loss = y.mul(gOut).sum()) loss.backward();   // d(loss)/dy = gOut
         using var expectedGrad = gOut.matmul(q);
         Assert.True(x.grad!.allclose(expectedGrad, rtol: 1e-5, atol: 1e-5));
         Assert.Equal(48L * 64 * 3 / 8 + 48 * 64 / 64 + 3 * 4 + 4, layer.StorageBytes);
