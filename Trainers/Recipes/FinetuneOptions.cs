@@ -127,11 +127,15 @@ public sealed record FinetuneOptions
     /// <exception cref="RecipeException">A requested strategy is not available in the trainer.</exception>
     public void EnsureRunnable()
     {
-        if (Method is not (TrainingMethod.Lora or TrainingMethod.Dora))
+        if (Method is not (TrainingMethod.Lora or TrainingMethod.Dora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera))
             NotYet($"--method {Knob.Name(Method)}");
-        if (Weights is not (WeightFormat.Nf4 or WeightFormat.Fp4 or WeightFormat.Bf16))
+        if (IsAdapterMethod && Optimizer.Contains("galore", StringComparison.Ordinal))
+            throw new RecipeException($"--optimizer {Optimizer}: GaLore projects the gradients of full weight matrices and applies to full-parameter methods; --method {Knob.Name(Method)} trains adapters (use adamw, adamw-8bit, paged-adamw or paged-adamw-8bit)");
+        if (Weights is not (WeightFormat.Nf4 or WeightFormat.Fp4 or WeightFormat.Bf16 or WeightFormat.LqLora))
             NotYet($"--weights {Knob.Name(Weights, LqLoraBits)}");
-        if (Optimizer is not ("adamw" or "adamw-8bit"))
+        if (Weights == WeightFormat.LqLora && Method != TrainingMethod.Lora)
+            throw new RecipeException($"--weights {Knob.Name(Weights, LqLoraBits)}: the LQ-LoRA base starts a LoRA at L1·L2; use --method lora, not {Knob.Name(Method)}");
+        if (Optimizer is not ("adamw" or "adamw-8bit" or "paged-adamw" or "paged-adamw-8bit"))
             NotYet($"--optimizer {Optimizer}");
         if (Layerwise) NotYet("--layerwise on");
         if (LisaLayers != 0 && Method != TrainingMethod.Lisa)
@@ -139,6 +143,9 @@ public sealed record FinetuneOptions
         if (Prune != 0 && Method != TrainingMethod.Loram)
             throw new RecipeException($"--prune: only applies to --method loram, not {Knob.Name(Method)}");
     }
+
+    /// <summary>Whether <see cref="Method"/> trains adapters on a frozen base (LoRA, PiSSA, OSoRA, VeRA, DoRA).</summary>
+    public bool IsAdapterMethod => Method is TrainingMethod.Lora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera or TrainingMethod.Dora;
 
     private static void NotYet(string what) => throw new RecipeException($"{what}: not available yet in qpeft train");
 

@@ -44,6 +44,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     private Optimizer? _optimizer;
     private IReadOnlyList<AttachedAdapter> _adapters = [];
     private IReadOnlyList<(string Name, Parameter Param)> _trainable = [];
+    private VeraSharedMatrices? _vera;
 
     /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
     public FinetuneRecipe(FinetuneOptions options)
@@ -100,7 +101,8 @@ public sealed partial class FinetuneRecipe : IDisposable
 
         _model = LoadModel(Spec);
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
-            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize);
+            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
+            + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
         _trainable = MakeTrainable(_model, targets);
         _optimizer = BuildOptimizer(_trainable);
         if (_options.ResumeFrom is not null) Resume(_options.ResumeFrom);
@@ -110,10 +112,15 @@ public sealed partial class FinetuneRecipe : IDisposable
     // Phase 1: the model, its base projections stored as the options ask (quantized while the checkpoint streams in).
     private CausalLm LoadModel(ModelSpec spec)
     {
+        var factory = _options.Weights == WeightFormat.LqLora ? LqLoraFactory() : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16);
+        // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
+        if (_options.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
+            factory = SvdInitOnLoad.Wrap(factory, _options.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
+                _options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ModelAdapters.ResolveTargets(_options.Targets));
         var decoder = new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16),
+            LinearFactory = factory,
             GradientCheckpointing = _options.Checkpointing,
             Attention = _options.Attention,
         };
@@ -124,8 +131,20 @@ public sealed partial class FinetuneRecipe : IDisposable
     private IReadOnlyList<(string Name, Parameter Param)> MakeTrainable(CausalLm model, IReadOnlyList<string> targets)
     {
         var lora = new LoraOptions(_options.Rank, _options.Alpha);
-        var method = _options.Method == TrainingMethod.Dora ? AdapterMethod.Dora : AdapterMethod.Lora;
-        _adapters = ModelAdapters.Attach(model, method, lora, targets, _options.Seed);
+        var method = _options.Method switch
+        {
+            TrainingMethod.Dora => AdapterMethod.Dora,
+            TrainingMethod.Pissa => AdapterMethod.Pissa,
+            TrainingMethod.Osora => AdapterMethod.Osora,
+            TrainingMethod.Vera => AdapterMethod.Vera,
+            _ => AdapterMethod.Lora,
+        };
+        if (method == AdapterMethod.Vera)
+        {
+            var (maxIn, maxOut) = ModelAdapters.VeraDimensions(model, targets);
+            _vera = new VeraSharedMatrices(_options.Rank, maxIn, maxOut, _options.Seed, device: model.LmHeadWeight.device);
+        }
+        _adapters = ModelAdapters.Attach(model, method, lora, targets, _options.Seed, _vera);
         return ModelAdapters.TrainableParameters(_adapters);
     }
 
@@ -140,6 +159,24 @@ public sealed partial class FinetuneRecipe : IDisposable
         catch (OptimizerConfigException e)
         {
             throw new RecipeException($"--optimizer: {e.Message}");
+        }
+    }
+
+    // LQ-LoRA: a scoring pass over the checkpoint assigns NF2/NF3/NF4 per projection under the bit budget; the
+    // loading pass then decomposes each target W ≈ Q + L1·L2 as it streams in.
+    private LinearFactory LqLoraFactory()
+    {
+        var targets = ModelAdapters.ResolveTargets(_options.Targets);
+        double scaling = new LoraOptions(_options.Rank, _options.Alpha).Scaling;
+        using var source = new SafetensorsModelSource(Path.Combine(_options.ModelFolder, ModelFolder.WeightsFileName));
+        try
+        {
+            var configs = LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits);
+            return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16);
+        }
+        catch (QuantPeft.Quant.QuantInputException e)
+        {
+            throw new RecipeException($"--weights {Knob.Name(_options.Weights, _options.LqLoraBits)}: {e.Message}");
         }
     }
 
@@ -251,45 +288,49 @@ public sealed partial class FinetuneRecipe : IDisposable
 
     /// <summary>
     /// Writes the adapter to <paramref name="folder"/> as PEFT reads it (<c>adapter_config.json</c> +
-    /// <c>adapter_model.safetensors</c>, keys <c>base_model.model.&lt;module&gt;.lora_A.weight</c>, …) through a
-    /// temporary folder and a rename, so an interrupted save leaves no half-written adapter.
+    /// <c>adapter_model.safetensors</c>; LoRA/DoRA as PEFT LoRA, PiSSA as a rank-2r LoRA on the original base, VeRA as
+    /// PEFT VeRA, OSoRA as <c>OSORA</c>, see docs/formats.md) through a temporary folder and a rename, so an
+    /// interrupted save leaves no half-written adapter.
     /// </summary>
-    public void Save(string folder)
-    {
-        var config = new PeftAdapterConfig
-        {
-            PeftType = "LORA",
-            TaskType = "CAUSAL_LM",
-            BaseModelNameOrPath = Path.GetFullPath(_options.ModelFolder),
-            InferenceMode = true,
-            R = _options.Rank,
-            LoraAlpha = _options.Alpha,
-            TargetModules = PeftModuleSelector.FromNames(ModelAdapters.ResolveTargets(_options.Targets)),
-            UseDora = _options.Method == TrainingMethod.Dora,
-        };
-        var entries = _adapters.SelectMany(a => a.Layer.AdapterTensors()
-            .Select(kv => SafetensorsModelSource.Entry(LoraTensorNames.Prefix + a.ModulePath + "." + kv.Key, kv.Value)));
-        PeftAdapter.Save(folder, config, entries);
-    }
+    public void Save(string folder) => AdapterExport.Save(folder, _options, _adapters, _vera);
 
-    /// <summary>Copies a saved adapter (from <see cref="Save"/>) into the attached adapters, checking every name and shape.</summary>
-    /// <exception cref="RecipeException">The adapter lacks a tensor this model's adapters need.</exception>
+    /// <summary>
+    /// Copies a saved adapter (from <see cref="Save"/>) into the attached adapters, checking every name and shape.
+    /// A PiSSA export is a plain LoRA on the original base: load it into a <c>--method lora</c> run of rank 2r.
+    /// </summary>
+    /// <exception cref="RecipeException">The adapter is of another kind, or lacks a tensor this model's adapters need.</exception>
     public void LoadAdapter(string folder)
     {
-        using var adapter = PeftAdapter.Load(folder);
+        string peftType = AdapterExport.ReadPeftType(folder);
+        string expected = AdapterExport.PeftType(_options.Method);
+        if (peftType != expected)
+            throw new RecipeException($"{Path.Combine(folder, PeftAdapter.ConfigFileName)}: peft_type \"{peftType}\" cannot load into a --method {Knob.Name(_options.Method)} model (expects \"{expected}\")");
+        if (_options.Method == TrainingMethod.Pissa || _options.Weights == WeightFormat.LqLora)
+            throw new RecipeException($"{folder}: a {(_options.Method == TrainingMethod.Pissa ? "PiSSA" : "LQ-LoRA")} adapter is exported as a rank-{2 * _options.Rank} LoRA on the original weights; load it with --method lora --rank {2 * _options.Rank} --alpha {2 * _options.Alpha}");
+        if (peftType == "LORA")
+            using (PeftAdapter.Load(folder)) { }   // validates pairs, shapes and ranks against the config
         using var source = new SafetensorsModelSource(Path.Combine(folder, PeftAdapter.WeightsFileName));
         var names = source.Names.ToHashSet(StringComparer.Ordinal);
+        Tensor Get(string key) => names.Contains(key) ? source.Get(key) : throw new RecipeException($"{source.Origin}: missing tensor '{key}'");
+        if (_vera is not null)
+        {
+            using var a = Get(AdapterExport.VeraAKey);
+            using var b = Get(AdapterExport.VeraBKey);
+            if (!a.shape.SequenceEqual(_vera.A.shape) || !b.shape.SequenceEqual(_vera.B.shape))
+                throw new RecipeException($"{source.Origin}: vera_A/vera_B have shapes [{string.Join(", ", a.shape)}]/[{string.Join(", ", b.shape)}], this model needs [{string.Join(", ", _vera.A.shape)}]/[{string.Join(", ", _vera.B.shape)}]");
+            using (no_grad())
+            {
+                _vera.A.copy_(a);
+                _vera.B.copy_(b);
+            }
+        }
         foreach (var a in _adapters)
         {
             var tensors = new Dictionary<string, Tensor>();
             try
             {
                 foreach (var local in a.Layer.AdapterTensors().Keys)
-                {
-                    string key = LoraTensorNames.Prefix + a.ModulePath + "." + local;
-                    if (!names.Contains(key)) throw new RecipeException($"{source.Origin}: missing tensor '{key}'");
-                    tensors[local] = source.Get(key);
-                }
+                    tensors[local] = Get(LoraTensorNames.Prefix + a.ModulePath + "." + local);
                 a.Layer.LoadAdapterTensors(tensors);
             }
             finally
@@ -306,6 +347,10 @@ public sealed partial class FinetuneRecipe : IDisposable
         _optimizer = null;
         _model?.Dispose();
         _model = null;
+        foreach (var t in _adapters.SelectMany(a => a.Initial?.Values ?? [])) t.Dispose();
+        _adapters = [];
+        _vera?.Dispose();
+        _vera = null;
     }
 
     /// <inheritdoc />
