@@ -13,7 +13,8 @@ namespace QuantPeft.Trainers.Strategies;
 /// <para>Memory follows the active set. At a switch the optimizer is rebuilt over the always-trained
 /// parameters plus the new layers only: the deactivated layers' moments are released (not paged out), their
 /// gradients are dropped and <c>requires_grad</c> is cleared so backward computes none. The always-trained
-/// parameters' moments and step counts are carried over, so only the decoder layers restart from zero moments,
+/// parameters' moments and step counts are carried over (so are those of a layer drawn again in the next period,
+/// which was never deactivated), so only newly activated layers restart from zero moments,
 /// as in LMFlow's state-discarding LISA trainer. Mainline LMFlow instead keeps every layer's Adam state alive
 /// once it was active, so its optimizer memory grows towards full fine-tuning's.</para>
 /// <para>Releasing rather than paging: a layer is drawn again on average N/γ periods (N·K/γ steps) later, when
