@@ -19,8 +19,8 @@ namespace QuantPeft.Trainers.Strategies;
 /// once it was active, so its optimizer memory grows towards full fine-tuning's.</para>
 /// <para>Releasing rather than paging: a layer is drawn again on average N/γ periods (N·K/γ steps) later, when
 /// its old moments describe weights that have since moved; Adam's bias correction restarts cleanly from zero,
-/// and nothing has to be written to disk or read back. The carry-over costs one transient copy of the
-/// always-trained parameters' state at each switch (every K steps).</para>
+/// and nothing has to be written to disk or read back. The carry-over costs one transient host copy of the
+/// outgoing optimizer's state at each switch (every K steps).</para>
 /// </remarks>
 public sealed class LisaSchedule
 {
