@@ -12,6 +12,7 @@ using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Data.Demo;
 using QuantPeft.Trainers.Demo;
 using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Strategies;
 using Spectre.Console;
 
 namespace QuantPeft.Cli.Commands;
@@ -145,11 +146,12 @@ internal static class TrainCommand
             var after = recipe.Evaluate();
             log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch });
             console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
-            string adapter = Path.Combine(runFolder, "adapter");
+            bool wholeModel = FullParameterTraining.TrainsBaseWeights(options.Method);
+            string adapter = Path.Combine(runFolder, wholeModel ? "model" : "adapter");
             recipe.Save(adapter);
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
             WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
-            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} (PEFT); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
+            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
         return CliRunner.Ok;
     }

@@ -5,10 +5,10 @@ namespace QuantPeft.Cli.Tests;
 public class TrainCommandTests
 {
     [Theory]
-    [InlineData("--method", "lisa", "--method lisa: not available yet")]
+    [InlineData("--method", "lisa", "--weights nf4 contradicts --method lisa")]
     [InlineData("--method", "loram", "--method loram: not available yet")]
-    [InlineData("--optimizer", "galore", "--optimizer galore: GaLore projects the gradients of full weight matrices")]
-    [InlineData("--optimizer", "natural-galore", "--method lora trains adapters")]
+    [InlineData("--optimizer", "galore", "--optimizer galore contradicts --method lora")]
+    [InlineData("--optimizer", "natural-galore", "--optimizer natural-galore contradicts --method lora")]
     [InlineData("--weights", "int3", "--weights: expected one of")]
     [InlineData("--double-quant", "maybe", "--double-quant: expected on or off")]
     [InlineData("--targets", "q,qkv", "target module 'qkv'")]
