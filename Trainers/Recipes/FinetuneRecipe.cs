@@ -11,8 +11,8 @@ using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Loss;
 using QuantPeft.Trainers.Model;
-using QuantPeft.Trainers.Pruning;
 using QuantPeft.Trainers.Strategies;
+using QuantPeft.Trainers.Pruning;
 using QuantPeft.Trainers.Tokenizers;
 using TorchSharp;
 using Parameter = TorchSharp.Modules.Parameter;
@@ -48,10 +48,10 @@ public sealed partial class FinetuneRecipe : IDisposable
     private Optimizer? _optimizer;
     private IReadOnlyList<AttachedAdapter> _adapters = [];
     private IReadOnlyList<(string Name, Parameter Param)> _trainable = [];
-    private LoramPruner? _pruner;
     private VeraSharedMatrices? _vera;
     private LisaSchedule? _lisa;
     private OptimizerInBackward? _inBackward;
+    private LoramPruner? _pruner;
 
     /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
     public FinetuneRecipe(FinetuneOptions options)
@@ -347,11 +347,10 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// <remarks>A LoRAM adapter is saved recovered (<see cref="AdapterRecovery"/>): at the unpruned model's shapes.</remarks>
     public void Save(string folder)
     {
-        using var scope = NewDisposeScope();   // recovered LoRAM copies live until the file is written
         if (FullParameterTraining.TrainsBaseWeights(_options.Method))
             FullModelSaver.Save(Model, _options.ModelFolder, folder);
         else
-            AdapterExport.Save(folder, _options, _adapters, _vera, Pruning);
+            RunAdapterFormats.Save(folder, _options, _adapters, _vera, Pruning);
     }
 
     /// <summary>
@@ -361,8 +360,8 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// <exception cref="RecipeException">The adapter is of another kind, or lacks a tensor this model's adapters need.</exception>
     public void LoadAdapter(string folder)
     {
-        string peftType = AdapterExport.ReadPeftType(folder);
-        string expected = AdapterExport.PeftType(_options.Method);
+        string peftType = RunAdapterFormats.ReadPeftType(folder);
+        string expected = RunAdapterFormats.PeftType(_options.Method);
         if (peftType != expected)
             throw new RecipeException($"{Path.Combine(folder, PeftAdapter.ConfigFileName)}: peft_type \"{peftType}\" cannot load into a --method {Knob.Name(_options.Method)} model (expects \"{expected}\")");
         if (_options.Method == TrainingMethod.Pissa || _options.Weights == WeightFormat.LqLora)
@@ -374,8 +373,8 @@ public sealed partial class FinetuneRecipe : IDisposable
         Tensor Get(string key) => names.Contains(key) ? source.Get(key) : throw new RecipeException($"{source.Origin}: missing tensor '{key}'");
         if (_vera is not null)
         {
-            using var a = Get(AdapterExport.VeraAKey);
-            using var b = Get(AdapterExport.VeraBKey);
+            using var a = Get(RunAdapterFormats.VeraAKey);
+            using var b = Get(RunAdapterFormats.VeraBKey);
             if (!a.shape.SequenceEqual(_vera.A.shape) || !b.shape.SequenceEqual(_vera.B.shape))
                 throw new RecipeException($"{source.Origin}: vera_A/vera_B have shapes [{string.Join(", ", a.shape)}]/[{string.Join(", ", b.shape)}], this model needs [{string.Join(", ", _vera.A.shape)}]/[{string.Join(", ", _vera.B.shape)}]");
             using (no_grad())
