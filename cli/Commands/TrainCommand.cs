@@ -12,6 +12,7 @@ using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Data.Demo;
 using QuantPeft.Trainers.Demo;
 using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Strategies;
 using Spectre.Console;
 
 namespace QuantPeft.Cli.Commands;
@@ -24,7 +25,7 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string?>("model") { Description = "Model folder (config.json, model.safetensors, tokenizer); default: the built-in demo model", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Argument<string?>("model") { Description = "Model folder (config.json, model.safetensors or sharded, tokenizer), or synthetic:PRESET|CONFIG[@SEED] (generated weights, byte-level tokenizer); default: the built-in demo model", Arity = ArgumentArity.ZeroOrOne };
         var data = new Option<string?>("--data") { Description = "Training JSONL ({\"text\"}, {\"prompt\",\"completion\"} or {\"messages\"}); default: the demo task" };
         var eval = new Option<string?>("--eval") { Description = "Eval JSONL; default: 10% of --data held out" };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps" };
@@ -145,11 +146,12 @@ internal static class TrainCommand
             var after = recipe.Evaluate();
             log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch });
             console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
-            string adapter = Path.Combine(runFolder, "adapter");
+            bool wholeModel = FullParameterTraining.TrainsBaseWeights(options.Method);
+            string adapter = Path.Combine(runFolder, wholeModel ? "model" : "adapter");
             recipe.Save(adapter);
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
             WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
-            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} (PEFT); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
+            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
         return CliRunner.Ok;
     }
@@ -168,7 +170,7 @@ internal static class TrainCommand
     {
         var plan = new JsonObject
         {
-            ["model"] = Path.GetFullPath(o.ModelFolder), ["data"] = o.DataPath, ["eval"] = o.EvalPath,
+            ["model"] = ModelFolder.Describe(o.ModelFolder), ["data"] = o.DataPath, ["eval"] = o.EvalPath,
             ["method"] = Knob.Name(o.Method), ["weights"] = Knob.Name(o.Weights, o.LqLoraBits),
             ["double_quant"] = o.DoubleQuant, ["rank"] = o.Rank, ["alpha"] = o.Alpha,
             ["targets"] = new JsonArray([.. ModelAdapters.ResolveTargets(o.Targets).Select(t => JsonValue.Create(t))]),
