@@ -5,7 +5,7 @@ namespace QuantPeft.Perf;
 
 /// <summary>
 /// Runs the BenchmarkDotNet suites (<c>dotnet run -c Release --project perf -- --filter '*Name*'</c>) or one of the
-/// benchmark tools (<c>dotnet run -c Release --project perf -- synth-checkpoint …</c>).
+/// benchmark tools (<c>dotnet run -c Release --project perf -- synth-checkpoint …</c>, <c>quantize-on-load …</c>, <c>qlora-run …</c>).
 /// </summary>
 public static class Program
 {
@@ -13,6 +13,8 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "synth-checkpoint") return SyntheticCheckpoint.Run(args);
         if (args.Length > 0 && args[0] == "lisa-memory") return LisaMemory.Run(args);
+        if (args.Length > 0 && args[0] == "quantize-on-load") return QuantizeOnLoad.Run(args);
+        if (args.Length > 0 && args[0] == "qlora-run") return QloraCpuRun.Run(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
