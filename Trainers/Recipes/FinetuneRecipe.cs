@@ -5,10 +5,13 @@ using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Peft;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers;
+using QuantPeft.Optimizers.GaLore;
+using QuantPeft.Optimizers.InBackward;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Loss;
 using QuantPeft.Trainers.Model;
+using QuantPeft.Trainers.Strategies;
 using QuantPeft.Trainers.Tokenizers;
 using TorchSharp;
 using Parameter = TorchSharp.Modules.Parameter;
@@ -37,7 +40,7 @@ public sealed record StepReport(int Step, double Loss, double LearningRate, doub
 /// <see cref="Evaluate"/> measures loss, perplexity and exact match; <see cref="Save"/> writes the adapter in
 /// PEFT format atomically; <see cref="Cleanup"/> frees everything.
 /// </summary>
-public sealed class FinetuneRecipe : IDisposable
+public sealed partial class FinetuneRecipe : IDisposable
 {
     private readonly FinetuneOptions _options;
     private CausalLm? _model;
@@ -45,6 +48,8 @@ public sealed class FinetuneRecipe : IDisposable
     private IReadOnlyList<AttachedAdapter> _adapters = [];
     private IReadOnlyList<(string Name, Parameter Param)> _trainable = [];
     private VeraSharedMatrices? _vera;
+    private LisaSchedule? _lisa;
+    private OptimizerInBackward? _inBackward;
 
     /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
     public FinetuneRecipe(FinetuneOptions options)
@@ -69,8 +74,16 @@ public sealed class FinetuneRecipe : IDisposable
     /// <summary>The attached adapters in model order.</summary>
     public IReadOnlyList<AttachedAdapter> Adapters => _adapters;
 
-    /// <summary>Trainable scalars (the adapters').</summary>
-    public long TrainableParameters => ModelAdapters.TrainableCount(_adapters);
+    /// <summary>Trainable scalars: the adapters', or for full-parameter methods every weight that can train (all of LISA's layers).</summary>
+    public long TrainableParameters => FullParameterTraining.TrainsBaseWeights(_options.Method)
+        ? _trainable.Sum(p => p.Param.numel())
+        : ModelAdapters.TrainableCount(_adapters);
+
+    /// <summary>The LISA schedule (active layers, trainable set) when the method is LISA, else null.</summary>
+    public LisaSchedule? Lisa => _lisa;
+
+    /// <summary>The optimizer (for LISA: the current period's).</summary>
+    public IOptimizer CurrentOptimizer => _optimizer ?? throw new InvalidOperationException("call Setup first");
 
     /// <summary>Bytes of the frozen base projections as stored (4-bit codes + scales, or bf16).</summary>
     public long BaseProjectionBytes { get; private set; }
@@ -105,6 +118,7 @@ public sealed class FinetuneRecipe : IDisposable
             + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
         _trainable = MakeTrainable(_model, targets);
         _optimizer = BuildOptimizer(_trainable);
+        if (_options.ResumeFrom is not null) Resume(_options.ResumeFrom);
         SampleMemory();
     }
 
@@ -126,9 +140,12 @@ public sealed class FinetuneRecipe : IDisposable
         return ModelFolder.Load(_options.ModelFolder, spec, decoder);
     }
 
-    // Phase 2: what trains. Adapter methods attach adapters and freeze everything else.
+    // Phase 2: what trains. Adapter methods attach adapters and freeze everything else; full-parameter methods
+    // (full, GaLore, Natural GaLore, LISA) train the dense base in place.
     private IReadOnlyList<(string Name, Parameter Param)> MakeTrainable(CausalLm model, IReadOnlyList<string> targets)
     {
+        if (FullParameterTraining.TrainsBaseWeights(_options.Method))
+            return FullParameterTraining.Prepare(model);
         var lora = new LoraOptions(_options.Rank, _options.Alpha);
         var method = _options.Method switch
         {
@@ -147,17 +164,39 @@ public sealed class FinetuneRecipe : IDisposable
         return ModelAdapters.TrainableParameters(_adapters);
     }
 
-    // Phase 3: the optimizer over the trainable parameters.
+    // Phase 3: the optimizer over the trainable parameters. LISA rebuilds it over each period's layers (BeforeStep);
+    // layer-wise mode hooks the projections so their updates run inside backward.
     private Optimizer BuildOptimizer(IReadOnlyList<(string Name, Parameter Param)> trainable)
     {
+        if (_options.Method == TrainingMethod.Lisa)
+        {
+            _lisa = new LisaSchedule(Model, new LisaSampler(Model.Layers.Count, _options.LisaLayers, _options.Seed), _options.LisaInterval, CreateOptimizer);
+            return _lisa.BeforeStep(0, null);
+        }
+        var optimizer = CreateOptimizer(trainable);
+        if (_options.Layerwise) _inBackward = FullParameterTraining.AttachInBackward(Model, optimizer);
+        return optimizer;
+    }
+
+    private Optimizer CreateOptimizer(IReadOnlyList<(string Name, Parameter Param)> trainable)
+    {
+        var group = new ParamGroupOptions(Lr: _options.LearningRate, WeightDecay: _options.WeightDecay);
+        GaLoreOptions? galore = _options.Method switch
+        {
+            TrainingMethod.Galore => new GaLoreOptions(Rank: _options.Rank),
+            // The released Natural GaLore projects both sides (its Tucker factors of a matrix are U and V).
+            TrainingMethod.NaturalGalore => new GaLoreOptions(Rank: _options.Rank, ProjectionType: GaLoreProjectionType.Full, Natural: new NaturalGaLoreOptions()),
+            _ => null,
+        };
         try
         {
-            return OptimizerFactory.Create(_options.Optimizer,
-                [new ParamGroup("adapters", trainable, new ParamGroupOptions(Lr: _options.LearningRate, WeightDecay: _options.WeightDecay))]);
+            return OptimizerFactory.Create(_options.Optimizer, FullParameterTraining.TrainsBaseWeights(_options.Method)
+                ? FullParameterTraining.Groups(trainable, group, galore)
+                : [new ParamGroup("adapters", trainable, group)]);
         }
         catch (OptimizerConfigException e)
         {
-            throw new RecipeException($"--optimizer: {e.Message}");
+            throw new RecipeException(galore is null ? $"--optimizer: {e.Message}" : $"--optimizer {_options.Optimizer} --rank {_options.Rank}: {e.Message}");
         }
     }
 
@@ -194,17 +233,18 @@ public sealed class FinetuneRecipe : IDisposable
     public void Train(MetricsWriter log, Action<StepReport>? onStep = null)
     {
         var model = Model;
-        var optimizer = _optimizer!;
         var data = Data!;
         int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
         var schedule = new WarmupCosineSchedule(_options.LearningRate, Math.Min(warmup, _options.Steps - 1), _options.Steps);
+        _checkpointRoot = Path.GetDirectoryName(Path.GetFullPath(log.FilePath));
         using var batches = EndlessBatches(data).GetEnumerator();
         model.train();
-        for (int step = 0; step < _options.Steps; step++)
+        for (int step = _startStep; step < _options.Steps; step++)
         {
             var clock = Stopwatch.StartNew();
             BeforeStep(step);
-            optimizer.Groups[0].Lr = schedule.At(step);
+            var optimizer = _optimizer!;
+            foreach (var group in optimizer.Groups) group.Lr = schedule.At(step);
 
             // Gradient accumulation: each micro-batch's summed loss is divided by the target count of the whole
             // step, so the accumulated gradient is the mean over all its tokens, as one big batch would give.
@@ -226,7 +266,10 @@ public sealed class FinetuneRecipe : IDisposable
                 stepLoss += loss.item<float>();
                 tokens += batch.TokenCount;
             }
-            var norm = nn.utils.clip_grad_norm_(_trainable.Select(p => p.Param), _options.MaxGradNorm);
+            // Layer-wise: the projections were already updated inside backward, so there is no global norm to clip
+            // by (galore-torch's layer-wise mode does not clip either); the step updates what still has a gradient.
+            double? norm = _inBackward is not null ? null
+                : nn.utils.clip_grad_norm_((_lisa?.Trainable ?? _trainable).Select(p => p.Param), _options.MaxGradNorm);
             optimizer.Step();
             optimizer.ZeroGrad();
             AfterStep(step);
@@ -249,11 +292,13 @@ public sealed class FinetuneRecipe : IDisposable
     // over time (LISA's layer sampling) act here.
     private void BeforeStep(int step)
     {
+        if (_lisa is not null) _optimizer = _lisa.BeforeStep(step, _optimizer);
     }
 
     // Runs after optimizer step `step` (0-based) has been applied: periodic checkpoints act here.
     private void AfterStep(int step)
     {
+        MaybeSaveCheckpoint(step);
     }
 
     /// <summary>Eval loss and perplexity over all eval rows, plus exact match on up to <see cref="FinetuneOptions.ExactMatchRecords"/> records.</summary>
@@ -287,9 +332,16 @@ public sealed class FinetuneRecipe : IDisposable
     /// Writes the adapter to <paramref name="folder"/> as PEFT reads it (<c>adapter_config.json</c> +
     /// <c>adapter_model.safetensors</c>; LoRA/DoRA as PEFT LoRA, PiSSA as a rank-2r LoRA on the original base, VeRA as
     /// PEFT VeRA, OSoRA as <c>OSORA</c>, see docs/formats.md) through a temporary folder and a rename, so an
-    /// interrupted save leaves no half-written adapter.
+    /// interrupted save leaves no half-written adapter. Methods that train the base weights (full, GaLore, Natural
+    /// GaLore, LISA) write the whole model as a Hugging Face model folder instead.
     /// </summary>
-    public void Save(string folder) => AdapterExport.Save(folder, _options, _adapters, _vera);
+    public void Save(string folder)
+    {
+        if (FullParameterTraining.TrainsBaseWeights(_options.Method))
+            FullModelSaver.Save(Model, _options.ModelFolder, folder);
+        else
+            AdapterExport.Save(folder, _options, _adapters, _vera);
+    }
 
     /// <summary>
     /// Copies a saved adapter (from <see cref="Save"/>) into the attached adapters, checking every name and shape.
@@ -353,10 +405,11 @@ public sealed class FinetuneRecipe : IDisposable
     /// <inheritdoc />
     public void Dispose() => Cleanup();
 
+    // From the resume position on (epoch 0, batch 0 for a fresh run): the first epoch is entered at the micro-batch a checkpoint stopped before.
     private IEnumerable<MicroBatch> EndlessBatches(TrainingDataset data)
     {
-        for (int epoch = 0; ; epoch++)
-            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch))
+        for (int epoch = _startEpoch; ; epoch++)
+            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch).Skip(epoch == _startEpoch ? _startPosition : 0))
                 yield return batch;
     }
 
