@@ -206,7 +206,9 @@ public sealed partial class FinetuneRecipe : IDisposable
     {
         var targets = ModelAdapters.ResolveTargets(_options.Targets);
         double scaling = new LoraOptions(_options.Rank, _options.Alpha).Scaling;
-        using var source = new SafetensorsModelSource(Path.Combine(_options.ModelFolder, ModelFolder.WeightsFileName));
+        // The scoring pass reads the same tensors the loading pass will (a file, shards, or a synthetic model).
+        using var file = SyntheticModel.IsSynthetic(_options.ModelFolder) ? null : new SafetensorsModelSource(ModelFolder.WeightsPath(_options.ModelFolder));
+        ITensorSource source = file ?? (ITensorSource)SyntheticModel.Parse(_options.ModelFolder).Source();
         try
         {
             var configs = LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits);
@@ -340,7 +342,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         if (FullParameterTraining.TrainsBaseWeights(_options.Method))
             FullModelSaver.Save(Model, _options.ModelFolder, folder);
         else
-            AdapterExport.Save(folder, _options, _adapters, _vera);
+            PeftExport.Save(folder, _options, _adapters, _vera);
     }
 
     /// <summary>
@@ -350,8 +352,8 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// <exception cref="RecipeException">The adapter is of another kind, or lacks a tensor this model's adapters need.</exception>
     public void LoadAdapter(string folder)
     {
-        string peftType = AdapterExport.ReadPeftType(folder);
-        string expected = AdapterExport.PeftType(_options.Method);
+        string peftType = PeftExport.ReadPeftType(folder);
+        string expected = PeftExport.PeftType(_options.Method);
         if (peftType != expected)
             throw new RecipeException($"{Path.Combine(folder, PeftAdapter.ConfigFileName)}: peft_type \"{peftType}\" cannot load into a --method {Knob.Name(_options.Method)} model (expects \"{expected}\")");
         if (_options.Method == TrainingMethod.Pissa || _options.Weights == WeightFormat.LqLora)
@@ -363,8 +365,8 @@ public sealed partial class FinetuneRecipe : IDisposable
         Tensor Get(string key) => names.Contains(key) ? source.Get(key) : throw new RecipeException($"{source.Origin}: missing tensor '{key}'");
         if (_vera is not null)
         {
-            using var a = Get(AdapterExport.VeraAKey);
-            using var b = Get(AdapterExport.VeraBKey);
+            using var a = Get(PeftExport.VeraAKey);
+            using var b = Get(PeftExport.VeraBKey);
             if (!a.shape.SequenceEqual(_vera.A.shape) || !b.shape.SequenceEqual(_vera.B.shape))
                 throw new RecipeException($"{source.Origin}: vera_A/vera_B have shapes [{string.Join(", ", a.shape)}]/[{string.Join(", ", b.shape)}], this model needs [{string.Join(", ", _vera.A.shape)}]/[{string.Join(", ", _vera.B.shape)}]");
             using (no_grad())

@@ -15,7 +15,7 @@ namespace QuantPeft.Trainers.Recipes;
 /// PEFT LoRA; PiSSA converted to a plain LoRA of rank 2r that applies to the ORIGINAL base; VeRA as PEFT's VeRA
 /// with the shared projections saved; OSoRA under the project's own <c>peft_type: "OSORA"</c>.
 /// </summary>
-internal static class AdapterExport
+internal static class PeftExport
 {
     /// <summary>The shared VeRA projections' keys (PEFT strips the adapter name from <c>base_model.vera_A.default</c>).</summary>
     public const string VeraAKey = "base_model.vera_A";
