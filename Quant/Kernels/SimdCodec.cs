@@ -16,9 +16,11 @@ public sealed unsafe class SimdCodec : IBlockwiseCodec
 
     /// <summary>
     /// Decode outputs of at least this many bytes (and 64-byte aligned, as libtorch allocates) are written with
-    /// non-temporal stores: they exceed the caches, so the stores would otherwise first read every destination
-    /// line from memory. Smaller outputs keep plain stores, because callers such as <c>Linear4bit</c> read a
-    /// slab again right after decoding it and want it still in cache.
+    /// non-temporal stores when the codec runs on more than one thread: they exceed the caches, so the stores
+    /// would otherwise first read every destination line from memory. Smaller outputs keep plain stores, because
+    /// callers such as <c>Linear4bit</c> read a slab again right after decoding it and want it still in cache;
+    /// single-threaded decodes keep them too, because one core streaming bf16 measured about 2× slower than with
+    /// plain stores here (perf/results/quant-codecs.md), while two cores streaming were faster.
     /// </summary>
     public const long StreamingThresholdBytes = 32L << 20;
 
@@ -152,7 +154,8 @@ public sealed unsafe class SimdCodec : IBlockwiseCodec
     }
 
     private bool Streams(nint output, long bytes) =>
-        System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && (output & 63) == 0 && bytes >= _streamingThreshold;
+        System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && _parallel.MaxDegreeOfParallelism > 1
+        && (output & 63) == 0 && bytes >= _streamingThreshold;
 
     private void ForEachChunk(int count, int blockSize, Action<int, int> body)
     {
