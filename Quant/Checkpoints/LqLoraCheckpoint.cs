@@ -17,7 +17,7 @@ namespace QuantPeft.Quant.Checkpoints;
 /// <param name="Quantized">Q in stored form.</param>
 /// <param name="L1">(out × r), bfloat16.</param>
 /// <param name="L2">(r × in), bfloat16.</param>
-public sealed record LqLoraProjection(string WeightName, LqQuantizedMatrix Quantized, Tensor L1, Tensor L2) : IDisposable
+public sealed record LqLoraProjection(string WeightName, LqCodes Quantized, Tensor L1, Tensor L2) : IDisposable
 {
     /// <summary><c>Dequantize(Q) + L1·L2</c> in float32: the weight the checkpoint stands for.</summary>
     public Tensor Reconstruct()

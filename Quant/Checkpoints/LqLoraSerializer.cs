@@ -25,7 +25,7 @@ public static class LqLoraSerializer
     public const string L2Suffix = "lq_lora.L2";
 
     /// <summary>The checkpoint tensors of a stored decomposition (copied to the host).</summary>
-    public static IReadOnlyList<SerializedTensor> ToTensors(LqQuantizedMatrix q, Tensor l1, Tensor l2)
+    public static IReadOnlyList<SerializedTensor> ToTensors(LqCodes q, Tensor l1, Tensor l2)
     {
         LqQuantConfig c = q.Config;
         byte[] codes = HostBytes(q.Codes);
@@ -51,7 +51,7 @@ public static class LqLoraSerializer
     /// Rebuilds Q and the factors (CPU tensors) from the tensors of module <paramref name="prefix"/>, keyed by suffix.
     /// </summary>
     /// <exception cref="QuantInputException">A tensor is missing, has the wrong dtype or size, or the state is inconsistent.</exception>
-    public static (LqQuantizedMatrix Quantized, Tensor L1, Tensor L2) FromTensors(string prefix, IReadOnlyDictionary<string, SerializedTensor> bySuffix)
+    public static (LqCodes Quantized, Tensor L1, Tensor L2) FromTensors(string prefix, IReadOnlyDictionary<string, SerializedTensor> bySuffix)
     {
         SerializedTensor stateTensor = Require(bySuffix, prefix, StateSuffix, "U8");
         string where = $"tensor '{prefix}.{StateSuffix}'";
@@ -89,7 +89,7 @@ public static class LqLoraSerializer
 
         using var scope = torch.NewDisposeScope();
         var secondTensor = FromBytes(second.Data, [groups], SecondLevelType(c.SecondLevel)).to(ScalarType.Float32);
-        var q = new LqQuantizedMatrix(c, shape, FromBytes(codes, [n], ScalarType.Byte), FromBytes(scaleCodes, [blocks], ScalarType.Byte),
+        var q = new LqCodes(c, shape, FromBytes(codes, [n], ScalarType.Byte), FromBytes(scaleCodes, [blocks], ScalarType.Byte),
             BitConverter.ToSingle(offsetBytes), secondTensor, prefix + ".weight");
         var l1Tensor = FromBytes(l1.Data, [.. l1.Shape], ScalarType.BFloat16).DetachFromDisposeScope();
         var l2Tensor = FromBytes(l2.Data, [.. l2.Shape], ScalarType.BFloat16).DetachFromDisposeScope();

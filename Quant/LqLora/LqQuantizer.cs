@@ -31,7 +31,7 @@ public static class LqQuantizer
 
     /// <summary>Quantizes a float32 matrix into its stored form (codes, scale codes, offset, second-level scales).</summary>
     /// <exception cref="QuantInputException">The matrix is not float32 or its size is not a multiple of B0·B1.</exception>
-    public static LqQuantizedMatrix Quantize(Tensor matrix, LqQuantConfig config, string name = "matrix")
+    public static LqCodes Quantize(Tensor matrix, LqQuantConfig config, string name = "matrix")
     {
         long group = (long)config.BlockSize0 * config.BlockSize1;
         if (matrix.dtype != ScalarType.Float32)
@@ -49,14 +49,14 @@ public static class LqQuantizer
         double levels = (1 << config.ScaleBits) - 1;
         var step = s3.clamp_min(1e-38).div(levels).unsqueeze(1);               // (groups, 1)
         var scaleCodes = s2.div(step).round_().clamp_(0, levels);
-        // The same float32 operations as LqQuantizedMatrix.Dequantize, so codes are chosen against the stored scales.
+        // The same float32 operations as LqCodes.Dequantize, so codes are chosen against the stored scales.
         var scales = scaleCodes.mul(step).add_(offset).unsqueeze(2);           // (groups, B1, 1)
 
         var table = CodeTables.NormalFloat(config.Bits).ToArray();
         var midpoints = torch.tensor(Midpoints(table), device: matrix.device);
         var scaled = blocks / scales.clamp_min(1e-38);
         var codes = torch.bucketize(scaled, midpoints, outInt32: false, right: false).to(ScalarType.Byte);
-        return new LqQuantizedMatrix(config, matrix.shape, codes.view(-1), scaleCodes.to(ScalarType.Byte).view(-1), offset, s3, name);
+        return new LqCodes(config, matrix.shape, codes.view(-1), scaleCodes.to(ScalarType.Byte).view(-1), offset, s3, name);
     }
 
     private static ScalarType SecondLevelType(SecondLevelStorage storage) => storage switch

@@ -10,7 +10,7 @@ namespace QuantPeft.Quant.LqLora;
 /// </summary>
 public sealed class LqStoredDecomposition : IDisposable
 {
-    private LqStoredDecomposition(LqQuantizedMatrix quantized, Tensor l1, Tensor l2, double error, int iterations)
+    private LqStoredDecomposition(LqCodes quantized, Tensor l1, Tensor l2, double error, int iterations)
     {
         Quantized = quantized;
         L1 = l1.DetachFromDisposeScope();
@@ -20,7 +20,7 @@ public sealed class LqStoredDecomposition : IDisposable
     }
 
     /// <summary>Q in stored form.</summary>
-    public LqQuantizedMatrix Quantized { get; }
+    public LqCodes Quantized { get; }
 
     /// <summary>L1 = U√S, (m, r), bfloat16.</summary>
     public Tensor L1 { get; }

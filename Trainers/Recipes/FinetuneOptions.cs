@@ -1,4 +1,6 @@
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Model;
 
 namespace QuantPeft.Trainers.Recipes;
 
@@ -17,11 +19,14 @@ public sealed record FinetuneOptions
     /// <summary>Share of the training file held out when there is no eval file.</summary>
     public double EvalFraction { get; init; } = 0.1;
 
-    /// <summary>LoRA or DoRA.</summary>
-    public AdapterMethod Method { get; init; } = AdapterMethod.Lora;
+    /// <summary>What is trained: the planner's method (an adapter kind, full-parameter, LISA, GaLore, LoRAM).</summary>
+    public TrainingMethod Method { get; init; } = TrainingMethod.Lora;
 
-    /// <summary>Storage of the frozen projections.</summary>
-    public BaseWeightFormat Weights { get; init; } = BaseWeightFormat.Nf4;
+    /// <summary>Storage of the base projections (the planner's <c>--weights</c>).</summary>
+    public WeightFormat Weights { get; init; } = WeightFormat.Nf4;
+
+    /// <summary>Average bits per quantized parameter when <see cref="Weights"/> is LQ-LoRA; 0 otherwise.</summary>
+    public double LqLoraBits { get; init; }
 
     /// <summary>Double quantization of the 4-bit scales.</summary>
     public bool DoubleQuant { get; init; } = true;
@@ -71,6 +76,33 @@ public sealed record FinetuneOptions
     /// <summary>Seeds adapter init, data order and split.</summary>
     public long Seed { get; init; } = 42;
 
+    /// <summary>Recompute each decoder block in backward instead of keeping its activations.</summary>
+    public bool Checkpointing { get; init; }
+
+    /// <summary>Attention kernel (fused never materialises the s×s scores).</summary>
+    public AttentionImplementation Attention { get; init; } = AttentionImplementation.Fused;
+
+    /// <summary>Optimizer-in-backward: each parameter is stepped as soon as its gradient is ready.</summary>
+    public bool Layerwise { get; init; }
+
+    /// <summary>LISA: decoder layers trained at a time (γ); 0 outside LISA.</summary>
+    public int LisaLayers { get; init; }
+
+    /// <summary>LISA: optimizer steps between two samplings of the active layers (K).</summary>
+    public int LisaInterval { get; init; } = 20;
+
+    /// <summary>LoRAM: structured pruning ratio in (0, 1); 0 outside LoRAM.</summary>
+    public double Prune { get; init; }
+
+    /// <summary>LoRAM: which channels and heads are pruned (<c>random</c> or <c>magnitude</c>).</summary>
+    public string PruneCriterion { get; init; } = "random";
+
+    /// <summary>Write a resumable checkpoint every this many optimizer steps (0: none).</summary>
+    public int SaveEvery { get; init; }
+
+    /// <summary>A checkpoint folder to resume from, or null to start fresh.</summary>
+    public string? ResumeFrom { get; init; }
+
     /// <summary>Checks ranges; each message names the CLI flag.</summary>
     /// <exception cref="RecipeException">A value is out of range.</exception>
     public void Validate()
@@ -82,7 +114,36 @@ public sealed record FinetuneOptions
         Positive(GradientAccumulation, "--grad-accum");
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new RecipeException($"--lr: expected a positive number, found {LearningRate}");
         if (!(Alpha > 0)) throw new RecipeException($"--alpha: expected a positive number, found {Alpha}");
+        Positive(LisaInterval, "--lisa-interval");
+        if (LisaLayers < 0) throw new RecipeException($"--lisa-layers: expected a positive integer, found {LisaLayers}");
+        if (Prune != 0 && !(Prune > 0 && Prune < 1)) throw new RecipeException($"--prune: expected a ratio in (0, 1), found {Prune}");
+        if (SaveEvery < 0) throw new RecipeException($"--save-every: expected 0 or a positive integer, found {SaveEvery}");
     }
+
+    /// <summary>
+    /// Refuses, with the flag's name, every strategy the trainer cannot run yet, so that asking for one is an
+    /// error and never silently ignored. Each strategy removes its line here when it lands.
+    /// </summary>
+    /// <exception cref="RecipeException">A requested strategy is not available in the trainer.</exception>
+    public void EnsureRunnable()
+    {
+        if (Method is not (TrainingMethod.Lora or TrainingMethod.Dora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera
+            or TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore))
+            NotYet($"--method {Knob.Name(Method)}");
+        if (Weights is not (WeightFormat.Nf4 or WeightFormat.Fp4 or WeightFormat.Bf16 or WeightFormat.LqLora))
+            NotYet($"--weights {Knob.Name(Weights, LqLoraBits)}");
+        if (Weights == WeightFormat.LqLora && Method != TrainingMethod.Lora)
+            throw new RecipeException($"--weights {Knob.Name(Weights, LqLoraBits)}: the LQ-LoRA base starts a LoRA at L1·L2; use --method lora, not {Knob.Name(Method)}");
+        if (Optimizer is not ("adamw" or "adamw-8bit" or "paged-adamw" or "paged-adamw-8bit" or "galore" or "galore-8bit" or "natural-galore"))
+            NotYet($"--optimizer {Optimizer}");
+        if (LisaLayers != 0 && Method != TrainingMethod.Lisa)
+            throw new RecipeException($"--lisa-layers: only applies to --method lisa, not {Knob.Name(Method)}");
+        if (Prune != 0 && Method != TrainingMethod.Loram)
+            throw new RecipeException($"--prune: only applies to --method loram, not {Knob.Name(Method)}");
+        Strategies.StrategyChecks.Check(this);
+    }
+
+    private static void NotYet(string what) => throw new RecipeException($"{what}: not available yet in qpeft train");
 
     private static void Positive(int value, string flag)
     {

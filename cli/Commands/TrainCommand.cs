@@ -5,11 +5,14 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using QuantPeft.Formats;
+using QuantPeft.Memory.Planning;
+using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Data.Demo;
 using QuantPeft.Trainers.Demo;
 using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Strategies;
 using Spectre.Console;
 
 namespace QuantPeft.Cli.Commands;
@@ -20,23 +23,28 @@ namespace QuantPeft.Cli.Commands;
 /// </summary>
 internal static class TrainCommand
 {
-    // Strategies the project plans but the trainer does not run yet: named so that asking for one is an error, never ignored.
-    private static readonly string[] PlannedMethods = ["pissa", "osora", "vera", "lisa", "galore", "loram", "lq-lora"];
-    private static readonly string[] RunnableOptimizers = ["adamw", "adamw-8bit"];
-
     public static Command Create()
     {
-        var model = new Argument<string?>("model") { Description = "Model folder (config.json, model.safetensors, tokenizer); default: the built-in demo model", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Argument<string?>("model") { Description = "Model folder (config.json, model.safetensors or sharded, tokenizer), or synthetic:PRESET|CONFIG[@SEED] (generated weights, byte-level tokenizer); default: the built-in demo model", Arity = ArgumentArity.ZeroOrOne };
         var data = new Option<string?>("--data") { Description = "Training JSONL ({\"text\"}, {\"prompt\",\"completion\"} or {\"messages\"}); default: the demo task" };
         var eval = new Option<string?>("--eval") { Description = "Eval JSONL; default: 10% of --data held out" };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps" };
         var rank = new Option<int?>("--rank") { Description = "Adapter rank r" };
         var alpha = new Option<double?>("--alpha") { Description = "Adapter alpha (scaling alpha/r)" };
-        var method = new Option<string>("--method") { Description = "lora | dora (pissa, osora, vera: not available in train yet)", DefaultValueFactory = _ => "lora" };
-        var weights = new Option<string>("--weights") { Description = "Base projection storage: nf4 | fp4 | bf16", DefaultValueFactory = _ => "nf4" };
+        var method = new Option<string>("--method") { Description = "full | lora | pissa | osora | vera | dora | lisa | galore | natural-galore | loram", DefaultValueFactory = _ => "lora" };
+        var weights = new Option<string>("--weights") { Description = "Base projection storage: nf4 | fp4 | int8 | bf16 | lq-lora:BITS", DefaultValueFactory = _ => "nf4" };
         var doubleQuant = new Option<string>("--double-quant") { Description = "on | off", DefaultValueFactory = _ => "on" };
         var targets = new Option<string>("--targets") { Description = "q,k,v,o,gate,up,down or all-linear", DefaultValueFactory = _ => "all-linear" };
-        var optimizer = new Option<string>("--optimizer") { Description = "adamw | adamw-8bit", DefaultValueFactory = _ => "adamw" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw | adamw-8bit | paged-adamw | paged-adamw-8bit | galore | galore-8bit | natural-galore", DefaultValueFactory = _ => "adamw" };
+        var checkpointing = new Option<string>("--checkpointing") { Description = "on | off: recompute each decoder block in backward", DefaultValueFactory = _ => "off" };
+        var attention = new Option<string>("--attention") { Description = "fused | eager", DefaultValueFactory = _ => "fused" };
+        var layerwise = new Option<string>("--layerwise") { Description = "on | off: optimizer in backward", DefaultValueFactory = _ => "off" };
+        var lisaLayers = new Option<int?>("--lisa-layers") { Description = "LISA: decoder layers trained at a time (gamma)" };
+        var lisaInterval = new Option<int?>("--lisa-interval") { Description = "LISA: steps between samplings of the active layers (K)" };
+        var prune = new Option<double?>("--prune") { Description = "LoRAM: structured pruning ratio in (0, 1)" };
+        var pruneCriterion = new Option<string>("--prune-criterion") { Description = "LoRAM: random | magnitude", DefaultValueFactory = _ => "random" };
+        var saveEvery = new Option<int?>("--save-every") { Description = "Write a resumable checkpoint every N steps" };
+        var resume = new Option<string?>("--resume") { Description = "Resume from a checkpoint folder" };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate" };
         var batch = new Option<int?>("--batch") { Description = "Rows per micro-batch" };
         var seq = new Option<int?>("--seq") { Description = "Tokens per row" };
@@ -45,25 +53,41 @@ internal static class TrainCommand
         var output = new Option<string?>("-o", "--output") { Description = "Run folder; default runs/<UTC timestamp>" };
         var command = new Command("train", "Fine-tune an adapter (QLoRA by default); prints eval before/after and saves the adapter in PEFT format")
         {
-            model, data, eval, steps, rank, alpha, method, weights, doubleQuant, targets, optimizer, lr, batch, seq, accum, seed, output,
+            model, data, eval, steps, rank, alpha, method, weights, doubleQuant, targets, optimizer, checkpointing, attention, layerwise,
+            lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
             var defaults = new FinetuneOptions { ModelFolder = "", DataPath = "" };
-            string runFolder = parse.GetValue(output) ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+            string? resumeFrom = parse.GetValue(resume);
+            // A resumed run continues in its checkpoint's run folder unless -o names another.
+            string runFolder = parse.GetValue(output)
+                ?? (resumeFrom is null ? null : TrainingCheckpoint.RunFolderOf(TrainingCheckpoint.Resolve(resumeFrom)))
+                ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
             string modelFolder = parse.GetValue(model) ?? DemoModel.ShippedFolder()
                 ?? throw new QuantPeftException($"MODEL: no model folder given and the built-in demo model is missing from {Path.Combine(AppContext.BaseDirectory, DemoModel.FolderName)}");
             ModelFolder.Check(modelFolder);
+            var (weightFormat, lqBits) = Knob.ParseWeights(parse.GetValue(weights)!);
             var options = defaults with
             {
                 ModelFolder = modelFolder,
                 DataPath = parse.GetValue(data) ?? "",
                 EvalPath = parse.GetValue(eval),
-                Method = ParseMethod(parse.GetValue(method)!),
-                Weights = BaseWeights.Parse(parse.GetValue(weights)!),
-                DoubleQuant = ParseOnOff(parse.GetValue(doubleQuant)!, "--double-quant"),
+                Method = Knob.ParseMethod(parse.GetValue(method)!),
+                Weights = weightFormat,
+                LqLoraBits = lqBits,
+                DoubleQuant = Knob.ParseSwitch(parse.GetValue(doubleQuant)!, "--double-quant"),
                 Targets = [parse.GetValue(targets)!],
-                Optimizer = ParseOptimizer(parse.GetValue(optimizer)!),
+                Optimizer = Knob.Name(Knob.ParseOptimizer(parse.GetValue(optimizer)!)),
+                Checkpointing = Knob.ParseSwitch(parse.GetValue(checkpointing)!, "--checkpointing"),
+                Attention = Knob.ParseAttention(parse.GetValue(attention)!) == AttentionKind.Eager ? AttentionImplementation.Eager : AttentionImplementation.Fused,
+                Layerwise = Knob.ParseSwitch(parse.GetValue(layerwise)!, "--layerwise"),
+                LisaLayers = parse.GetValue(lisaLayers) ?? defaults.LisaLayers,
+                LisaInterval = parse.GetValue(lisaInterval) ?? defaults.LisaInterval,
+                Prune = parse.GetValue(prune) ?? defaults.Prune,
+                PruneCriterion = parse.GetValue(pruneCriterion)!.Trim().ToLowerInvariant(),
+                SaveEvery = parse.GetValue(saveEvery) ?? defaults.SaveEvery,
+                ResumeFrom = resumeFrom,
                 Steps = parse.GetValue(steps) ?? defaults.Steps,
                 Rank = parse.GetValue(rank) ?? defaults.Rank,
                 Alpha = parse.GetValue(alpha) ?? defaults.Alpha,
@@ -74,6 +98,7 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed) ?? defaults.Seed,
             };
             options.Validate();
+            options.EnsureRunnable();
             ModelAdapters.ResolveTargets(options.Targets);
             if (options.DataPath.Length == 0)
                 options = WriteDemoTask(options, runFolder);
@@ -89,22 +114,29 @@ internal static class TrainCommand
         WritePlan(options, runFolder);
         using var recipe = new FinetuneRecipe(options);
         recipe.Setup();
-        console.MarkupLine($"[bold]model[/] {Markup.Escape(options.ModelFolder)}: {recipe.Spec!.ParameterCount:N0} parameters; base projections {options.Weights}"
-            + (options.Weights == BaseWeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
-        console.MarkupLine($"[bold]adapter[/] {options.Method} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
+        console.MarkupLine($"[bold]model[/] {Markup.Escape(options.ModelFolder)}: {recipe.Spec!.ParameterCount:N0} parameters; base projections {Knob.Name(options.Weights, options.LqLoraBits)}"
+            + (options.Weights == WeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
+        console.MarkupLine($"[bold]method[/] {Knob.Name(options.Method)} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
             + $"[bold]{recipe.TrainableParameters:N0}[/] trainable parameters");
         console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens");
 
         var before = recipe.Evaluate();
-        console.MarkupLine($"[bold]eval before[/] {Describe(before)}");
         string metricsPath = Path.Combine(runFolder, "metrics.jsonl");
-        using (var log = new MetricsWriter(metricsPath))
+        if (recipe.ResumedFrom is string checkpoint)
         {
-            log.Write(new EvalMetrics(0, before.Loss) { ExactMatch = before.ExactMatch });
+            // The log keeps the steps up to the checkpoint; the resumed steps are appended after them.
+            TrainingCheckpoint.ContinueMetrics(Path.Combine(TrainingCheckpoint.RunFolderOf(checkpoint), "metrics.jsonl"), metricsPath, recipe.StartStep);
+            console.MarkupLine($"[bold]resumed[/] {Markup.Escape(checkpoint)} at step {recipe.StartStep} of {options.Steps}");
+        }
+        console.MarkupLine($"[bold]eval {(recipe.ResumedFrom is null ? "before" : "at resume")}[/] {Describe(before)}");
+        using (var log = new MetricsWriter(metricsPath, append: recipe.ResumedFrom is not null))
+        {
+            if (recipe.ResumedFrom is null) log.Write(new EvalMetrics(0, before.Loss) { ExactMatch = before.ExactMatch });
             console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("training", maxValue: options.Steps);
+                    task.Value = recipe.StartStep;
                     recipe.Train(log, r =>
                     {
                         task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s rss {r.RssBytes / (1 << 20)} MiB";
@@ -114,11 +146,12 @@ internal static class TrainCommand
             var after = recipe.Evaluate();
             log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch });
             console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
-            string adapter = Path.Combine(runFolder, "adapter");
+            bool wholeModel = FullParameterTraining.TrainsBaseWeights(options.Method);
+            string adapter = Path.Combine(runFolder, wholeModel ? "model" : "adapter");
             recipe.Save(adapter);
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
             WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
-            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} (PEFT); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
+            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
         return CliRunner.Ok;
     }
@@ -137,14 +170,14 @@ internal static class TrainCommand
     {
         var plan = new JsonObject
         {
-            ["model"] = Path.GetFullPath(o.ModelFolder), ["data"] = o.DataPath, ["eval"] = o.EvalPath,
-            ["method"] = o.Method.ToString().ToLowerInvariant(), ["weights"] = o.Weights.ToString().ToLowerInvariant(),
+            ["model"] = ModelFolder.Describe(o.ModelFolder), ["data"] = o.DataPath, ["eval"] = o.EvalPath,
+            ["method"] = Knob.Name(o.Method), ["weights"] = Knob.Name(o.Weights, o.LqLoraBits),
             ["double_quant"] = o.DoubleQuant, ["rank"] = o.Rank, ["alpha"] = o.Alpha,
             ["targets"] = new JsonArray([.. ModelAdapters.ResolveTargets(o.Targets).Select(t => JsonValue.Create(t))]),
             ["optimizer"] = o.Optimizer, ["lr"] = o.LearningRate, ["schedule"] = "cosine", ["warmup_ratio"] = o.WarmupRatio,
             ["max_grad_norm"] = o.MaxGradNorm, ["micro_batch"] = o.MicroBatchSize, ["grad_accum"] = o.GradientAccumulation,
             ["seq"] = o.SequenceLength, ["steps"] = o.Steps, ["seed"] = o.Seed, ["compute_dtype"] = "bfloat16",
-            ["gradient_checkpointing"] = false,
+            ["gradient_checkpointing"] = o.Checkpointing,
         };
         File.WriteAllText(Path.Combine(runFolder, "plan.json"), plan.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
@@ -154,43 +187,17 @@ internal static class TrainCommand
         string Row(string name, EvalResult e) => $"| {name} | {e.Loss:F4} | {e.Perplexity:F3} | {(e.ExactMatch is double a ? $"{a:P1}" : "n/a")} |";
         var text = string.Join('\n',
             "# qpeft train report", "",
-            $"- model: `{o.ModelFolder}` ({recipe.Spec!.ParameterCount:N0} parameters), base projections {o.Weights.ToString().ToLowerInvariant()}"
-                + (o.Weights == BaseWeightFormat.Bf16 ? "" : $", double quant {(o.DoubleQuant ? "on" : "off")}") + $" ({recipe.BaseProjectionBytes:N0} bytes)",
-            $"- adapter: {o.Method.ToString().ToLowerInvariant()} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
+            $"- model: `{o.ModelFolder}` ({recipe.Spec!.ParameterCount:N0} parameters), base projections {Knob.Name(o.Weights, o.LqLoraBits)}"
+                + (o.Weights == WeightFormat.Bf16 ? "" : $", double quant {(o.DoubleQuant ? "on" : "off")}") + $" ({recipe.BaseProjectionBytes:N0} bytes)",
+            $"- method: {Knob.Name(o.Method)} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
             $"- optimizer: {o.Optimizer}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
             $"- measured peak RSS: {recipe.PeakRssBytes / (1 << 20)} MiB",
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
             "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
-            Row("before", before), Row("after", after), "");
+            Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "");
         File.WriteAllText(Path.Combine(runFolder, "report.md"), text);
     }
 
     private static string Describe(EvalResult e) =>
         $"loss {e.Loss:F4}  perplexity {e.Perplexity:F3}" + (e.ExactMatch is double a ? $"  exact match {a:P1}" : "");
-
-    private static AdapterMethod ParseMethod(string value)
-    {
-        string v = value.Trim().ToLowerInvariant();
-        if (v == "lora") return AdapterMethod.Lora;
-        if (v == "dora") return AdapterMethod.Dora;
-        if (PlannedMethods.Contains(v))
-            throw new QuantPeftException($"--method {value}: not available yet in qpeft train (available: lora, dora)");
-        throw new QuantPeftException($"--method: expected lora or dora, found '{value}'");
-    }
-
-    private static string ParseOptimizer(string value)
-    {
-        string v = value.Trim().ToLowerInvariant();
-        if (RunnableOptimizers.Contains(v)) return v;
-        if (QuantPeft.Optimizers.OptimizerFactory.Names.Contains(v))
-            throw new QuantPeftException($"--optimizer {value}: not available yet in qpeft train (available: {string.Join(", ", RunnableOptimizers)})");
-        throw new QuantPeftException($"--optimizer: expected one of {string.Join(", ", RunnableOptimizers)}, found '{value}'");
-    }
-
-    private static bool ParseOnOff(string value, string flag) => value.Trim().ToLowerInvariant() switch
-    {
-        "on" or "true" => true,
-        "off" or "false" => false,
-        _ => throw new QuantPeftException($"{flag}: expected on or off, found '{value}'"),
-    };
 }
