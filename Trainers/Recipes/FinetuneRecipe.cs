@@ -215,10 +215,9 @@ public sealed partial class FinetuneRecipe : IDisposable
     {
         var targets = ModelAdapters.ResolveTargets(_options.Targets);
         double scaling = new LoraOptions(_options.Rank, _options.Alpha).Scaling;
-        using var source = new SafetensorsModelSource(Path.Combine(_options.ModelFolder, ModelFolder.WeightsFileName));
         try
         {
-            var configs = LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits);
+            var configs = ModelFolder.WithWeights(_options.ModelFolder, source => LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits));
             return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16);
         }
         catch (QuantPeft.Quant.QuantInputException e)
