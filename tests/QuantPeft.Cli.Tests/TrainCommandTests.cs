@@ -6,7 +6,7 @@ public class TrainCommandTests
 {
     [Theory]
     [InlineData("--method", "lisa", "--weights nf4 contradicts --method lisa")]
-    [InlineData("--method", "loram", "--method loram: not available yet")]
+    [InlineData("--method", "loram", "--prune: --method loram needs a pruning ratio")]
     [InlineData("--optimizer", "galore", "--optimizer galore contradicts --method lora")]
     [InlineData("--optimizer", "natural-galore", "--optimizer natural-galore contradicts --method lora")]
     [InlineData("--weights", "int3", "--weights: expected one of")]
