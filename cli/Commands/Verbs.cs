@@ -12,5 +12,6 @@ internal static class Verbs
         yield return InspectCommand.Create();
         yield return DemoPretrainCommand.Create();
         yield return TrainCommand.Create();
+        yield return BenchMemoryCommand.Create();
     }
 }
