@@ -5,13 +5,15 @@ namespace QuantPeft.Perf;
 
 /// <summary>
 /// Runs the BenchmarkDotNet suites (<c>dotnet run -c Release --project perf -- --filter '*Name*'</c>) or one of the
-/// benchmark tools (<c>dotnet run -c Release --project perf -- synth-checkpoint …</c>).
+/// benchmark tools (<c>dotnet run -c Release --project perf -- synth-checkpoint …</c>, <c>quantize-on-load …</c>, <c>qlora-run …</c>).
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "synth-checkpoint") return SyntheticCheckpoint.Run(args);
+        if (args.Length > 0 && args[0] == "quantize-on-load") return QuantizeOnLoad.Run(args);
+        if (args.Length > 0 && args[0] == "qlora-run") return QloraCpuRun.Run(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

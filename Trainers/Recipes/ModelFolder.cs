@@ -10,39 +10,72 @@ using static TorchSharp.torch;
 namespace QuantPeft.Trainers.Recipes;
 
 /// <summary>
-/// A Hugging Face style model folder as the trainer reads and writes it: <c>config.json</c>, one
-/// <c>model.safetensors</c>, and a tokenizer (<c>tokenizer.json</c> / <c>tokenizer.model</c>, or the
-/// project's <c>qpeft-tokenizer.json</c> that declares the byte-level tokenizer of the demo model).
+/// A model as the trainer reads and writes it. A reference is either a Hugging Face style folder —
+/// <c>config.json</c>, the weights as one <c>model.safetensors</c> or as shards listed by
+/// <c>model.safetensors.index.json</c>, and a tokenizer (<c>tokenizer.json</c> / <c>tokenizer.model</c>, or the
+/// project's <c>qpeft-tokenizer.json</c> that declares the byte-level tokenizer of the demo model) — or a
+/// <c>synthetic:NAME[@SEED]</c> reference (<see cref="SyntheticModel"/>) whose weights are generated on load.
 /// </summary>
 public static class ModelFolder
 {
-    /// <summary>The weights file the trainer reads (sharded checkpoints are not loaded by the trainer yet).</summary>
-    public const string WeightsFileName = "model.safetensors";
+    /// <summary>The weights file of an unsharded checkpoint.</summary>
+    public const string WeightsFileName = SafetensorsCheckpoint.SingleFileName;
+
+    /// <summary>The index of a sharded checkpoint (it names the shard of every tensor).</summary>
+    public const string IndexFileName = SafetensorsCheckpoint.IndexFileName;
 
     /// <summary>The file that declares the byte-level tokenizer (it has no vocabulary to store).</summary>
     public const string ByteTokenizerFileName = "qpeft-tokenizer.json";
 
-    /// <summary>Checks that the folder has what the trainer needs, naming the first missing file.</summary>
-    /// <exception cref="ModelException">The folder or one of its files is missing.</exception>
-    public static void Check(string folder)
+    /// <summary>Checks that the reference resolves: a synthetic reference parses, a folder has a config and weights (naming the first missing file).</summary>
+    /// <exception cref="ModelException">The folder or one of its files is missing, or the synthetic reference is wrong.</exception>
+    public static void Check(string model)
     {
-        if (!Directory.Exists(folder)) throw new ModelException($"model folder '{folder}' does not exist");
-        foreach (var file in new[] { ModelConfigReader.FileName, WeightsFileName })
-            if (!File.Exists(Path.Combine(folder, file)))
-                throw new ModelException($"model folder '{folder}': missing {file}");
+        if (SyntheticModel.IsSynthetic(model))
+        {
+            SyntheticModel.Parse(model);
+            return;
+        }
+        if (!Directory.Exists(model)) throw new ModelException($"model folder '{model}' does not exist");
+        if (!File.Exists(Path.Combine(model, ModelConfigReader.FileName)))
+            throw new ModelException($"model folder '{model}': missing {ModelConfigReader.FileName}");
+        WeightsPath(model);
     }
 
-    /// <summary>Reads the architecture from <c>config.json</c>.</summary>
-    public static ModelSpec ReadSpec(string folder)
+    /// <summary>How run records name the model: a synthetic reference as given, a folder as its full path.</summary>
+    public static string Describe(string model) => SyntheticModel.IsSynthetic(model) ? model : Path.GetFullPath(model);
+
+    /// <summary>The architecture: the synthetic reference's, or the folder's <c>config.json</c>.</summary>
+    public static ModelSpec ReadSpec(string model)
     {
-        Check(folder);
-        return ModelConfigReader.Read(Path.Combine(folder, ModelConfigReader.FileName));
+        Check(model);
+        return SyntheticModel.IsSynthetic(model)
+            ? SyntheticModel.Parse(model).Spec
+            : ModelConfigReader.Read(Path.Combine(model, ModelConfigReader.FileName));
     }
 
-    /// <summary>The folder's tokenizer: the byte-level one when <c>qpeft-tokenizer.json</c> declares it, otherwise the Hugging Face files.</summary>
+    /// <summary>
+    /// The file the weights are opened from: the shard index when the folder has one (as Hugging Face
+    /// prefers it), otherwise <c>model.safetensors</c>.
+    /// </summary>
+    /// <exception cref="ModelException">The folder has neither.</exception>
+    public static string WeightsPath(string folder)
+    {
+        string index = Path.Combine(folder, IndexFileName);
+        if (File.Exists(index)) return index;
+        string single = Path.Combine(folder, WeightsFileName);
+        if (File.Exists(single)) return single;
+        throw new ModelException($"model folder '{folder}': missing {WeightsFileName} (or {IndexFileName} with its shards)");
+    }
+
+    /// <summary>
+    /// The model's tokenizer: the byte-level one for a synthetic model or when <c>qpeft-tokenizer.json</c> declares
+    /// it, otherwise the folder's Hugging Face files.
+    /// </summary>
     /// <exception cref="ModelException">The declaration names another tokenizer type.</exception>
     public static ITextTokenizer ReadTokenizer(string folder)
     {
+        if (SyntheticModel.IsSynthetic(folder)) return ByteLevelTokenizer.Instance;
         string declared = Path.Combine(folder, ByteTokenizerFileName);
         if (!File.Exists(declared)) return TokenizerLoader.FromModelFolder(folder);
         using var doc = JsonDocument.Parse(File.ReadAllText(declared));
@@ -52,35 +85,50 @@ public static class ModelFolder
         return ByteLevelTokenizer.Instance;
     }
 
-    /// <summary>Builds a <see cref="CausalLm"/> with <paramref name="options"/> and streams the folder's weights into it.</summary>
-    public static CausalLm Load(string folder, ModelSpec spec, DecoderOptions options)
+    /// <summary>
+    /// Builds a <see cref="CausalLm"/> with <paramref name="options"/> and streams the weights into it one tensor at a
+    /// time (from the file or shards, or generated for a synthetic reference), so its linear factory can quantize
+    /// each projection on the way in.
+    /// </summary>
+    public static CausalLm Load(string model, ModelSpec spec, DecoderOptions options)
     {
-        var model = new CausalLm(spec, options);
+        var lm = new CausalLm(spec, options);
         try
         {
-            using var source = new SafetensorsModelSource(Path.Combine(folder, WeightsFileName));
-            model.LoadWeights(source);
-            return model;
+            if (SyntheticModel.IsSynthetic(model))
+            {
+                lm.LoadWeights(new HeapTrimmingTensorSource(SyntheticModel.Parse(model).Source()));
+            }
+            else
+            {
+                using var source = new SafetensorsModelSource(WeightsPath(model));
+                lm.LoadWeights(new HeapTrimmingTensorSource(source));
+            }
+            return lm;
         }
         catch
         {
-            model.Dispose();
+            lm.Dispose();
             throw;
         }
     }
 
     /// <summary>
     /// Writes <paramref name="model"/> (plain linears, not adapters) as a model folder with a byte-level tokenizer
-    /// declaration, each file atomically: config.json, model.safetensors (in the model's dtype), qpeft-tokenizer.json.
+    /// declaration, each file atomically: config.json, the weights in the model's dtype, qpeft-tokenizer.json. The
+    /// weights go to one <c>model.safetensors</c>, or to Hugging Face style shards of at most
+    /// <paramref name="maxShardBytes"/> with their index when they do not fit in one.
     /// </summary>
-    public static void SaveByteLevel(CausalLm model, string folder)
+    public static void SaveByteLevel(CausalLm model, string folder, long maxShardBytes = long.MaxValue)
     {
         Directory.CreateDirectory(folder);
         var entries = model.named_parameters()
             .Where(p => !(model.Spec.TieWordEmbeddings && p.name == "lm_head.weight"))
             .Select(p => SafetensorsModelSource.Entry(p.name, p.parameter))
             .ToList();
-        SafetensorsWriter.WriteFile(Path.Combine(folder, WeightsFileName), entries, new Dictionary<string, string> { ["format"] = "pt" });
+        var written = SafetensorsShardedWriter.Write(folder, entries, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
+        // An index left by an earlier sharded save would win over the new single file on load.
+        if (written.IndexPath is null) File.Delete(Path.Combine(folder, IndexFileName));
         ModelConfigWriter.WriteToFolder(model.Spec, folder, model.ComputeDType == ScalarType.BFloat16 ? "bfloat16" : "float32");
         AtomicFile.WriteAllBytes(Path.Combine(folder, ByteTokenizerFileName),
             System.Text.Encoding.UTF8.GetBytes("{\n  \"type\": \"byte-level\",\n  \"vocab_size\": 259,\n  \"bos_token_id\": 256,\n  \"eos_token_id\": 257,\n  \"pad_token_id\": 258\n}\n"));

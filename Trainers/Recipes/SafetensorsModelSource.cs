@@ -6,30 +6,32 @@ using static TorchSharp.torch;
 namespace QuantPeft.Trainers.Recipes;
 
 /// <summary>
-/// A single <c>model.safetensors</c> as an <see cref="ITensorSource"/>: each tensor is materialised on the
-/// CPU on request from the mapped file and handed to the loader, which converts and disposes it.
+/// A safetensors checkpoint — one file, or the shards a <c>model.safetensors.index.json</c> lists — as an
+/// <see cref="ITensorSource"/>: each tensor is read on request into a CPU tensor and handed to the loader, which
+/// converts and disposes it, so one tensor's bytes are the most this source holds.
 /// </summary>
 public sealed class SafetensorsModelSource : ITensorSource, IDisposable
 {
-    private readonly SafetensorsFile _file;
+    private readonly SafetensorsCheckpoint _checkpoint;
 
-    /// <summary>Opens <paramref name="path"/>.</summary>
-    /// <exception cref="SafetensorsFormatException">The file is malformed.</exception>
+    /// <summary>Opens <paramref name="path"/>: a <c>.safetensors</c> file, a shard index, or a folder holding either.</summary>
+    /// <exception cref="SafetensorsFormatException">A file is malformed, or a shard is missing or disagrees with the index.</exception>
     public SafetensorsModelSource(string path)
     {
-        _file = SafetensorsFile.Open(path);
+        _checkpoint = SafetensorsCheckpoint.Open(path);
+        Origin = _checkpoint.IndexPath ?? _checkpoint.Shards[0].Path;
     }
 
     /// <inheritdoc />
-    public string Origin => _file.Path;
+    public string Origin { get; }
 
     /// <inheritdoc />
-    public IEnumerable<string> Names => _file.Tensors.Select(t => t.Name);
+    public IEnumerable<string> Names => _checkpoint.Tensors.Select(t => t.Name);
 
     /// <inheritdoc />
     public Tensor Get(string name)
     {
-        var info = _file.GetTensor(name);
+        var info = _checkpoint.GetTensor(name);
         var dtype = info.DType switch
         {
             SafetensorsDType.BF16 => ScalarType.BFloat16,
@@ -39,10 +41,10 @@ public sealed class SafetensorsModelSource : ITensorSource, IDisposable
             SafetensorsDType.I64 => ScalarType.Int64,
             SafetensorsDType.I32 => ScalarType.Int32,
             SafetensorsDType.U8 => ScalarType.Byte,
-            _ => throw new ModelException($"{_file.Path}: tensor '{name}' has dtype {info.DType}; the trainer loads BF16, F16, F32, F64, I64, I32 or U8"),
+            _ => throw new ModelException($"{_checkpoint.FileOf(name).Path}: tensor '{name}' has dtype {info.DType}; the trainer loads BF16, F16, F32, F64, I64, I32 or U8"),
         };
         var tensor = empty(info.Shape, dtype);
-        if (tensor.numel() > 0) _file.CopyTo(name, tensor.bytes);
+        if (tensor.numel() > 0) _checkpoint.CopyTo(name, tensor.bytes);
         return tensor;
     }
 
@@ -63,6 +65,6 @@ public sealed class SafetensorsModelSource : ITensorSource, IDisposable
         return SafetensorsTensorEntry.FromBytes(name, ToSafetensors(cpu.dtype), cpu.shape, cpu.bytes.ToArray());
     }
 
-    /// <summary>Closes the file.</summary>
-    public void Dispose() => _file.Dispose();
+    /// <summary>Closes the file(s).</summary>
+    public void Dispose() => _checkpoint.Dispose();
 }

@@ -51,7 +51,7 @@ internal static class BenchMemoryCommand
         DeviceKind kind = r.GetValue(DeviceKindOpt) is { } dk ? Knob.ParseDeviceKind(dk) : TrainPlanning.DefaultDeviceKind();
         string folder = r.GetValue(Output) ?? Path.Combine("bench-memory", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         ModelSpec spec = ModelFolder.ReadSpec(model);
-        string modelPath = Path.GetFullPath(model);
+        string modelPath = ModelFolder.Describe(model);
 
         // Price every strategy first, so a bad spelling or a contradiction fails before any training starts.
         var workload = new Workload(seq);

@@ -54,7 +54,7 @@ internal static class MeasuredTraining
                 ["label"] = m.Label, ["current_bytes"] = m.CurrentBytes, ["phase_peak_bytes"] = m.PhasePeakBytes,
             })]),
         };
-        AtomicFile.WriteAllText(measureFile, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(measureFile, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
         console.MarkupLine($"[bold]measured peak[/] {ByteSize.Format(peak)} above a baseline of {ByteSize.Format(probe.BaselineBytes)} ({Markup.Escape(probe.Source)}); written to {Markup.Escape(measureFile)}");
         return CliRunner.Ok;
     }

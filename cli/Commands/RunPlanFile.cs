@@ -21,13 +21,13 @@ internal static class RunPlanFile
         var root = JsonNode.Parse(PlanJson.Write(plan))!.AsObject();
         root["trainer"] = new JsonObject
         {
-            ["model_folder"] = Path.GetFullPath(o.ModelFolder), ["data"] = o.DataPath, ["eval"] = o.EvalPath,
+            ["model_folder"] = ModelFolder.Describe(o.ModelFolder), ["data"] = o.DataPath, ["eval"] = o.EvalPath,
             ["targets"] = new JsonArray([.. ModelAdapters.ResolveTargets(o.Targets).Select(t => JsonValue.Create(t))]),
             ["alpha"] = o.Alpha, ["lr"] = o.LearningRate, ["schedule"] = "cosine", ["warmup_ratio"] = o.WarmupRatio,
             ["weight_decay"] = o.WeightDecay, ["max_grad_norm"] = o.MaxGradNorm, ["steps"] = o.Steps, ["seed"] = o.Seed,
             ["eval_every"] = o.EvalEvery, ["lisa_interval"] = o.LisaInterval, ["prune_criterion"] = o.PruneCriterion,
             ["save_every"] = o.SaveEvery, ["resume"] = o.ResumeFrom, ["compute_dtype"] = "bfloat16",
         };
-        AtomicFile.WriteAllText(Path.Combine(runFolder, FileName), root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(runFolder, FileName), root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
     }
 }

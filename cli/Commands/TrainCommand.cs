@@ -24,7 +24,7 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string?>("model") { Description = "Model folder (config.json, model.safetensors, tokenizer); default: the built-in demo model", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Argument<string?>("model") { Description = "Model folder (config.json, model.safetensors or sharded, tokenizer), or synthetic:PRESET|CONFIG[@SEED] (generated weights, byte-level tokenizer); default: the built-in demo model", Arity = ArgumentArity.ZeroOrOne };
         var data = new Option<string?>("--data") { Description = "Training JSONL ({\"text\"}, {\"prompt\",\"completion\"} or {\"messages\"}); default: the demo task" };
         var eval = new Option<string?>("--eval") { Description = "Eval JSONL; default: 10% of --data held out" };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps" };

@@ -46,12 +46,12 @@ internal sealed class TrainPlanning
     /// <summary>The file <c>--measure-peak</c> names, or null.</summary>
     public string? MeasurePeakFile(ParseResult parse) => parse.GetValue(_measurePeak);
 
-    /// <summary>The model of a <c>--plan</c> when MODEL is not given and the plan names a model folder; else null.</summary>
+    /// <summary>The model of a <c>--plan</c> when MODEL is not given and the plan names a model folder or a synthetic model; else null.</summary>
     public string? PlannedModelFolder(ParseResult parse)
     {
         if (parse.GetValue(_plan) is not { } file) return null;
         string model = SavedPlan.Read(file).Model;
-        return Directory.Exists(model) ? model : null;
+        return Directory.Exists(model) || SyntheticModel.IsSynthetic(model) ? model : null;
     }
 
     /// <summary>
@@ -62,7 +62,7 @@ internal sealed class TrainPlanning
     public (FinetuneOptions Options, TrainingPlan Plan) Resolve(ParseResult parse, FinetuneOptions flags)
     {
         ModelSpec spec = ModelFolder.ReadSpec(flags.ModelFolder);
-        string modelName = Path.GetFullPath(flags.ModelFolder);
+        string modelName = ModelFolder.Describe(flags.ModelFolder);
         if (parse.GetValue(_chunkedLoss) is { } chunked && !Knob.ParseSwitch(chunked, "--chunked-loss"))
             throw new PlanningException("--chunked-loss off: the trainer always computes a chunked loss");
         if (parse.GetValue(_plan) is { } file)
@@ -90,7 +90,7 @@ internal sealed class TrainPlanning
         ModelSpec spec = ModelFolder.ReadSpec(options.ModelFolder);
         var budget = new Budget { DeviceKind = deviceKind ?? DefaultDeviceKind() };
         return Planner.Plan(spec, PlanOptions.ToWorkload(options), budget, Constraints.Fixed(PlanOptions.ToStrategy(options)),
-            Objective.Quality, CostSettings.QuantPeft, Path.GetFullPath(options.ModelFolder));
+            Objective.Quality, CostSettings.QuantPeft, ModelFolder.Describe(options.ModelFolder));
     }
 
     /// <summary>cuda when libtorch sees a CUDA device, else cpu.</summary>
@@ -116,6 +116,7 @@ internal sealed class TrainPlanning
         if (saved.ParameterCount != spec.ParameterCount)
             throw new PlanningException($"{file}: parameter_count: the plan is for '{saved.Model}' ({saved.ParameterCount:N0} parameters), but MODEL '{modelFolder}' has {spec.ParameterCount:N0}");
         ModelSpec? planned = ModelPresets.Contains(saved.Model) ? ModelPresets.Get(saved.Model)
+            : SyntheticModel.IsSynthetic(saved.Model) ? SyntheticModel.Parse(saved.Model).Spec
             : File.Exists(Path.Combine(saved.Model, ModelConfigReader.FileName)) ? ModelConfigReader.Read(Path.Combine(saved.Model, ModelConfigReader.FileName))
             : null;
         if (planned is null) return;

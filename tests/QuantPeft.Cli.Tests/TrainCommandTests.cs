@@ -68,4 +68,25 @@ public class TrainCommandTests
         Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_config.json")));
         Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_model.safetensors")));
     }
+
+    [Fact]
+    public void ASyntheticModelReferenceTrainsFromTheCommandLine()
+    {
+        using var tmp = new TempFolder();
+        File.WriteAllText(Path.Combine(tmp.Path, "config.json"), """
+            {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 300, "max_position_embeddings": 64,
+             "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false}
+            """);
+        string reference = "synthetic:" + tmp.Path + "@3", run = Path.Combine(tmp.Path, "run");
+        var (exit, stdout, stderr) = CliHarness.Run("train", reference, "--steps", "2", "--batch", "4", "-o", run);
+        Assert.True(exit == 0, stderr + stdout);
+        using var plan = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "plan.json")));
+        Assert.Equal(reference, plan.RootElement.GetProperty("model").GetString());
+        Assert.Equal(2, File.ReadLines(Path.Combine(run, "metrics.jsonl")).Count(l => l.Contains("\"loss\"")));
+
+        (exit, _, stderr) = CliHarness.Run("train", "synthetic:llama-2-7x", "-o", Path.Combine(tmp.Path, "run2"));
+        Assert.Equal(1, exit);
+        Assert.Contains("'llama-2-7x' is neither a preset", stderr);
+    }
 }

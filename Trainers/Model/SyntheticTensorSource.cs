@@ -1,0 +1,101 @@
+using System.Text;
+using QuantPeft.Formats.HuggingFace;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Model;
+
+/// <summary>
+/// A checkpoint that exists only as a rule: every tensor of a <see cref="ModelSpec"/> is generated on request
+/// from a run seed and the tensor's name, so a model of any shape (a 7B or 70B preset) can be loaded, quantized
+/// and trained without a file. Matrices are N(0, <see cref="Std"/>²), as Hugging Face initialises llama
+/// (<c>initializer_range</c> 0.02); RMSNorm weights are 1 and biases 0, so activations keep unit scale through the
+/// blocks and the loss starts near ln(vocab).
+/// </summary>
+/// <remarks>
+/// Each tensor gets its own torch generator seeded from (seed, name), so a tensor is the same whichever order the
+/// loader asks in, and generating it costs one vectorised <c>randn</c>: only the tensor being handed out is alive,
+/// in <see cref="DType"/> (bf16 by default, like a real checkpoint's).
+/// </remarks>
+public sealed class SyntheticTensorSource : ITensorSource
+{
+    /// <summary>Standard deviation of generated matrices: Hugging Face's default <c>initializer_range</c>.</summary>
+    public const double DefaultStd = 0.02;
+
+    private readonly Dictionary<string, TensorSpec> _tensors;
+
+    /// <summary>A source for every tensor of <paramref name="spec"/>.</summary>
+    /// <param name="spec">The architecture; its <see cref="ModelSpec.Tensors"/> are the names and shapes handed out.</param>
+    /// <param name="seed">Run seed; the same seed and name always give the same tensor.</param>
+    /// <param name="origin">How error messages name the model (e.g. <c>synthetic:llama-2-7b</c>).</param>
+    /// <param name="dtype">Dtype of generated tensors.</param>
+    /// <param name="std">Standard deviation of matrices (embedding, projections, LM head).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="std"/> is not a positive finite number, or <paramref name="dtype"/> is not floating point.</exception>
+    public SyntheticTensorSource(ModelSpec spec, ulong seed, string origin, ScalarType dtype = ScalarType.BFloat16, double std = DefaultStd)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!(std > 0) || double.IsInfinity(std)) throw new ArgumentOutOfRangeException(nameof(std), std, "expected a positive finite standard deviation");
+        if (dtype is not (ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Float32 or ScalarType.Float64)) throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "expected a floating-point dtype");
+        Spec = spec;
+        Seed = seed;
+        Origin = origin;
+        DType = dtype;
+        Std = std;
+        _tensors = spec.Tensors().ToDictionary(t => t.Name, StringComparer.Ordinal);
+    }
+
+    /// <summary>The architecture whose tensors this source generates.</summary>
+    public ModelSpec Spec { get; }
+
+    /// <summary>The run seed.</summary>
+    public ulong Seed { get; }
+
+    /// <summary>Dtype of generated tensors.</summary>
+    public ScalarType DType { get; }
+
+    /// <summary>Standard deviation of generated matrices.</summary>
+    public double Std { get; }
+
+    /// <inheritdoc />
+    public string Origin { get; }
+
+    /// <inheritdoc />
+    public IEnumerable<string> Names => Spec.Tensors().Select(t => t.Name);
+
+    /// <inheritdoc />
+    /// <exception cref="ModelException">The spec has no tensor of that name.</exception>
+    public Tensor Get(string name)
+    {
+        if (!_tensors.TryGetValue(name, out var spec))
+            throw new ModelException($"{Origin}: no tensor '{name}' in a synthetic {Spec.ModelType} model of this shape");
+        switch (spec.Role)
+        {
+            case TensorRole.Norm:
+                return ones(spec.Shape, DType);
+            case TensorRole.Bias:
+                return zeros(spec.Shape, DType);
+            default:
+                using (var generator = new Generator(TensorSeed(Seed, name)))
+                    return randn(spec.Shape, DType, generator: generator).mul_(Std);
+        }
+    }
+
+    /// <summary>
+    /// The generator seed of one tensor: FNV-1a over the UTF-8 name, mixed with the run seed through SplitMix64's
+    /// finaliser so that neighbouring names and seeds land far apart. Stable across processes and platforms
+    /// (unlike <see cref="string.GetHashCode()"/>).
+    /// </summary>
+    public static ulong TensorSeed(ulong seed, string name)
+    {
+        ulong hash = 0xCBF29CE484222325UL;
+        foreach (byte b in Encoding.UTF8.GetBytes(name))
+        {
+            hash ^= b;
+            hash *= 0x100000001B3UL;
+        }
+        ulong z = hash ^ (seed + 0x9E3779B97F4A7C15UL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}
