@@ -94,6 +94,8 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed) ?? defaults.Seed,
             };
             options.Validate();
+            options.EnsureRunnable();
+            ModelAdapters.ResolveTargets(options.Targets);
             (options, var plan) = planning.Resolve(parse, options);
             options.Validate();
             options.EnsureRunnable();
