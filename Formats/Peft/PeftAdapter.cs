@@ -17,8 +17,6 @@ public sealed class PeftAdapter : IDisposable
     /// <summary>PEFT's weights file name.</summary>
     public const string WeightsFileName = "adapter_model.safetensors";
 
-    private static readonly IReadOnlyDictionary<string, string> PtMetadata = new Dictionary<string, string> { ["format"] = "pt" };
-
     private PeftAdapter(string folder, PeftAdapterConfig config, SafetensorsFile weights, IReadOnlyList<LoraModule> modules, IReadOnlyList<string> warnings)
     {
         Folder = folder;
@@ -94,58 +92,7 @@ public sealed class PeftAdapter : IDisposable
         var list = tensors.ToList();
         LoraAdapterValidator.Validate(folder, config, list.Select(e => (e.Layout.Name, e.Layout.Shape)), []);
 
-        string full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar);
-        string parent = Path.GetDirectoryName(full)!;
-        string name = Path.GetFileName(full);
-        Directory.CreateDirectory(parent);
-        string temp = Path.Combine(parent, $".{name}.{Guid.NewGuid():N}{SafetensorsWriter.TempSuffix}");
-        try
-        {
-            Directory.CreateDirectory(temp);
-            SafetensorsWriter.WriteFile(Path.Combine(temp, WeightsFileName), list, PtMetadata);
-            File.WriteAllText(Path.Combine(temp, ConfigFileName), PeftAdapterConfigJson.Serialize(config));
-            Swap(full, temp);
-        }
-        catch
-        {
-            if (Directory.Exists(temp))
-                Directory.Delete(temp, recursive: true);
-            throw;
-        }
-    }
-
-    // Directory renames are atomic; a folder cannot be renamed over a non-empty one, so an existing
-    // adapter is moved aside first and its unrelated files are moved into the new folder afterwards.
-    private static void Swap(string target, string temp)
-    {
-        if (!Directory.Exists(target))
-        {
-            Directory.Move(temp, target);
-            return;
-        }
-        string old = temp + ".old";
-        Directory.Move(target, old);
-        try
-        {
-            Directory.Move(temp, target);
-        }
-        catch
-        {
-            Directory.Move(old, target);
-            throw;
-        }
-        foreach (var entry in Directory.EnumerateFileSystemEntries(old))
-        {
-            string entryName = Path.GetFileName(entry);
-            if (entryName is ConfigFileName or WeightsFileName or "adapter_model.bin")
-                continue;
-            string destination = Path.Combine(target, entryName);
-            if (Directory.Exists(entry))
-                Directory.Move(entry, destination);
-            else
-                File.Move(entry, destination);
-        }
-        Directory.Delete(old, recursive: true);
+        AdapterFolderWriter.Write(folder, PeftAdapterConfigJson.Serialize(config), list);
     }
 
     /// <summary>Closes the weights file.</summary>

@@ -13,12 +13,29 @@ public enum AdapterMethod
 
     /// <summary>DoRA: LoRA on the direction plus a trained magnitude vector.</summary>
     Dora,
+
+    /// <summary>PiSSA: LoRA whose A, B come from the top-r SVD of W (the model must be loaded through <see cref="SvdInitOnLoad"/>).</summary>
+    Pissa,
+
+    /// <summary>OSoRA: trained singular values and output vector over frozen U_r, V_r (loaded through <see cref="SvdInitOnLoad"/>).</summary>
+    Osora,
+
+    /// <summary>VeRA: shared frozen random A, B; trained λ_d, λ_b (needs <see cref="VeraSharedMatrices"/>).</summary>
+    Vera,
 }
 
 /// <summary>One attached adapter: its Hugging Face module path and the layer.</summary>
 /// <param name="ModulePath">e.g. <c>model.layers.0.self_attn.q_proj</c> (the PEFT key stem).</param>
 /// <param name="Layer">The adapter wrapping that projection.</param>
-public sealed record AttachedAdapter(string ModulePath, IAdapterLayer Layer);
+public sealed record AttachedAdapter(string ModulePath, IAdapterLayer Layer)
+{
+    /// <summary>
+    /// The initial values of the adapter tensors that the residual base was built from, by the names of
+    /// <see cref="IAdapterLayer.AdapterTensors"/> (PiSSA: <c>lora_A.weight</c>, <c>lora_B.weight</c>; OSoRA: <c>osora_S</c>),
+    /// kept (f32, owned by whoever owns the adapters) to export the adapter relative to the original W; null for the other methods.
+    /// </summary>
+    public IReadOnlyDictionary<string, Tensor>? Initial { get; init; }
+}
 
 /// <summary>
 /// Puts adapters on the projections of a loaded <see cref="CausalLm"/> and freezes everything else. Targets
@@ -61,9 +78,15 @@ public static class ModelAdapters
     /// <param name="options">Rank, α, dropout.</param>
     /// <param name="targets">Projection names from <see cref="ResolveTargets"/>.</param>
     /// <param name="seed">Seeds the A initialisation so a run is reproducible.</param>
+    /// <param name="vera">VeRA's shared matrices (sized by <see cref="VeraDimensions"/>); required for VeRA, not owned.</param>
     /// <returns>The adapters in model order.</returns>
-    public static IReadOnlyList<AttachedAdapter> Attach(CausalLm model, AdapterMethod method, LoraOptions options, IReadOnlyList<string> targets, long seed)
+    /// <exception cref="AdapterException">A target is not a frozen base, a PiSSA/OSoRA target was not loaded through
+    /// <see cref="SvdInitOnLoad"/>, or VeRA has no shared matrices.</exception>
+    public static IReadOnlyList<AttachedAdapter> Attach(CausalLm model, AdapterMethod method, LoraOptions options, IReadOnlyList<string> targets, long seed,
+        VeraSharedMatrices? vera = null)
     {
+        if (method == AdapterMethod.Vera && vera is null)
+            throw new AdapterException("VeRA needs its shared matrices; build them with ModelAdapters.VeraDimensions");
         torch.manual_seed(seed);
         var attached = new List<AttachedAdapter>();
         foreach (var layer in model.Layers)
@@ -73,25 +96,78 @@ public static class ModelAdapters
                 bool attention = name is "q_proj" or "k_proj" or "v_proj" or "o_proj";
                 string path = $"model.layers.{layer.Index}.{(attention ? "self_attn" : "mlp")}.{name}";
                 var current = attention ? layer.SelfAttn.GetProjection(name) : layer.Mlp.GetProjection(name);
-                if (current is not IBaseLinear)
-                    throw new AdapterException($"'{path}' is a {current.GetType().Name}, not a frozen base linear; build the model with {nameof(BaseWeights)}.{nameof(BaseWeights.Factory)}");
-                nn.Module<Tensor, Tensor> wrapped = method switch
-                {
-                    AdapterMethod.Dora => new DoraLinear(current, options),
-                    _ => new LoraLinear(current, options),
-                };
+                var (wrapped, record) = Wrap(current, path, method, options, vera);
                 if (attention) layer.SelfAttn.ReplaceProjection(name, wrapped);
                 else layer.Mlp.ReplaceProjection(name, wrapped);
-                attached.Add(new AttachedAdapter(path, (IAdapterLayer)wrapped));
+                attached.Add(record);
             }
         }
         Freeze(model, attached);
         return attached;
     }
 
-    /// <summary>The trainable parameters (the adapters' tensors) with unique names, e.g. <c>model.layers.0.self_attn.q_proj.lora_A.weight</c>.</summary>
+    // One projection's adapter. PiSSA and OSoRA take the factors their load hook computed and wrap the residual base.
+    private static (nn.Module<Tensor, Tensor> Module, AttachedAdapter Record) Wrap(nn.Module<Tensor, Tensor> current, string path, AdapterMethod method,
+        LoraOptions options, VeraSharedMatrices? vera)
+    {
+        if (method is AdapterMethod.Pissa or AdapterMethod.Osora)
+        {
+            if (current is not SvdInitLinear hook)
+                throw new AdapterException($"'{path}': {method} computes its initialisation from the full-precision weight on load; build the model with {nameof(SvdInitOnLoad)}.{nameof(SvdInitOnLoad.Wrap)}");
+            using var factors = hook.TakeFactors();
+            if (method == AdapterMethod.Pissa)
+            {
+                var lora = new LoraLinear(hook.Inner, options, initA: factors.First, initB: factors.Second);
+                var init = new Dictionary<string, Tensor> { ["lora_A.weight"] = factors.First.detach().clone(), ["lora_B.weight"] = factors.Second.detach().clone() };
+                return (lora, new AttachedAdapter(path, lora) { Initial = init });
+            }
+            var osora = new OsoraLinear(hook.Inner, factors.First, factors.Second, factors.Third!);
+            return (osora, new AttachedAdapter(path, osora) { Initial = new Dictionary<string, Tensor> { ["osora_S"] = factors.Second.detach().clone() } });
+        }
+        if (current is SvdInitLinear lq && method == AdapterMethod.Lora)
+        {
+            // An LQ-LoRA base: the LoRA starts at L1·L2 of the decomposition.
+            using var factors = lq.TakeFactors();
+            if (factors.Kind != SvdInitKind.LqLora)
+                throw new AdapterException($"'{path}': loaded for {factors.Kind}, attached as LoRA");
+            var lora = new LoraLinear(lq.Inner, options, initA: factors.First, initB: factors.Second);
+            var init = new Dictionary<string, Tensor> { ["lora_A.weight"] = factors.First.detach().clone(), ["lora_B.weight"] = factors.Second.detach().clone() };
+            return (lora, new AttachedAdapter(path, lora) { Initial = init });
+        }
+        if (current is not IBaseLinear)
+            throw new AdapterException($"'{path}' is a {current.GetType().Name}, not a frozen base linear; build the model with {nameof(BaseWeights)}.{nameof(BaseWeights.Factory)}");
+        nn.Module<Tensor, Tensor> wrapped = method switch
+        {
+            AdapterMethod.Dora => new DoraLinear(current, options),
+            AdapterMethod.Vera => new VeraLinear(current, vera!, options.Dropout),
+            _ => new LoraLinear(current, options),
+        };
+        return (wrapped, new AttachedAdapter(path, (IAdapterLayer)wrapped));
+    }
+
+    /// <summary>
+    /// The largest input and output widths over the target projections: the shape VeRA's shared A [r, in] and
+    /// B [out, r] must cover (PEFT's <c>_find_dim</c> takes the same maximum, so saved projections match its shapes).
+    /// </summary>
+    public static (long MaxIn, long MaxOut) VeraDimensions(CausalLm model, IReadOnlyList<string> targets)
+    {
+        long maxIn = 0, maxOut = 0;
+        foreach (var layer in model.Layers)
+            foreach (var name in targets)
+            {
+                bool attention = name is "q_proj" or "k_proj" or "v_proj" or "o_proj";
+                var current = attention ? layer.SelfAttn.GetProjection(name) : layer.Mlp.GetProjection(name);
+                var linear = current as IBaseLinear ?? throw new AdapterException($"'{name}' of layer {layer.Index} is a {current.GetType().Name}, not a frozen base linear");
+                maxIn = Math.Max(maxIn, linear.InFeatures);
+                maxOut = Math.Max(maxOut, linear.OutFeatures);
+            }
+        return (maxIn, maxOut);
+    }
+
+    /// <summary>The trainable parameters (the adapters' parameters; OSoRA's frozen U, V are buffers and left out) with unique names, e.g. <c>model.layers.0.self_attn.q_proj.lora_A.weight</c>.</summary>
     public static IReadOnlyList<(string Name, Parameter Param)> TrainableParameters(IReadOnlyList<AttachedAdapter> adapters) =>
-        adapters.SelectMany(a => a.Layer.AdapterTensors().Select(kv => ($"{a.ModulePath}.{kv.Key}", (Parameter)kv.Value))).ToList();
+        adapters.SelectMany(a => a.Layer.AdapterTensors().Where(kv => kv.Value is Parameter)
+            .Select(kv => ($"{a.ModulePath}.{kv.Key}", (Parameter)kv.Value))).ToList();
 
     /// <summary>Sum of the adapters' trainable scalars.</summary>
     public static long TrainableCount(IReadOnlyList<AttachedAdapter> adapters) => adapters.Sum(a => a.Layer.TrainableParameterCount);

@@ -26,8 +26,11 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     private readonly IBaseLinear _baseLinear;
     private readonly VeraSharedMatrices _shared;
 
+    /// <summary>PEFT's default initial λ_d (<c>d_initial</c>).</summary>
+    public const double DefaultInitialD = 0.1;
+
     /// <summary>Wraps <paramref name="baseLayer"/>; <paramref name="shared"/> is not owned (many layers share it).</summary>
-    public VeraLinear(nn.Module<Tensor, Tensor> baseLayer, VeraSharedMatrices shared, double dropout = 0.0, double initialD = 0.1)
+    public VeraLinear(nn.Module<Tensor, Tensor> baseLayer, VeraSharedMatrices shared, double dropout = 0.0, double initialD = DefaultInitialD)
         : base(nameof(VeraLinear))
     {
         _baseLinear = baseLayer as IBaseLinear ?? throw new AdapterException($"VeRA needs a base implementing {nameof(IBaseLinear)}, got {baseLayer.GetType().Name}");

@@ -11,7 +11,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// </summary>
 public sealed class VeraSharedMatrices : IDisposable
 {
-    /// <summary>Creates kaiming-uniform A and B from <paramref name="seed"/>.</summary>
+    /// <summary>Creates kaiming-uniform A and B from <paramref name="seed"/>, with PEFT's VeRA bound √(6 / fan_in).</summary>
     public VeraSharedMatrices(int rank, long maxInFeatures, long maxOutFeatures, long seed, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
         if (rank <= 0) throw new AdapterException($"VeRA rank must be positive, got {rank}");
@@ -36,10 +36,11 @@ public sealed class VeraSharedMatrices : IDisposable
     /// <summary>B [maxOut, r] (frozen).</summary>
     public Tensor B { get; }
 
-    // kaiming_uniform_(a = √5) draws from U(−1/√fan_in, 1/√fan_in): gain √(2/(1+5)) times √(3/fan_in).
+    // PEFT's VeRA draws both projections with gain √2 (kaiming for ReLU, a = 0): U(−√(6/fan_in), √(6/fan_in)),
+    // fan_in being the number of columns. The scale matters: λ_b, λ_d are learned around it.
     private static Tensor KaimingUniform(long rows, long cols, Generator gen)
     {
-        double bound = 1.0 / Math.Sqrt(cols);
+        double bound = Math.Sqrt(6.0 / cols);
         using var u = torch.rand(rows, cols, generator: gen, dtype: ScalarType.Float32);
         return u.mul(2 * bound).sub_(bound);
     }

@@ -127,19 +127,20 @@ public sealed record FinetuneOptions
     /// <exception cref="RecipeException">A requested strategy is not available in the trainer.</exception>
     public void EnsureRunnable()
     {
-        if (Method is not (TrainingMethod.Lora or TrainingMethod.Dora))
+        if (Method is not (TrainingMethod.Lora or TrainingMethod.Dora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera
+            or TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore))
             NotYet($"--method {Knob.Name(Method)}");
-        if (Weights is not (WeightFormat.Nf4 or WeightFormat.Fp4 or WeightFormat.Bf16))
+        if (Weights is not (WeightFormat.Nf4 or WeightFormat.Fp4 or WeightFormat.Bf16 or WeightFormat.LqLora))
             NotYet($"--weights {Knob.Name(Weights, LqLoraBits)}");
-        if (Optimizer is not ("adamw" or "adamw-8bit"))
+        if (Weights == WeightFormat.LqLora && Method != TrainingMethod.Lora)
+            throw new RecipeException($"--weights {Knob.Name(Weights, LqLoraBits)}: the LQ-LoRA base starts a LoRA at L1·L2; use --method lora, not {Knob.Name(Method)}");
+        if (Optimizer is not ("adamw" or "adamw-8bit" or "paged-adamw" or "paged-adamw-8bit" or "galore" or "galore-8bit" or "natural-galore"))
             NotYet($"--optimizer {Optimizer}");
-        if (Layerwise) NotYet("--layerwise on");
         if (LisaLayers != 0 && Method != TrainingMethod.Lisa)
             throw new RecipeException($"--lisa-layers: only applies to --method lisa, not {Knob.Name(Method)}");
         if (Prune != 0 && Method != TrainingMethod.Loram)
             throw new RecipeException($"--prune: only applies to --method loram, not {Knob.Name(Method)}");
-        if (SaveEvery != 0) NotYet("--save-every");
-        if (ResumeFrom is not null) NotYet("--resume");
+        Strategies.StrategyChecks.Check(this);
     }
 
     private static void NotYet(string what) => throw new RecipeException($"{what}: not available yet in qpeft train");

@@ -5,10 +5,13 @@ using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Peft;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers;
+using QuantPeft.Optimizers.GaLore;
+using QuantPeft.Optimizers.InBackward;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Loss;
 using QuantPeft.Trainers.Model;
+using QuantPeft.Trainers.Strategies;
 using QuantPeft.Trainers.Tokenizers;
 using TorchSharp;
 using Parameter = TorchSharp.Modules.Parameter;
@@ -37,13 +40,16 @@ public sealed record StepReport(int Step, double Loss, double LearningRate, doub
 /// <see cref="Evaluate"/> measures loss, perplexity and exact match; <see cref="Save"/> writes the adapter in
 /// PEFT format atomically; <see cref="Cleanup"/> frees everything.
 /// </summary>
-public sealed class FinetuneRecipe : IDisposable
+public sealed partial class FinetuneRecipe : IDisposable
 {
     private readonly FinetuneOptions _options;
     private CausalLm? _model;
     private Optimizer? _optimizer;
     private IReadOnlyList<AttachedAdapter> _adapters = [];
     private IReadOnlyList<(string Name, Parameter Param)> _trainable = [];
+    private VeraSharedMatrices? _vera;
+    private LisaSchedule? _lisa;
+    private OptimizerInBackward? _inBackward;
 
     /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
     public FinetuneRecipe(FinetuneOptions options)
@@ -68,8 +74,16 @@ public sealed class FinetuneRecipe : IDisposable
     /// <summary>The attached adapters in model order.</summary>
     public IReadOnlyList<AttachedAdapter> Adapters => _adapters;
 
-    /// <summary>Trainable scalars (the adapters').</summary>
-    public long TrainableParameters => ModelAdapters.TrainableCount(_adapters);
+    /// <summary>Trainable scalars: the adapters', or for full-parameter methods every weight that can train (all of LISA's layers).</summary>
+    public long TrainableParameters => FullParameterTraining.TrainsBaseWeights(_options.Method)
+        ? _trainable.Sum(p => p.Param.numel())
+        : ModelAdapters.TrainableCount(_adapters);
+
+    /// <summary>The LISA schedule (active layers, trainable set) when the method is LISA, else null.</summary>
+    public LisaSchedule? Lisa => _lisa;
+
+    /// <summary>The optimizer (for LISA: the current period's).</summary>
+    public IOptimizer CurrentOptimizer => _optimizer ?? throw new InvalidOperationException("call Setup first");
 
     /// <summary>Bytes of the frozen base projections as stored (4-bit codes + scales, or bf16).</summary>
     public long BaseProjectionBytes { get; private set; }
@@ -100,45 +114,107 @@ public sealed class FinetuneRecipe : IDisposable
 
         _model = LoadModel(Spec);
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
-            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize);
+            + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
+            + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
         _trainable = MakeTrainable(_model, targets);
         _optimizer = BuildOptimizer(_trainable);
+        if (_options.ResumeFrom is not null) Resume(_options.ResumeFrom);
         SampleMemory();
     }
 
     // Phase 1: the model, its base projections stored as the options ask (quantized while the checkpoint streams in).
     private CausalLm LoadModel(ModelSpec spec)
     {
+        var factory = _options.Weights == WeightFormat.LqLora ? LqLoraFactory() : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16);
+        // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
+        if (_options.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
+            factory = SvdInitOnLoad.Wrap(factory, _options.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
+                _options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ModelAdapters.ResolveTargets(_options.Targets));
         var decoder = new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16),
+            LinearFactory = factory,
             GradientCheckpointing = _options.Checkpointing,
             Attention = _options.Attention,
         };
         return ModelFolder.Load(_options.ModelFolder, spec, decoder);
     }
 
-    // Phase 2: what trains. Adapter methods attach adapters and freeze everything else.
+    // Phase 2: what trains. Adapter methods attach adapters and freeze everything else; full-parameter methods
+    // (full, GaLore, Natural GaLore, LISA) train the dense base in place.
     private IReadOnlyList<(string Name, Parameter Param)> MakeTrainable(CausalLm model, IReadOnlyList<string> targets)
     {
+        if (FullParameterTraining.TrainsBaseWeights(_options.Method))
+            return FullParameterTraining.Prepare(model);
         var lora = new LoraOptions(_options.Rank, _options.Alpha);
-        var method = _options.Method == TrainingMethod.Dora ? AdapterMethod.Dora : AdapterMethod.Lora;
-        _adapters = ModelAdapters.Attach(model, method, lora, targets, _options.Seed);
+        var method = _options.Method switch
+        {
+            TrainingMethod.Dora => AdapterMethod.Dora,
+            TrainingMethod.Pissa => AdapterMethod.Pissa,
+            TrainingMethod.Osora => AdapterMethod.Osora,
+            TrainingMethod.Vera => AdapterMethod.Vera,
+            _ => AdapterMethod.Lora,
+        };
+        if (method == AdapterMethod.Vera)
+        {
+            var (maxIn, maxOut) = ModelAdapters.VeraDimensions(model, targets);
+            _vera = new VeraSharedMatrices(_options.Rank, maxIn, maxOut, _options.Seed, device: model.LmHeadWeight.device);
+        }
+        _adapters = ModelAdapters.Attach(model, method, lora, targets, _options.Seed, _vera);
         return ModelAdapters.TrainableParameters(_adapters);
     }
 
-    // Phase 3: the optimizer over the trainable parameters.
+    // Phase 3: the optimizer over the trainable parameters. LISA rebuilds it over each period's layers (BeforeStep);
+    // layer-wise mode hooks the projections so their updates run inside backward.
     private Optimizer BuildOptimizer(IReadOnlyList<(string Name, Parameter Param)> trainable)
     {
+        if (_options.Method == TrainingMethod.Lisa)
+        {
+            _lisa = new LisaSchedule(Model, new LisaSampler(Model.Layers.Count, _options.LisaLayers, _options.Seed), _options.LisaInterval, CreateOptimizer);
+            return _lisa.BeforeStep(0, null);
+        }
+        var optimizer = CreateOptimizer(trainable);
+        if (_options.Layerwise) _inBackward = FullParameterTraining.AttachInBackward(Model, optimizer);
+        return optimizer;
+    }
+
+    private Optimizer CreateOptimizer(IReadOnlyList<(string Name, Parameter Param)> trainable)
+    {
+        var group = new ParamGroupOptions(Lr: _options.LearningRate, WeightDecay: _options.WeightDecay);
+        GaLoreOptions? galore = _options.Method switch
+        {
+            TrainingMethod.Galore => new GaLoreOptions(Rank: _options.Rank),
+            // The released Natural GaLore projects both sides (its Tucker factors of a matrix are U and V).
+            TrainingMethod.NaturalGalore => new GaLoreOptions(Rank: _options.Rank, ProjectionType: GaLoreProjectionType.Full, Natural: new NaturalGaLoreOptions()),
+            _ => null,
+        };
         try
         {
-            return OptimizerFactory.Create(_options.Optimizer,
-                [new ParamGroup("adapters", trainable, new ParamGroupOptions(Lr: _options.LearningRate, WeightDecay: _options.WeightDecay))]);
+            return OptimizerFactory.Create(_options.Optimizer, FullParameterTraining.TrainsBaseWeights(_options.Method)
+                ? FullParameterTraining.Groups(trainable, group, galore)
+                : [new ParamGroup("adapters", trainable, group)]);
         }
         catch (OptimizerConfigException e)
         {
-            throw new RecipeException($"--optimizer: {e.Message}");
+            throw new RecipeException(galore is null ? $"--optimizer: {e.Message}" : $"--optimizer {_options.Optimizer} --rank {_options.Rank}: {e.Message}");
+        }
+    }
+
+    // LQ-LoRA: a scoring pass over the checkpoint assigns NF2/NF3/NF4 per projection under the bit budget; the
+    // loading pass then decomposes each target W ≈ Q + L1·L2 as it streams in.
+    private LinearFactory LqLoraFactory()
+    {
+        var targets = ModelAdapters.ResolveTargets(_options.Targets);
+        double scaling = new LoraOptions(_options.Rank, _options.Alpha).Scaling;
+        using var source = new SafetensorsModelSource(Path.Combine(_options.ModelFolder, ModelFolder.WeightsFileName));
+        try
+        {
+            var configs = LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits);
+            return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16);
+        }
+        catch (QuantPeft.Quant.QuantInputException e)
+        {
+            throw new RecipeException($"--weights {Knob.Name(_options.Weights, _options.LqLoraBits)}: {e.Message}");
         }
     }
 
@@ -157,17 +233,18 @@ public sealed class FinetuneRecipe : IDisposable
     public void Train(MetricsWriter log, Action<StepReport>? onStep = null)
     {
         var model = Model;
-        var optimizer = _optimizer!;
         var data = Data!;
         int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
         var schedule = new WarmupCosineSchedule(_options.LearningRate, Math.Min(warmup, _options.Steps - 1), _options.Steps);
+        _checkpointRoot = Path.GetDirectoryName(Path.GetFullPath(log.FilePath));
         using var batches = EndlessBatches(data).GetEnumerator();
         model.train();
-        for (int step = 0; step < _options.Steps; step++)
+        for (int step = _startStep; step < _options.Steps; step++)
         {
             var clock = Stopwatch.StartNew();
             BeforeStep(step);
-            optimizer.Groups[0].Lr = schedule.At(step);
+            var optimizer = _optimizer!;
+            foreach (var group in optimizer.Groups) group.Lr = schedule.At(step);
 
             // Gradient accumulation: each micro-batch's summed loss is divided by the target count of the whole
             // step, so the accumulated gradient is the mean over all its tokens, as one big batch would give.
@@ -189,7 +266,10 @@ public sealed class FinetuneRecipe : IDisposable
                 stepLoss += loss.item<float>();
                 tokens += batch.TokenCount;
             }
-            var norm = nn.utils.clip_grad_norm_(_trainable.Select(p => p.Param), _options.MaxGradNorm);
+            // Layer-wise: the projections were already updated inside backward, so there is no global norm to clip
+            // by (galore-torch's layer-wise mode does not clip either); the step updates what still has a gradient.
+            double? norm = _inBackward is not null ? null
+                : nn.utils.clip_grad_norm_((_lisa?.Trainable ?? _trainable).Select(p => p.Param), _options.MaxGradNorm);
             optimizer.Step();
             optimizer.ZeroGrad();
             AfterStep(step);
@@ -212,11 +292,13 @@ public sealed class FinetuneRecipe : IDisposable
     // over time (LISA's layer sampling) act here.
     private void BeforeStep(int step)
     {
+        if (_lisa is not null) _optimizer = _lisa.BeforeStep(step, _optimizer);
     }
 
     // Runs after optimizer step `step` (0-based) has been applied: periodic checkpoints act here.
     private void AfterStep(int step)
     {
+        MaybeSaveCheckpoint(step);
     }
 
     /// <summary>Eval loss and perplexity over all eval rows, plus exact match on up to <see cref="FinetuneOptions.ExactMatchRecords"/> records.</summary>
@@ -248,45 +330,56 @@ public sealed class FinetuneRecipe : IDisposable
 
     /// <summary>
     /// Writes the adapter to <paramref name="folder"/> as PEFT reads it (<c>adapter_config.json</c> +
-    /// <c>adapter_model.safetensors</c>, keys <c>base_model.model.&lt;module&gt;.lora_A.weight</c>, …) through a
-    /// temporary folder and a rename, so an interrupted save leaves no half-written adapter.
+    /// <c>adapter_model.safetensors</c>; LoRA/DoRA as PEFT LoRA, PiSSA as a rank-2r LoRA on the original base, VeRA as
+    /// PEFT VeRA, OSoRA as <c>OSORA</c>, see docs/formats.md) through a temporary folder and a rename, so an
+    /// interrupted save leaves no half-written adapter. Methods that train the base weights (full, GaLore, Natural
+    /// GaLore, LISA) write the whole model as a Hugging Face model folder instead.
     /// </summary>
     public void Save(string folder)
     {
-        var config = new PeftAdapterConfig
-        {
-            PeftType = "LORA",
-            TaskType = "CAUSAL_LM",
-            BaseModelNameOrPath = Path.GetFullPath(_options.ModelFolder),
-            InferenceMode = true,
-            R = _options.Rank,
-            LoraAlpha = _options.Alpha,
-            TargetModules = PeftModuleSelector.FromNames(ModelAdapters.ResolveTargets(_options.Targets)),
-            UseDora = _options.Method == TrainingMethod.Dora,
-        };
-        var entries = _adapters.SelectMany(a => a.Layer.AdapterTensors()
-            .Select(kv => SafetensorsModelSource.Entry(LoraTensorNames.Prefix + a.ModulePath + "." + kv.Key, kv.Value)));
-        PeftAdapter.Save(folder, config, entries);
+        if (FullParameterTraining.TrainsBaseWeights(_options.Method))
+            FullModelSaver.Save(Model, _options.ModelFolder, folder);
+        else
+            AdapterExport.Save(folder, _options, _adapters, _vera);
     }
 
-    /// <summary>Copies a saved adapter (from <see cref="Save"/>) into the attached adapters, checking every name and shape.</summary>
-    /// <exception cref="RecipeException">The adapter lacks a tensor this model's adapters need.</exception>
+    /// <summary>
+    /// Copies a saved adapter (from <see cref="Save"/>) into the attached adapters, checking every name and shape.
+    /// A PiSSA export is a plain LoRA on the original base: load it into a <c>--method lora</c> run of rank 2r.
+    /// </summary>
+    /// <exception cref="RecipeException">The adapter is of another kind, or lacks a tensor this model's adapters need.</exception>
     public void LoadAdapter(string folder)
     {
-        using var adapter = PeftAdapter.Load(folder);
+        string peftType = AdapterExport.ReadPeftType(folder);
+        string expected = AdapterExport.PeftType(_options.Method);
+        if (peftType != expected)
+            throw new RecipeException($"{Path.Combine(folder, PeftAdapter.ConfigFileName)}: peft_type \"{peftType}\" cannot load into a --method {Knob.Name(_options.Method)} model (expects \"{expected}\")");
+        if (_options.Method == TrainingMethod.Pissa || _options.Weights == WeightFormat.LqLora)
+            throw new RecipeException($"{folder}: a {(_options.Method == TrainingMethod.Pissa ? "PiSSA" : "LQ-LoRA")} adapter is exported as a rank-{2 * _options.Rank} LoRA on the original weights; load it with --method lora --rank {2 * _options.Rank} --alpha {2 * _options.Alpha}");
+        if (peftType == "LORA")
+            using (PeftAdapter.Load(folder)) { }   // validates pairs, shapes and ranks against the config
         using var source = new SafetensorsModelSource(Path.Combine(folder, PeftAdapter.WeightsFileName));
         var names = source.Names.ToHashSet(StringComparer.Ordinal);
+        Tensor Get(string key) => names.Contains(key) ? source.Get(key) : throw new RecipeException($"{source.Origin}: missing tensor '{key}'");
+        if (_vera is not null)
+        {
+            using var a = Get(AdapterExport.VeraAKey);
+            using var b = Get(AdapterExport.VeraBKey);
+            if (!a.shape.SequenceEqual(_vera.A.shape) || !b.shape.SequenceEqual(_vera.B.shape))
+                throw new RecipeException($"{source.Origin}: vera_A/vera_B have shapes [{string.Join(", ", a.shape)}]/[{string.Join(", ", b.shape)}], this model needs [{string.Join(", ", _vera.A.shape)}]/[{string.Join(", ", _vera.B.shape)}]");
+            using (no_grad())
+            {
+                _vera.A.copy_(a);
+                _vera.B.copy_(b);
+            }
+        }
         foreach (var a in _adapters)
         {
             var tensors = new Dictionary<string, Tensor>();
             try
             {
                 foreach (var local in a.Layer.AdapterTensors().Keys)
-                {
-                    string key = LoraTensorNames.Prefix + a.ModulePath + "." + local;
-                    if (!names.Contains(key)) throw new RecipeException($"{source.Origin}: missing tensor '{key}'");
-                    tensors[local] = source.Get(key);
-                }
+                    tensors[local] = Get(LoraTensorNames.Prefix + a.ModulePath + "." + local);
                 a.Layer.LoadAdapterTensors(tensors);
             }
             finally
@@ -303,15 +396,20 @@ public sealed class FinetuneRecipe : IDisposable
         _optimizer = null;
         _model?.Dispose();
         _model = null;
+        foreach (var t in _adapters.SelectMany(a => a.Initial?.Values ?? [])) t.Dispose();
+        _adapters = [];
+        _vera?.Dispose();
+        _vera = null;
     }
 
     /// <inheritdoc />
     public void Dispose() => Cleanup();
 
+    // From the resume position on (epoch 0, batch 0 for a fresh run): the first epoch is entered at the micro-batch a checkpoint stopped before.
     private IEnumerable<MicroBatch> EndlessBatches(TrainingDataset data)
     {
-        for (int epoch = 0; ; epoch++)
-            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch))
+        for (int epoch = _startEpoch; ; epoch++)
+            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch).Skip(epoch == _startEpoch ? _startPosition : 0))
                 yield return batch;
     }
 

@@ -12,6 +12,7 @@ using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Data.Demo;
 using QuantPeft.Trainers.Demo;
 using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Strategies;
 using Spectre.Console;
 
 namespace QuantPeft.Cli.Commands;
@@ -59,7 +60,11 @@ internal static class TrainCommand
         command.SetAction(parse => CliRunner.Run(() =>
         {
             var defaults = new FinetuneOptions { ModelFolder = "", DataPath = "" };
-            string runFolder = parse.GetValue(output) ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+            string? resumeFrom = parse.GetValue(resume);
+            // A resumed run continues in its checkpoint's run folder unless -o names another.
+            string runFolder = parse.GetValue(output)
+                ?? (resumeFrom is null ? null : TrainingCheckpoint.RunFolderOf(TrainingCheckpoint.Resolve(resumeFrom)))
+                ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
             string modelFolder = parse.GetValue(model) ?? planning.PlannedModelFolder(parse) ?? DemoModel.ShippedFolder()
                 ?? throw new QuantPeftException($"MODEL: no model folder given and the built-in demo model is missing from {Path.Combine(AppContext.BaseDirectory, DemoModel.FolderName)}");
             ModelFolder.Check(modelFolder);
@@ -83,7 +88,7 @@ internal static class TrainCommand
                 Prune = parse.GetValue(prune) ?? defaults.Prune,
                 PruneCriterion = parse.GetValue(pruneCriterion)!.Trim().ToLowerInvariant(),
                 SaveEvery = parse.GetValue(saveEvery) ?? defaults.SaveEvery,
-                ResumeFrom = parse.GetValue(resume),
+                ResumeFrom = resumeFrom,
                 Steps = parse.GetValue(steps) ?? defaults.Steps,
                 Rank = parse.GetValue(rank) ?? defaults.Rank,
                 Alpha = parse.GetValue(alpha) ?? defaults.Alpha,
@@ -123,15 +128,22 @@ internal static class TrainCommand
         console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens");
 
         var before = recipe.Evaluate();
-        console.MarkupLine($"[bold]eval before[/] {Describe(before)}");
         string metricsPath = Path.Combine(runFolder, "metrics.jsonl");
-        using (var log = new MetricsWriter(metricsPath))
+        if (recipe.ResumedFrom is string checkpoint)
         {
-            log.Write(new EvalMetrics(0, before.Loss) { ExactMatch = before.ExactMatch });
+            // The log keeps the steps up to the checkpoint; the resumed steps are appended after them.
+            TrainingCheckpoint.ContinueMetrics(Path.Combine(TrainingCheckpoint.RunFolderOf(checkpoint), "metrics.jsonl"), metricsPath, recipe.StartStep);
+            console.MarkupLine($"[bold]resumed[/] {Markup.Escape(checkpoint)} at step {recipe.StartStep} of {options.Steps}");
+        }
+        console.MarkupLine($"[bold]eval {(recipe.ResumedFrom is null ? "before" : "at resume")}[/] {Describe(before)}");
+        using (var log = new MetricsWriter(metricsPath, append: recipe.ResumedFrom is not null))
+        {
+            if (recipe.ResumedFrom is null) log.Write(new EvalMetrics(0, before.Loss) { ExactMatch = before.ExactMatch });
             console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("training", maxValue: options.Steps);
+                    task.Value = recipe.StartStep;
                     recipe.Train(log, r =>
                     {
                         task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s rss {r.RssBytes / (1 << 20)} MiB";
@@ -141,11 +153,12 @@ internal static class TrainCommand
             var after = recipe.Evaluate();
             log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch });
             console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
-            string adapter = Path.Combine(runFolder, "adapter");
+            bool wholeModel = FullParameterTraining.TrainsBaseWeights(options.Method);
+            string adapter = Path.Combine(runFolder, wholeModel ? "model" : "adapter");
             recipe.Save(adapter);
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
             WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
-            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} (PEFT); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
+            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
         return CliRunner.Ok;
     }
@@ -172,7 +185,7 @@ internal static class TrainCommand
             $"- measured peak RSS: {recipe.PeakRssBytes / (1 << 20)} MiB",
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
             "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
-            Row("before", before), Row("after", after), "");
+            Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "");
         File.WriteAllText(Path.Combine(runFolder, "report.md"), text);
     }
 

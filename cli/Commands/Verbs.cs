@@ -13,5 +13,6 @@ internal static class Verbs
         yield return DemoPretrainCommand.Create();
         yield return TrainCommand.Create();
         yield return BenchMemoryCommand.Create();
+        yield return ExportCommand.Create();
     }
 }

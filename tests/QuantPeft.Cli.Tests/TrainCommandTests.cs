@@ -5,10 +5,10 @@ namespace QuantPeft.Cli.Tests;
 public class TrainCommandTests
 {
     [Theory]
-    [InlineData("--method", "lisa", "--method lisa: not available yet")]
+    [InlineData("--method", "lisa", "--weights nf4 contradicts --method lisa")]
     [InlineData("--method", "loram", "--method loram: not available yet")]
-    [InlineData("--optimizer", "paged-adamw", "--optimizer paged-adamw: not available yet")]
-    [InlineData("--optimizer", "galore", "--optimizer galore: not available yet")]
+    [InlineData("--optimizer", "galore", "--optimizer galore contradicts --method lora")]
+    [InlineData("--optimizer", "natural-galore", "--optimizer natural-galore contradicts --method lora")]
     [InlineData("--weights", "int3", "--weights: expected one of")]
     [InlineData("--double-quant", "maybe", "--double-quant: expected on or off")]
     [InlineData("--targets", "q,qkv", "target module 'qkv'")]
@@ -88,5 +88,129 @@ public class TrainCommandTests
         (exit, _, stderr) = CliHarness.Run("train", "synthetic:llama-2-7x", "-o", Path.Combine(tmp.Path, "run2"));
         Assert.Equal(1, exit);
         Assert.Contains("'llama-2-7x' is neither a preset", stderr);
+    }
+}
+
+public class TrainResumeCommandTests
+{
+    private static List<double> Losses(string run) => File.ReadLines(Path.Combine(run, "metrics.jsonl"))
+        .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("loss", out _))
+        .Select(e => e.GetProperty("loss").GetDouble()).ToList();
+
+    [Fact]
+    public void SaveEveryThenResumeContinuesTheDemoRunWithTheSameLosses()
+    {
+        using var tmp = new TempFolder();
+        string run = Path.Combine(tmp.Path, "run");
+        string[] common = ["--batch", "4"];
+        var (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "6", "--save-every", "3", "-o", run, .. common]);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.True(Directory.Exists(Path.Combine(run, "checkpoint-3")));
+        Assert.True(Directory.Exists(Path.Combine(run, "checkpoint-6")));
+        var uninterrupted = Losses(run);
+        Assert.Equal(6, uninterrupted.Count);
+
+        // Back to step 3 in the same run folder: steps 4-6 are trained again and replace their log lines.
+        (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "6", "--resume", Path.Combine(run, "checkpoint-3"), .. common]);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.Contains("at step 3 of 6", stdout);
+        var resumed = Losses(run);
+        Assert.Equal(6, resumed.Count);
+        for (int i = 0; i < 6; i++)
+            Assert.True(Math.Abs(resumed[i] - uninterrupted[i]) <= 1e-6 * Math.Abs(uninterrupted[i]), $"step {i + 1}: {resumed[i]:R} vs {uninterrupted[i]:R}");
+
+        // The run folder means its newest checkpoint; --steps may extend the run.
+        (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "7", "--resume", run, .. common]);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.Contains("at step 6 of 7", stdout);
+        Assert.Equal(7, Losses(run).Count);
+        Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_model.safetensors")));
+
+        (exit, _, stderr) = CliHarness.Run(["train", "--steps", "7", "--resume", run, "--batch", "2"]);
+        Assert.Equal(1, exit);
+        Assert.Contains("--batch (MicroBatchSize) differs", stderr);
+    }
+}
+
+public class ExportCommandTests
+{
+    private static string DemoModel()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "QuantPeft.sln"))) dir = dir.Parent;
+        return Path.Combine(dir!.FullName, "Trainers", "Demo", "Model");
+    }
+
+    [Fact]
+    public void TrainedDemoRunExportsAsAMergedModelAndAsAnAdapter()
+    {
+        using var tmp = new TempFolder();
+        string run = Path.Combine(tmp.Path, "run");
+        var (exit, stdout, stderr) = CliHarness.Run("train", "--steps", "2", "--batch", "4", "-o", run);
+        Assert.True(exit == 0, stderr + stdout);
+
+        string merged = Path.Combine(tmp.Path, "merged");
+        (exit, stdout, stderr) = CliHarness.Run("export", run, "--model", DemoModel(), "--merge", "-o", merged);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.Contains("merged", stdout);
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(merged, "config.json")));
+        Assert.Equal("bfloat16", config.RootElement.GetProperty("torch_dtype").GetString());
+        using var source = QuantPeft.Formats.Safetensors.SafetensorsFile.Open(Path.Combine(DemoModel(), "model.safetensors"));
+        using var written = QuantPeft.Formats.Safetensors.SafetensorsFile.Open(Path.Combine(merged, "model.safetensors"));
+        Assert.Equal(source.Tensors.Select(t => t.Name), written.Tensors.Select(t => t.Name));
+        Assert.True(File.Exists(Path.Combine(merged, "qpeft-tokenizer.json")));
+
+        string sharded = Path.Combine(tmp.Path, "sharded");
+        (exit, stdout, stderr) = CliHarness.Run("export", Path.Combine(run, "adapter"), "--model", DemoModel(), "--merge", "--max-shard-size", "1MB", "-o", sharded);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.True(File.Exists(Path.Combine(sharded, "model.safetensors.index.json")));
+
+        string copy = Path.Combine(tmp.Path, "copy");
+        (exit, stdout, stderr) = CliHarness.Run("export", run, "--model", DemoModel(), "-o", copy);
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.True(File.Exists(Path.Combine(copy, "adapter_model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(copy, "adapter_config.json")));
+    }
+
+    [Fact]
+    public void BadInputExitsOneNamingTheFileAndWritesNothing()
+    {
+        using var tmp = new TempFolder();
+        string output = Path.Combine(tmp.Path, "out");
+        string adapter = Path.Combine(tmp.Path, "adapter");
+        // An adapter for a model with hidden size 5: it fits nothing in the demo model.
+        var config = new QuantPeft.Formats.Peft.PeftAdapterConfig
+        {
+            PeftType = "LORA", R = 2, LoraAlpha = 4, TargetModules = QuantPeft.Formats.Peft.PeftModuleSelector.FromNames(["q_proj"]),
+        };
+        QuantPeft.Formats.Peft.PeftAdapter.Save(adapter, config,
+        [
+            QuantPeft.Formats.Safetensors.SafetensorsTensorEntry.Zeros("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", QuantPeft.Formats.Safetensors.SafetensorsDType.F32, [2, 5]),
+            QuantPeft.Formats.Safetensors.SafetensorsTensorEntry.Zeros("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", QuantPeft.Formats.Safetensors.SafetensorsDType.F32, [5, 2]),
+        ]);
+
+        var (exit, _, stderr) = CliHarness.Run("export", adapter, "--model", DemoModel(), "--merge", "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("adapter_model.safetensors", stderr);
+        Assert.Contains("trained on another model", stderr);
+
+        (exit, _, stderr) = CliHarness.Run("export", adapter, "--merge", "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("--model: required", stderr);
+
+        File.Delete(Path.Combine(adapter, "adapter_model.safetensors"));
+        (exit, _, stderr) = CliHarness.Run("export", adapter, "--model", DemoModel(), "--merge", "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("adapter_model.safetensors", stderr);
+
+        (exit, _, stderr) = CliHarness.Run("export", tmp.Path, "--model", DemoModel(), "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("adapter_config.json", stderr);
+
+        (exit, _, stderr) = CliHarness.Run("export", adapter, "--model", Path.Combine(tmp.Path, "nope"), "-o", output);
+        Assert.Equal(1, exit);
+        Assert.Contains("nope", stderr);
+        Assert.False(Directory.Exists(output));
+        Assert.Empty(Directory.GetDirectories(tmp.Path, ".*"));
     }
 }

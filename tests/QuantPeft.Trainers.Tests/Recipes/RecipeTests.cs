@@ -21,7 +21,7 @@ public class RecipeTests
         VocabSize = ByteLevelTokenizer.Size, TieWordEmbeddings = true, MaxPositionEmbeddings = 64,
     };
 
-    private static string WriteTinyModel(TempDir dir)
+    internal static string WriteTinyModel(TempDir dir)
     {
         manual_seed(11);
         using var model = new CausalLm(Tiny);
@@ -37,7 +37,7 @@ public class RecipeTests
 
     // trainRecords = the micro-batch size makes every step see the same 16 records, so even a 20-step run on a
     // random tiny base memorises them and the loss falls by a wide margin on any CPU's kernels.
-    private static FinetuneOptions Options(TempDir dir, string model, int steps, int trainRecords = 256)
+    internal static FinetuneOptions Options(TempDir dir, string model, int steps, int trainRecords = 256)
     {
         (var train, var eval) = UpperCaseTask.Generate(5, trainRecords, 32);
         string trainPath = dir.File("train.jsonl"), evalPath = dir.File("eval.jsonl");

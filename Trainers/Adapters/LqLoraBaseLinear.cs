@@ -1,0 +1,125 @@
+using QuantPeft.Quant.LqLora;
+using QuantPeft.Trainers.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Adapters;
+
+/// <summary>
+/// The frozen LQ-LoRA base: the projection's Q stored as packed NF-k codes under the configuration the bit
+/// allocator chose for it (<see cref="LqQuantizedMatrix"/>), decoded slab by slab in forward and backward.
+/// It receives what the loader hands it (W − L1·L2 from <see cref="SvdInitLinear"/>, or W for a projection
+/// without an adapter) and quantizes it; the dense tensor is not kept.
+/// </summary>
+public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, ITensorLoadTarget
+{
+    private readonly LqQuantConfig _config;
+    private readonly ScalarType _computeDType;
+    private readonly Device _device;
+    private LqQuantizedMatrix? _weight;
+    private Tensor? _bias;
+
+    /// <summary>Creates an empty base of shape [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>].</summary>
+    public LqLoraBaseLinear(long inFeatures, long outFeatures, LqQuantConfig config, ScalarType computeDType = ScalarType.BFloat16, Device? device = null)
+        : base(nameof(LqLoraBaseLinear))
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        _config = config;
+        _computeDType = computeDType;
+        _device = device ?? CPU;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public long InFeatures { get; }
+
+    /// <inheritdoc />
+    public long OutFeatures { get; }
+
+    /// <inheritdoc />
+    public Device Device => _device;
+
+    /// <inheritdoc />
+    public Tensor? Bias => _bias;
+
+    /// <summary>The configuration this projection is stored in.</summary>
+    public LqQuantConfig Config => _config;
+
+    /// <summary>The stored Q, or null before loading.</summary>
+    public LqQuantizedMatrix? Weight => _weight;
+
+    /// <summary>Bytes the base holds (packed codes, scales, bias).</summary>
+    public long StorageBytes => (_weight?.StorageBytes ?? 0) + (_bias is null ? 0 : _bias.numel() * _bias.ElementSize);
+
+    /// <inheritdoc />
+    public bool SupportsMerge => false;
+
+    /// <inheritdoc />
+    public void LoadTensor(string localName, Tensor value)
+    {
+        switch (localName)
+        {
+            case "weight":
+                if (value.dim() != 2 || value.shape[0] != OutFeatures || value.shape[1] != InFeatures)
+                    throw new AdapterException($"'weight': expected shape [{OutFeatures}, {InFeatures}], found [{string.Join(", ", value.shape)}]");
+                using (var f32 = value.detach().to(_device).to(ScalarType.Float32))
+                {
+                    var quantized = LqQuantizedMatrix.Quantize(f32, _config);
+                    _weight?.Dispose();
+                    _weight = quantized;
+                }
+                break;
+            case "bias":
+                if (value.dim() != 1 || value.shape[0] != OutFeatures)
+                    throw new AdapterException($"'bias': expected shape [{OutFeatures}], found [{string.Join(", ", value.shape)}]");
+                _bias?.Dispose();
+                _bias = value.detach().to(_device).to(_computeDType, copy: true).DetachFromDisposeScope();
+                break;
+            default:
+                throw new AdapterException($"an LQ-LoRA base linear has no tensor '{localName}' (expected weight or bias)");
+        }
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = ForwardNoBias(x);
+        if (_bias is not null) y = y.add(_bias.to(y.dtype));
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public Tensor ForwardNoBias(Tensor x)
+    {
+        var weight = Loaded();
+        // Slabs of whole quantization groups, about 64 rows or more.
+        long slab = Math.Max(weight.RowAlignment, (64 / weight.RowAlignment) * weight.RowAlignment);
+        using var scope = NewDisposeScope();
+        return LqLinearFunction.apply(x, weight, _computeDType, slab).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public Tensor DenseWeight(ScalarType dtype) => Loaded().Dequantize(dtype);
+
+    /// <inheritdoc />
+    public void AddToWeight(Tensor delta) =>
+        throw new AdapterException("cannot add to an LQ-LoRA base weight; merge into the dense checkpoint instead");
+
+    private LqQuantizedMatrix Loaded() =>
+        _weight ?? throw new AdapterException($"LQ-LoRA base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _weight?.Dispose();
+            _weight = null;
+            _bias?.Dispose();
+            _bias = null;
+        }
+        base.Dispose(disposing);
+    }
+}

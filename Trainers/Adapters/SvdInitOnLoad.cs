@@ -1,0 +1,179 @@
+using QuantPeft.Quant.LqLora;
+using QuantPeft.Trainers.Model;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Adapters;
+
+/// <summary>Which SVD-based initialisation a projection gets while its full-precision weight streams in.</summary>
+public enum SvdInitKind
+{
+    /// <summary>PiSSA: A, B from the top-r triplets; the base holds W − U_r S_r V_rᵀ.</summary>
+    Pissa,
+
+    /// <summary>OSoRA: frozen U_r, V_rᵀ and trainable S_r; the base holds W − U_r diag(S_r) V_rᵀ.</summary>
+    Osora,
+
+    /// <summary>LQ-LoRA: W ≈ Q + L1·L2 by the iterative decomposition; A = L2/√s, B = L1/√s; the base quantizes W − L1·L2 into Q.</summary>
+    LqLora,
+}
+
+/// <summary>The adapter initialisation one projection computed on load, kept until <see cref="ModelAdapters.Attach"/> takes it.</summary>
+/// <param name="Kind">PiSSA or OSoRA.</param>
+/// <param name="First">PiSSA, LQ-LoRA: A [r, in]; OSoRA: U_r [out, r] (f32).</param>
+/// <param name="Second">PiSSA, LQ-LoRA: B [out, r]; OSoRA: S_r [r] (f32).</param>
+/// <param name="Third">OSoRA: V_rᵀ [r, in] (f32); null for PiSSA.</param>
+public sealed record SvdInitFactors(SvdInitKind Kind, Tensor First, Tensor Second, Tensor? Third) : IDisposable
+{
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        First.Dispose();
+        Second.Dispose();
+        Third?.Dispose();
+    }
+}
+
+/// <summary>
+/// The load-time hook for SVD-based adapters: stands in the projection's slot while the checkpoint streams in,
+/// receives the full-precision weight, computes the PiSSA / OSoRA factors from it, and hands only the residual
+/// to the real base (which a 4-bit base then quantizes: QPiSSA, OSoRA on NF4). The full-precision weight is
+/// never stored. <see cref="ModelAdapters.Attach"/> replaces this module with the adapter over <see cref="Inner"/>.
+/// </summary>
+public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
+{
+    [ComponentName(Name = "base_layer")]
+    private readonly nn.Module<Tensor, Tensor> _inner;
+
+    private readonly SvdInitKind _kind;
+    private readonly int _rank;
+    private readonly double _scaling;
+    private readonly LqQuantConfig? _lqConfig;
+
+    /// <summary>Wraps <paramref name="inner"/> (a dense, 4-bit or LQ-LoRA base).</summary>
+    /// <param name="inner">The base that will hold the residual.</param>
+    /// <param name="kind">PiSSA, OSoRA or LQ-LoRA.</param>
+    /// <param name="rank">r.</param>
+    /// <param name="scaling">The LoRA scaling s of PiSSA and LQ-LoRA (A and B are divided by √s); ignored by OSoRA.</param>
+    /// <param name="lqConfig">LQ-LoRA: the quantization configuration of this matrix's Q.</param>
+    public SvdInitLinear(nn.Module<Tensor, Tensor> inner, SvdInitKind kind, int rank, double scaling, LqQuantConfig? lqConfig = null) : base(nameof(SvdInitLinear))
+    {
+        if (inner is not IBaseLinear)
+            throw new AdapterException($"{kind} needs a base implementing {nameof(IBaseLinear)}, got {inner.GetType().Name}");
+        if (kind == SvdInitKind.LqLora && lqConfig is null)
+            throw new AdapterException("LQ-LoRA needs the quantization configuration of the matrix");
+        _lqConfig = lqConfig;
+        _inner = inner;
+        _kind = kind;
+        _rank = rank;
+        _scaling = scaling;
+        RegisterComponents();
+    }
+
+    /// <summary>The base that holds the residual.</summary>
+    public nn.Module<Tensor, Tensor> Inner => _inner;
+
+    /// <summary>The factors computed when the weight arrived, or null before loading (or after <see cref="TakeFactors"/>).</summary>
+    public SvdInitFactors? Factors { get; private set; }
+
+    /// <summary>Hands the factors over to the caller, which then owns them.</summary>
+    /// <exception cref="AdapterException">The weight has not been loaded.</exception>
+    public SvdInitFactors TakeFactors()
+    {
+        var f = Factors ?? throw new AdapterException($"{_kind} initialisation needs the checkpoint weight; load the model before attaching adapters");
+        Factors = null;
+        return f;
+    }
+
+    /// <summary>The residual base's output (the function of W_res alone, before the adapter is attached).</summary>
+    public override Tensor forward(Tensor x) => _inner.forward(x);
+
+    /// <inheritdoc />
+    public void LoadTensor(string localName, Tensor value)
+    {
+        if (localName != "weight")
+        {
+            Forward(localName, value);
+            return;
+        }
+        Tensor residual;
+        SvdInitFactors factors;
+        if (_kind == SvdInitKind.Pissa)
+        {
+            var (res, a, b) = SvdInit.Pissa(value, _rank, _scaling);
+            (residual, factors) = (res, new SvdInitFactors(_kind, a, b, null));
+        }
+        else if (_kind == SvdInitKind.Osora)
+        {
+            var (res, u, s, vh) = SvdInit.Osora(value, _rank);
+            (residual, factors) = (res, new SvdInitFactors(_kind, u, s, vh));
+        }
+        else
+        {
+            (residual, factors) = LqLoraInit(value);
+        }
+        using (residual)
+            Forward("weight", residual);
+        Factors?.Dispose();
+        // The factors outlive the loader's dispose scope: Attach builds the adapter from them later.
+        factors.First.DetachFromDisposeScope();
+        factors.Second.DetachFromDisposeScope();
+        factors.Third?.DetachFromDisposeScope();
+        Factors = factors;
+    }
+
+    // W ≈ Q + L1·L2 under this matrix's configuration; the base gets W − L1·L2, which it quantizes to exactly the
+    // decomposition's last Q (same input, same arithmetic). The LoRA starts at s·B·A = L1·L2.
+    private (Tensor Residual, SvdInitFactors Factors) LqLoraInit(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        using var result = LqDecomposition.Decompose(weight, _lqConfig!, _rank, LqLoraPlan.MaxIterations, seed: LqLoraPlan.SvdSeed);
+        var w = weight.detach().to(ScalarType.Float32);
+        var residual = w.sub(result.L1.matmul(result.L2));
+        double root = Math.Sqrt(_scaling);
+        var a = result.L2.div(root).contiguous();
+        var b = result.L1.div(root).contiguous();
+        return (residual.MoveToOuterDisposeScope(), new SvdInitFactors(_kind, a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), null));
+    }
+
+    // A 4-bit base receives tensors itself; a dense base is a module with a `weight` (and `bias`) parameter.
+    private void Forward(string localName, Tensor value)
+    {
+        if (_inner is ITensorLoadTarget target)
+        {
+            target.LoadTensor(localName, value);
+            return;
+        }
+        var slot = _inner.named_parameters(recurse: false).Where(p => p.name == localName).Select(p => (Tensor)p.parameter).FirstOrDefault()
+            ?? throw new AdapterException($"{_inner.GetType().Name} has no parameter '{localName}'");
+        if (!slot.shape.SequenceEqual(value.shape))
+            throw new AdapterException($"'{localName}': expected shape [{string.Join(", ", slot.shape)}], found [{string.Join(", ", value.shape)}]");
+        using (no_grad())
+            slot.copy_(value);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Factors?.Dispose();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Wraps a <see cref="LinearFactory"/> so that the target projections get an <see cref="SvdInitLinear"/> hook.</summary>
+public static class SvdInitOnLoad
+{
+    /// <summary>
+    /// The factory that builds <paramref name="inner"/>'s base for every projection and, for the projections named
+    /// in <paramref name="targets"/> (e.g. <c>q_proj</c>), puts the load-time SVD hook in front of it.
+    /// </summary>
+    public static LinearFactory Wrap(LinearFactory inner, SvdInitKind kind, int rank, double scaling, IReadOnlyList<string> targets) =>
+        (hfName, inFeatures, outFeatures, bias) =>
+        {
+            var module = inner(hfName, inFeatures, outFeatures, bias);
+            string shortName = hfName[(hfName.LastIndexOf('.') + 1)..];
+            return targets.Contains(shortName) ? new SvdInitLinear(module, kind, rank, scaling) : module;
+        };
+}

@@ -1,0 +1,99 @@
+using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Formats.Peft;
+using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Model;
+using QuantPeft.Trainers.Recipes;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Export;
+
+/// <summary>
+/// Puts a saved PEFT adapter onto a model: checks that it fits the architecture (before any weight is read), attaches
+/// the adapter layers its config names and copies its tensors in. Everything after that (merging, exporting) goes
+/// through <see cref="IAdapterLayer"/>, so an adapter kind is supported here once it has a case in <see cref="MethodOf"/>.
+/// </summary>
+public static class PeftAdapterApplier
+{
+    /// <summary>The adapter kind a PEFT config describes.</summary>
+    /// <exception cref="ExportException">A kind the trainer cannot attach.</exception>
+    public static AdapterMethod MethodOf(PeftAdapterConfig config, string configPath) => config.PeftType switch
+    {
+        "LORA" when config.UseDora => AdapterMethod.Dora,
+        "LORA" => AdapterMethod.Lora,
+        _ => throw new ExportException($"{configPath}: peft_type \"{config.PeftType}\" cannot be applied by qpeft; expected \"LORA\" (with use_dora for DoRA)"),
+    };
+
+    /// <summary>
+    /// Checks <paramref name="adapter"/> against <paramref name="spec"/> without loading weights: each adapted module is
+    /// a decoder projection of the model with the adapter's in/out features, and the config uses no feature the
+    /// exporter cannot apply (per-module ranks, modules_to_save, trained biases, fan-in-fan-out, embeddings).
+    /// </summary>
+    /// <exception cref="ExportException">The adapter belongs to another architecture or uses such a feature; the message names the file.</exception>
+    public static void CheckFits(PeftAdapter adapter, ModelSpec spec, string modelConfigPath)
+    {
+        string config = Path.Combine(adapter.Folder, PeftAdapter.ConfigFileName);
+        string weights = Path.Combine(adapter.Folder, PeftAdapter.WeightsFileName);
+        var c = adapter.Config;
+        MethodOf(c, config);
+        if (c.RankPattern.Count > 0 || c.AlphaPattern.Count > 0)
+            throw new ExportException($"{config}: rank_pattern/alpha_pattern (per-module ranks) are not supported by qpeft export");
+        if (c.ModulesToSave is { Count: > 0 })
+            throw new ExportException($"{config}: modules_to_save ({string.Join(", ", c.ModulesToSave)}) is not supported by qpeft export");
+        if (c.Bias != "none" || c.LoraBias)
+            throw new ExportException($"{config}: trained biases (bias \"{c.Bias}\", lora_bias {c.LoraBias}) are not supported by qpeft export");
+        if (c.FanInFanOut)
+            throw new ExportException($"{config}: fan_in_fan_out (Conv1D-style weights) does not apply to {spec.ModelType} models");
+        if (adapter.Modules.Count == 0)
+            throw new ExportException($"{weights}: no adapter tensors");
+        var shapes = spec.Tensors().ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        foreach (var m in adapter.Modules)
+        {
+            string projection = m.ModulePath[(m.ModulePath.LastIndexOf('.') + 1)..];
+            if (m.IsEmbedding || !ModelAdapters.AllLinear.Contains(projection) || !shapes.TryGetValue(m.ModulePath + ".weight", out var shape))
+                throw new ExportException($"{weights}: module '{m.ModulePath}' is not a decoder projection of the {spec.ModelType} model in {modelConfigPath} ({spec.NumLayers} layers)");
+            if (shape[0] != m.OutFeatures || shape[1] != m.InFeatures)
+                throw new ExportException($"{weights}: module '{m.ModulePath}' adapts [{m.OutFeatures}, {m.InFeatures}] (out, in), the model's weight is [{shape[0]}, {shape[1]}] ({modelConfigPath}); the adapter was trained on another model");
+        }
+    }
+
+    /// <summary>
+    /// Attaches the adapter's layers to <paramref name="model"/> and loads its tensors. Projections of the targeted kinds
+    /// that the adapter does not cover (PEFT's <c>layers_to_transform</c>) get a fresh adapter, which is the identity.
+    /// </summary>
+    /// <exception cref="ExportException">A tensor the layer needs is missing or has another shape; the message names the file.</exception>
+    public static IReadOnlyList<AttachedAdapter> Apply(CausalLm model, PeftAdapter adapter)
+    {
+        string config = Path.Combine(adapter.Folder, PeftAdapter.ConfigFileName);
+        string weights = Path.Combine(adapter.Folder, PeftAdapter.WeightsFileName);
+        var c = adapter.Config;
+        var method = MethodOf(c, config);
+        var targets = adapter.Modules.Select(m => m.ModulePath[(m.ModulePath.LastIndexOf('.') + 1)..]).Distinct().ToList();
+        var attached = ModelAdapters.Attach(model, method, new LoraOptions(c.R, c.LoraAlpha, 0, c.UseRslora), targets, seed: 0);
+        var covered = adapter.Modules.Select(m => m.ModulePath).ToHashSet(StringComparer.Ordinal);
+        using var source = new SafetensorsModelSource(weights);
+        var names = source.Names.ToHashSet(StringComparer.Ordinal);
+        foreach (var a in attached.Where(a => covered.Contains(a.ModulePath)))
+        {
+            var tensors = new Dictionary<string, Tensor>();
+            try
+            {
+                foreach (var local in a.Layer.AdapterTensors().Keys)
+                {
+                    string key = LoraTensorNames.Prefix + a.ModulePath + "." + local;
+                    if (!names.Contains(key)) throw new ExportException($"{weights}: missing tensor '{key}' ({method} needs it)");
+                    tensors[local] = source.Get(key);
+                }
+                a.Layer.LoadAdapterTensors(tensors);
+            }
+            catch (AdapterException e)
+            {
+                throw new ExportException($"{weights}: module '{a.ModulePath}': {e.Message}");
+            }
+            finally
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+            }
+        }
+        return attached;
+    }
+}
