@@ -42,7 +42,7 @@ public class TrainCommandTests
 
         (exit, _, stderr) = CliHarness.Run("train", "--seq", "100000", "-o", Path.Combine(dir, "run3"));
         Assert.Equal(1, exit);
-        Assert.Contains("--seq: 100000 exceeds the model's max_position_embeddings", stderr);
+        Assert.Contains("--seq 100000 exceeds the model's max_position_embeddings", stderr);
     }
 
     [Fact]
