@@ -12,6 +12,8 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "synth-checkpoint") return SyntheticCheckpoint.Run(args);
+        if (args.Length > 0 && args[0] == "loram-load") return LoramLoadProbe.Run(args);
+        if (args.Length > 0 && args[0] == "lisa-memory") return LisaMemory.Run(args);
         if (args.Length > 0 && args[0] == "quantize-on-load") return QuantizeOnLoad.Run(args);
         if (args.Length > 0 && args[0] == "qlora-run") return QloraCpuRun.Run(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -41,5 +41,8 @@ public sealed record QuantizeOptions
 
     /// <summary>Whether the tensor <paramref name="name"/> is quantized under these options.</summary>
     public bool Quantizes(string name) =>
-        LinearSuffixes.Any(name.EndsWith) || (QuantizeLmHead && name == "lm_head.weight");
+        IsLinearProjection(name) || (QuantizeLmHead && name == "lm_head.weight");
+
+    /// <summary>Whether <paramref name="name"/> is the weight of an attention or MLP projection of a decoder layer.</summary>
+    public static bool IsLinearProjection(string name) => LinearSuffixes.Any(name.EndsWith);
 }

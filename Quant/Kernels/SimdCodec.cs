@@ -14,12 +14,29 @@ public sealed unsafe class SimdCodec : IBlockwiseCodec
     // A chunk is at least this many elements, so per-task overhead stays small next to the work.
     private const int ChunkElements = 1 << 16;
 
+    /// <summary>
+    /// Decode outputs of at least this many bytes (and 64-byte aligned, as libtorch allocates) are written with
+    /// non-temporal stores when the codec runs on more than one thread: they exceed the caches, so the stores
+    /// would otherwise first read every destination line from memory. Smaller outputs keep plain stores, because
+    /// callers such as <c>Linear4bit</c> read a slab again right after decoding it and want it still in cache;
+    /// single-threaded decodes keep them too, because one core streaming bf16 measured about 2× slower than with
+    /// plain stores here (perf/results/quant-codecs.md), while two cores streaming were faster.
+    /// </summary>
+    public const long StreamingThresholdBytes = 32L << 20;
+
     private readonly ParallelOptions _parallel;
+    private readonly long _streamingThreshold;
 
     /// <summary>Creates a codec using up to <paramref name="maxThreads"/> threads (default: all processors).</summary>
-    public SimdCodec(int maxThreads = 0)
+    public SimdCodec(int maxThreads = 0) : this(maxThreads, StreamingThresholdBytes)
+    {
+    }
+
+    // Tests lower the threshold to exercise the streaming stores on small aligned outputs.
+    internal SimdCodec(int maxThreads, long streamingThresholdBytes)
     {
         _parallel = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : Environment.ProcessorCount };
+        _streamingThreshold = streamingThresholdBytes;
     }
 
     /// <summary>A codec using every processor.</summary>
@@ -81,8 +98,9 @@ public sealed unsafe class SimdCodec : IBlockwiseCodec
         fixed (byte* p = packed) fixed (float* a = absmax) fixed (float* t = CodeBook.ForFourBit(type).Values) fixed (float* o = output)
         {
             nint ps = (nint)p, ab = (nint)a, ts = (nint)t, os = (nint)o;
+            bool stream = Streams(os, output.Length * 4L);
             ForEachChunk(output.Length, blockSize, (start, end) =>
-                SimdFourBitDecoder.ToSingle((byte*)ps, (float*)ab, (float*)ts, blockSize, start, end, (float*)os));
+                SimdFourBitDecoder.ToSingle((byte*)ps, (float*)ab, (float*)ts, blockSize, start, end, (float*)os, stream));
         }
     }
 
@@ -93,8 +111,9 @@ public sealed unsafe class SimdCodec : IBlockwiseCodec
         fixed (byte* p = packed) fixed (float* a = absmax) fixed (float* t = CodeBook.ForFourBit(type).Values) fixed (ushort* o = output)
         {
             nint ps = (nint)p, ab = (nint)a, ts = (nint)t, os = (nint)o;
+            bool stream = Streams(os, output.Length * 2L);
             ForEachChunk(output.Length, blockSize, (start, end) =>
-                SimdFourBitDecoder.ToBFloat16((byte*)ps, (float*)ab, (float*)ts, blockSize, start, end, (ushort*)os));
+                SimdFourBitDecoder.ToBFloat16((byte*)ps, (float*)ab, (float*)ts, blockSize, start, end, (ushort*)os, stream));
         }
     }
 
@@ -133,6 +152,10 @@ public sealed unsafe class SimdCodec : IBlockwiseCodec
                 SimdDynamicCodec.Decode((byte*)cs, (float*)ab, (float*)ts, blockSize, start, end, (float*)os));
         }
     }
+
+    private bool Streams(nint output, long bytes) =>
+        System.Runtime.Intrinsics.X86.Avx512BW.IsSupported && _parallel.MaxDegreeOfParallelism > 1
+        && (output & 63) == 0 && bytes >= _streamingThreshold;
 
     private void ForEachChunk(int count, int blockSize, Action<int, int> body)
     {

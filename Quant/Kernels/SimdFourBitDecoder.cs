@@ -10,11 +10,14 @@ namespace QuantPeft.Quant.Kernels;
 /// <c>lut[c] = table[c] · absmax</c> (the same float32 multiply the reference does per element, then the same
 /// round-to-nearest-even), and every element becomes a table lookup: <c>vpermps</c> over 16 float32 lanes, or
 /// <c>vpermw</c> over 32 16-bit lanes, so the result is bit-identical to <see cref="ReferenceCodec"/> by construction.
+/// With <c>stream</c> the AVX-512 loops store with <c>vmovntdq</c>: each iteration writes exactly one 64-byte line,
+/// so a large output is written without first reading every destination line into the cache (which doubles the
+/// memory traffic of a plain store stream); the values stored are the same.
 /// </summary>
 internal static unsafe class SimdFourBitDecoder
 {
-    /// <summary>Decodes elements [start, end) (start is a block boundary) from packed codes to float32.</summary>
-    public static void ToSingle(byte* packed, float* absmax, float* table, int blockSize, int start, int end, float* output)
+    /// <summary>Decodes elements [start, end) (start is a block boundary) from packed codes to float32; <c>stream</c>: non-temporal stores into 64-byte-aligned output.</summary>
+    public static void ToSingle(byte* packed, float* absmax, float* table, int blockSize, int start, int end, float* output, bool stream = false)
     {
         float* lut = stackalloc float[16];
         for (int blockStart = start; blockStart < end; blockStart += blockSize)
@@ -27,6 +30,15 @@ internal static unsafe class SimdFourBitDecoder
             {
                 // Built in registers (same multiplies as lut[]): a vector load right after 16 scalar stores would stall.
                 Vector512<float> lutVector = Vector512.Load(table) * Vector512.Create(scale);
+                if (stream)
+                {
+                    for (; i + 32 <= blockEnd; i += 32)
+                    {
+                        Vector256<byte> codes = Unpack32(packed + i / 2);
+                        Avx512F.StoreAlignedNonTemporal(output + i, Avx512F.PermuteVar16x32(lutVector, Avx512F.ConvertToVector512Int32(codes.GetLower())));
+                        Avx512F.StoreAlignedNonTemporal(output + i + 16, Avx512F.PermuteVar16x32(lutVector, Avx512F.ConvertToVector512Int32(codes.GetUpper())));
+                    }
+                }
                 for (; i + 32 <= blockEnd; i += 32)
                 {
                     Vector256<byte> codes = Unpack32(packed + i / 2);
@@ -50,10 +62,11 @@ internal static unsafe class SimdFourBitDecoder
             }
             for (; i < blockEnd; i++) output[i] = lut[Code(packed, i)];
         }
+        if (stream) Sse.StoreFence();
     }
 
-    /// <summary>Decodes elements [start, end) to bfloat16 bits.</summary>
-    public static void ToBFloat16(byte* packed, float* absmax, float* table, int blockSize, int start, int end, ushort* output)
+    /// <summary>Decodes elements [start, end) to bfloat16 bits; <c>stream</c>: non-temporal stores into 64-byte-aligned output.</summary>
+    public static void ToBFloat16(byte* packed, float* absmax, float* table, int blockSize, int start, int end, ushort* output, bool stream = false)
     {
         ushort* lut = stackalloc ushort[32];
         for (int blockStart = start; blockStart < end; blockStart += blockSize)
@@ -64,6 +77,11 @@ internal static unsafe class SimdFourBitDecoder
             if (Avx512BW.IsSupported)
             {
                 Vector512<ushort> lutVector = BFloat16Lut(table, scale);
+                if (stream)
+                {
+                    for (; i + 32 <= blockEnd; i += 32)
+                        Avx512F.StoreAlignedNonTemporal(output + i, Avx512BW.PermuteVar32x16(lutVector, Avx512BW.ConvertToVector512UInt16(Unpack32(packed + i / 2))));
+                }
                 for (; i + 32 <= blockEnd; i += 32)
                     Avx512BW.PermuteVar32x16(lutVector, Avx512BW.ConvertToVector512UInt16(Unpack32(packed + i / 2))).Store(output + i);
             }
@@ -72,6 +90,7 @@ internal static unsafe class SimdFourBitDecoder
             i = WideLookup16(packed, lut, i, blockEnd, output);
             for (; i < blockEnd; i++) output[i] = lut[Code(packed, i)];
         }
+        if (stream) Sse.StoreFence();
     }
 
     /// <summary>Decodes elements [start, end) to float16.</summary>

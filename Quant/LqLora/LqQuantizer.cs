@@ -25,6 +25,14 @@ public static class LqQuantizer
     /// <exception cref="QuantInputException">The matrix is not float32 or its size is not a multiple of B0·B1.</exception>
     public static Tensor FakeQuantize(Tensor matrix, LqQuantConfig config, string name = "matrix")
     {
+        using var q = Quantize(matrix, config, name);
+        return q.Dequantize();
+    }
+
+    /// <summary>Quantizes a float32 matrix into its stored form (codes, scale codes, offset, second-level scales).</summary>
+    /// <exception cref="QuantInputException">The matrix is not float32 or its size is not a multiple of B0·B1.</exception>
+    public static LqCodes Quantize(Tensor matrix, LqQuantConfig config, string name = "matrix")
+    {
         long group = (long)config.BlockSize0 * config.BlockSize1;
         if (matrix.dtype != ScalarType.Float32)
             throw new QuantInputException($"'{name}': LQ-LoRA quantization works in float32, got {matrix.dtype}.");
@@ -35,21 +43,20 @@ public static class LqQuantizer
         using var scope = torch.NewDisposeScope();
         var blocks = matrix.reshape(-1, config.BlockSize1, config.BlockSize0); // (groups, B1, B0)
         var s1 = blocks.abs().amax(2);                                         // (groups, B1)
-        var offset = s1.min();
+        float offset = s1.min().item<float>();
         var s2 = s1 - offset;
-        var s3 = s2.amax([1], keepdim: true).to(SecondLevelType(config.SecondLevel)).to(ScalarType.Float32);
+        var s3 = s2.amax([1]).to(SecondLevelType(config.SecondLevel)).to(ScalarType.Float32); // (groups)
         double levels = (1 << config.ScaleBits) - 1;
-        var step = s3.clamp_min(1e-38).div(levels);                            // (groups, 1)
-        var s2q = s2.div(step).round_().clamp_(0, levels).mul_(step);
-        var scales = (s2q + offset).unsqueeze(2);                              // (groups, B1, 1)
+        var step = s3.clamp_min(1e-38).div(levels).unsqueeze(1);               // (groups, 1)
+        var scaleCodes = s2.div(step).round_().clamp_(0, levels);
+        // The same float32 operations as LqCodes.Dequantize, so codes are chosen against the stored scales.
+        var scales = scaleCodes.mul(step).add_(offset).unsqueeze(2);           // (groups, B1, 1)
 
         var table = CodeTables.NormalFloat(config.Bits).ToArray();
-        var values = torch.tensor(table, device: matrix.device);
         var midpoints = torch.tensor(Midpoints(table), device: matrix.device);
         var scaled = blocks / scales.clamp_min(1e-38);
-        var codes = torch.bucketize(scaled, midpoints, outInt32: false, right: false);
-        var result = values.index_select(0, codes.view(-1)).view_as(blocks).mul_(scales).view_as(matrix);
-        return result.MoveToOuterDisposeScope();
+        var codes = torch.bucketize(scaled, midpoints, outInt32: false, right: false).to(ScalarType.Byte);
+        return new LqCodes(config, matrix.shape, codes.view(-1), scaleCodes.to(ScalarType.Byte).view(-1), offset, s3, name);
     }
 
     private static ScalarType SecondLevelType(SecondLevelStorage storage) => storage switch

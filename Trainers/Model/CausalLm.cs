@@ -19,6 +19,8 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
 
     [ComponentName(Name = "model")] private readonly DecoderStack _model;
     [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;
+    private readonly IStructuredPruning? _pruning;
+    private readonly LayerDims[] _dims;
 
     /// <summary>Builds the model with freshly initialised weights; load a checkpoint with <see cref="LoadWeights"/>.</summary>
     /// <exception cref="ModelException">The spec names an unsupported family, head layout or rope scaling.</exception>
@@ -29,7 +31,10 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
         Spec = spec;
         ComputeDType = options.ComputeDType;
         var linear = options.LinearFactory ?? LinearFactories.Plain(options.ComputeDType, options.Device);
-        _model = new DecoderStack(spec, options.ComputeDType, options.Device, linear)
+        _pruning = options.Pruning;
+        _dims = Enumerable.Range(0, spec.NumLayers).Select(l => _pruning?.Dims(l) ?? LayerDims.Of(spec)).ToArray();
+        ValidateDims(_dims);
+        _model = new DecoderStack(spec, options.ComputeDType, options.Device, linear, l => _dims[l])
         {
             GradientCheckpointing = options.GradientCheckpointing,
         };
@@ -83,8 +88,57 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
         return nn.functional.linear(hidden, LmHeadWeight).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Copies every tensor of <paramref name="source"/> into the model; see <see cref="WeightLoader.Load"/>.</summary>
-    public void LoadWeights(ITensorSource source) => WeightLoader.Load(this, source);
+    /// <summary>
+    /// Copies every tensor of <paramref name="source"/> into the model; see <see cref="WeightLoader.Load"/>. A model built
+    /// with <see cref="DecoderOptions.Pruning"/> reads the source through it, so each tensor arrives already narrowed.
+    /// </summary>
+    public void LoadWeights(ITensorSource source) => WeightLoader.Load(this, _pruning?.Apply(source) ?? source);
+
+    /// <summary>The widths of block <paramref name="layer"/>: the spec's, or narrower when the model was built pruned.</summary>
+    public LayerDims DimsOf(int layer) => _dims[layer];
+
+    /// <summary>
+    /// The checkpoint tensors this model loads: <see cref="ModelSpec.Tensors"/>, with the attention and MLP shapes of
+    /// each block taken from <see cref="DimsOf"/>.
+    /// </summary>
+    public IEnumerable<TensorSpec> ExpectedTensors()
+    {
+        long d = Spec.HeadDim;
+        foreach (var t in Spec.Tensors())
+        {
+            if (t.Layer < 0 || _dims[t.Layer] == LayerDims.Of(Spec))
+            {
+                yield return t;
+                continue;
+            }
+            var dims = _dims[t.Layer];
+            long q = dims.NumHeads * d, kv = dims.NumKvHeads * d, i = dims.IntermediateSize, h = Spec.HiddenSize;
+            string local = t.Name[(t.Name.IndexOf('.', "model.layers.".Length) + 1)..];
+            long[] shape = local switch
+            {
+                "self_attn.q_proj.weight" => [q, h],
+                "self_attn.k_proj.weight" or "self_attn.v_proj.weight" => [kv, h],
+                "self_attn.o_proj.weight" => [h, q],
+                "self_attn.q_proj.bias" => [q],
+                "self_attn.k_proj.bias" or "self_attn.v_proj.bias" => [kv],
+                "mlp.gate_proj.weight" or "mlp.up_proj.weight" => [i, h],
+                "mlp.down_proj.weight" => [h, i],
+                _ => t.Shape,
+            };
+            yield return t with { Shape = shape };
+        }
+    }
+
+    private static void ValidateDims(LayerDims[] dims)
+    {
+        for (int l = 0; l < dims.Length; l++)
+        {
+            var d = dims[l];
+            if (d.NumKvHeads < 1 || d.NumHeads < 1 || d.NumHeads % d.NumKvHeads != 0 || d.IntermediateSize < 1)
+                throw new ModelException(
+                    $"layer {l}: pruned widths must keep at least one key/value head, a whole number of query heads per key/value head and one MLP channel; found {d.NumHeads} query heads, {d.NumKvHeads} key/value heads, {d.IntermediateSize} channels");
+        }
+    }
 
     private static void Validate(ModelSpec spec)
     {

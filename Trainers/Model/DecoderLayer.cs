@@ -16,15 +16,17 @@ public sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
     [ComponentName(Name = "input_layernorm")] private readonly RmsNorm _inputNorm;
     [ComponentName(Name = "post_attention_layernorm")] private readonly RmsNorm _postAttentionNorm;
 
-    /// <summary>Creates block <paramref name="index"/> of <paramref name="spec"/>.</summary>
-    public DecoderLayer(QuantPeft.Formats.HuggingFace.ModelSpec spec, int index, ScalarType dtype, Device? device, LinearFactory linear)
+    /// <summary>Creates block <paramref name="index"/> of <paramref name="spec"/>, with the spec's widths unless <paramref name="dims"/> narrows them.</summary>
+    public DecoderLayer(QuantPeft.Formats.HuggingFace.ModelSpec spec, int index, ScalarType dtype, Device? device, LinearFactory linear,
+        LayerDims? dims = null)
         : base(nameof(DecoderLayer))
     {
         string prefix = $"model.layers.{index}";
         Index = index;
-        _selfAttn = new SelfAttention($"{prefix}.self_attn", spec.HiddenSize, spec.NumHeads, spec.NumKvHeads, spec.HeadDim,
+        dims ??= LayerDims.Of(spec);
+        _selfAttn = new SelfAttention($"{prefix}.self_attn", spec.HiddenSize, dims.NumHeads, dims.NumKvHeads, spec.HeadDim,
             spec.AttentionBias, spec.OutputProjectionBias, linear);
-        _mlp = new Mlp($"{prefix}.mlp", spec.HiddenSize, spec.IntermediateSize, linear);
+        _mlp = new Mlp($"{prefix}.mlp", spec.HiddenSize, dims.IntermediateSize, linear);
         _inputNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device);
         _postAttentionNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device);
         RegisterComponents();

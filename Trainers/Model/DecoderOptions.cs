@@ -24,4 +24,7 @@ public sealed record DecoderOptions
 
     /// <summary>Builds the q/k/v/o and gate/up/down projections; null means <see cref="LinearFactories.Plain"/> in <see cref="ComputeDType"/>.</summary>
     public LinearFactory? LinearFactory { get; init; }
+
+    /// <summary>Structured pruning applied while loading (LoRAM); null builds every block at the spec's widths.</summary>
+    public IStructuredPruning? Pruning { get; init; }
 }

@@ -19,10 +19,10 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     private readonly float[] _inverseFrequencies;
     private readonly int _maxPositions;
 
-    internal DecoderStack(ModelSpec spec, ScalarType dtype, Device? device, LinearFactory linear) : base(nameof(DecoderStack))
+    internal DecoderStack(ModelSpec spec, ScalarType dtype, Device? device, LinearFactory linear, Func<int, LayerDims> dims) : base(nameof(DecoderStack))
     {
         _embedTokens = nn.Embedding(spec.VocabSize, spec.HiddenSize, device: device, dtype: dtype);
-        _layerList = Enumerable.Range(0, spec.NumLayers).Select(i => new DecoderLayer(spec, i, dtype, device, linear)).ToArray();
+        _layerList = Enumerable.Range(0, spec.NumLayers).Select(i => new DecoderLayer(spec, i, dtype, device, linear, dims(i))).ToArray();
         _layers = nn.ModuleList(_layerList);
         _norm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device);
         _inverseFrequencies = RotaryEmbedding.InverseFrequencies(spec);

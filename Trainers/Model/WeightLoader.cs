@@ -14,7 +14,7 @@ public static class WeightLoader
 {
     private const int NamesShown = 8;
 
-    /// <summary>Loads every tensor of <paramref name="source"/> into <paramref name="model"/>.</summary>
+    /// <summary>Loads every tensor of <paramref name="source"/> into <paramref name="model"/> (shapes as <see cref="CausalLm.ExpectedTensors"/> gives them).</summary>
     /// <remarks>
     /// Ignored: <c>*.rotary_emb.inv_freq</c> buffers that old checkpoints carry (the model derives them from
     /// the spec), and <c>lm_head.weight</c> when embeddings are tied (some exporters write the shared copy).
@@ -23,7 +23,7 @@ public static class WeightLoader
     /// <exception cref="ModelException">Missing or unexpected tensors, or a tensor of the wrong shape; the message names them.</exception>
     public static void Load(CausalLm model, ITensorSource source)
     {
-        var expected = model.Spec.Tensors().ToDictionary(t => t.Name);
+        var expected = model.ExpectedTensors().ToDictionary(t => t.Name);
         var names = source.Names.ToList();
         var present = names.ToHashSet(StringComparer.Ordinal);
         var missing = expected.Keys.Where(n => !present.Contains(n)).ToList();

@@ -117,6 +117,8 @@ public sealed record FinetuneOptions
         Positive(LisaInterval, "--lisa-interval");
         if (LisaLayers < 0) throw new RecipeException($"--lisa-layers: expected a positive integer, found {LisaLayers}");
         if (Prune != 0 && !(Prune > 0 && Prune < 1)) throw new RecipeException($"--prune: expected a ratio in (0, 1), found {Prune}");
+        if (!QuantPeft.Trainers.Pruning.PruningCriteria.Names.Contains(PruneCriterion))
+            throw new RecipeException($"--prune-criterion: expected one of {string.Join(", ", QuantPeft.Trainers.Pruning.PruningCriteria.Names)}; found '{PruneCriterion}'");
         if (SaveEvery < 0) throw new RecipeException($"--save-every: expected 0 or a positive integer, found {SaveEvery}");
     }
 
@@ -128,8 +130,10 @@ public sealed record FinetuneOptions
     public void EnsureRunnable()
     {
         if (Method is not (TrainingMethod.Lora or TrainingMethod.Dora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera
-            or TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore))
+            or TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore or TrainingMethod.Loram))
             NotYet($"--method {Knob.Name(Method)}");
+        if (Method == TrainingMethod.Loram && Prune == 0)
+            throw new RecipeException("--prune: --method loram needs a pruning ratio in (0, 1), e.g. --prune 0.5");
         if (Weights is not (WeightFormat.Nf4 or WeightFormat.Fp4 or WeightFormat.Bf16 or WeightFormat.LqLora))
             NotYet($"--weights {Knob.Name(Weights, LqLoraBits)}");
         if (Weights == WeightFormat.LqLora && Method != TrainingMethod.Lora)

@@ -36,6 +36,9 @@ public sealed partial class FinetuneRecipe
         if (state.Step > _options.Steps)
             throw new RecipeException($"--steps: {_options.Steps} is below the checkpoint's step {state.Step} ('{checkpoint}')");
         TrainingCheckpoint.LoadTensors(checkpoint, Trainable());
+        // LISA: the optimizer of the period the checkpoint's last step belonged to (its draw depends on seed and period
+        // alone); the first step after the resume switches periods exactly where the uninterrupted run did.
+        if (_lisa is not null && state.Step > 0) _optimizer = _lisa.BeforeStep(state.Step - 1, _optimizer);
         string archive = Path.Combine(checkpoint, TrainingCheckpoint.OptimizerFileName);
         if (!File.Exists(archive)) throw new RecipeException($"--resume: '{checkpoint}': missing {TrainingCheckpoint.OptimizerFileName}");
         QuantPeft.Optimizers.OptimizerStateArchive.Load(_optimizer!, archive);

@@ -12,6 +12,7 @@ using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Loss;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Strategies;
+using QuantPeft.Trainers.Pruning;
 using QuantPeft.Trainers.Tokenizers;
 using TorchSharp;
 using Parameter = TorchSharp.Modules.Parameter;
@@ -50,6 +51,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     private VeraSharedMatrices? _vera;
     private LisaSchedule? _lisa;
     private OptimizerInBackward? _inBackward;
+    private LoramPruner? _pruner;
 
     /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
     public FinetuneRecipe(FinetuneOptions options)
@@ -87,6 +89,9 @@ public sealed partial class FinetuneRecipe : IDisposable
 
     /// <summary>Bytes of the frozen base projections as stored (4-bit codes + scales, or bf16).</summary>
     public long BaseProjectionBytes { get; private set; }
+
+    /// <summary>LoRAM: the kept heads and channels of every block (after <see cref="Setup"/>); null for other methods.</summary>
+    public PruningPlan? Pruning => _pruner?.Plan;
 
     /// <summary>The largest resident set seen at the end of a step or an evaluation.</summary>
     public long PeakRssBytes { get; private set; }
@@ -136,6 +141,10 @@ public sealed partial class FinetuneRecipe : IDisposable
             LinearFactory = factory,
             GradientCheckpointing = _options.Checkpointing,
             Attention = _options.Attention,
+            // LoRAM: blocks are built narrow and each tensor is cut as it streams in (QLoRAM when the base is 4-bit).
+            Pruning = _pruner = _options.Method == TrainingMethod.Loram
+                ? new LoramPruner(spec, _options.Prune, PruningCriteria.Parse(_options.PruneCriterion), _options.Seed)
+                : null,
         };
         return ModelFolder.Load(_options.ModelFolder, spec, decoder);
     }
@@ -206,10 +215,9 @@ public sealed partial class FinetuneRecipe : IDisposable
     {
         var targets = ModelAdapters.ResolveTargets(_options.Targets);
         double scaling = new LoraOptions(_options.Rank, _options.Alpha).Scaling;
-        using var source = new SafetensorsModelSource(Path.Combine(_options.ModelFolder, ModelFolder.WeightsFileName));
         try
         {
-            var configs = LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits);
+            var configs = ModelFolder.WithWeights(_options.ModelFolder, source => LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits));
             return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16);
         }
         catch (QuantPeft.Quant.QuantInputException e)
@@ -335,12 +343,13 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// interrupted save leaves no half-written adapter. Methods that train the base weights (full, GaLore, Natural
     /// GaLore, LISA) write the whole model as a Hugging Face model folder instead.
     /// </summary>
+    /// <remarks>A LoRAM adapter is saved recovered (<see cref="AdapterRecovery"/>): at the unpruned model's shapes.</remarks>
     public void Save(string folder)
     {
         if (FullParameterTraining.TrainsBaseWeights(_options.Method))
             FullModelSaver.Save(Model, _options.ModelFolder, folder);
         else
-            AdapterExport.Save(folder, _options, _adapters, _vera);
+            RunAdapterFormats.Save(folder, _options, _adapters, _vera, Pruning);
     }
 
     /// <summary>
@@ -350,8 +359,8 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// <exception cref="RecipeException">The adapter is of another kind, or lacks a tensor this model's adapters need.</exception>
     public void LoadAdapter(string folder)
     {
-        string peftType = AdapterExport.ReadPeftType(folder);
-        string expected = AdapterExport.PeftType(_options.Method);
+        string peftType = RunAdapterFormats.ReadPeftType(folder);
+        string expected = RunAdapterFormats.PeftType(_options.Method);
         if (peftType != expected)
             throw new RecipeException($"{Path.Combine(folder, PeftAdapter.ConfigFileName)}: peft_type \"{peftType}\" cannot load into a --method {Knob.Name(_options.Method)} model (expects \"{expected}\")");
         if (_options.Method == TrainingMethod.Pissa || _options.Weights == WeightFormat.LqLora)
@@ -363,8 +372,8 @@ public sealed partial class FinetuneRecipe : IDisposable
         Tensor Get(string key) => names.Contains(key) ? source.Get(key) : throw new RecipeException($"{source.Origin}: missing tensor '{key}'");
         if (_vera is not null)
         {
-            using var a = Get(AdapterExport.VeraAKey);
-            using var b = Get(AdapterExport.VeraBKey);
+            using var a = Get(RunAdapterFormats.VeraAKey);
+            using var b = Get(RunAdapterFormats.VeraBKey);
             if (!a.shape.SequenceEqual(_vera.A.shape) || !b.shape.SequenceEqual(_vera.B.shape))
                 throw new RecipeException($"{source.Origin}: vera_A/vera_B have shapes [{string.Join(", ", a.shape)}]/[{string.Join(", ", b.shape)}], this model needs [{string.Join(", ", _vera.A.shape)}]/[{string.Join(", ", _vera.B.shape)}]");
             using (no_grad())

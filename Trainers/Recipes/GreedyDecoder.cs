@@ -28,7 +28,7 @@ public static class GreedyDecoder
             foreach (var chunk in group.Chunk(maxRows))
             {
                 int budget = chunk.Max(c => tokenizer.Encode(c.Record.Completion!).Length) + 1;
-                var outputs = Generate(model, chunk.Select(c => c.Prompt).ToArray(), budget, tokenizer.EosId);
+                var outputs = Generate(model, chunk.Select(c => c.Prompt).ToArray(), budget, tokenizer.EosId, tokenizer.VocabSize);
                 for (int i = 0; i < chunk.Length; i++)
                     if (tokenizer.Decode(outputs[i]) == chunk[i].Record.Completion) hits++;
             }
@@ -37,7 +37,15 @@ public static class GreedyDecoder
     }
 
     /// <summary>Greedy continuations of equal-length <paramref name="prompts"/>, each cut at its first EOS (excluded).</summary>
-    public static int[][] Generate(CausalLm model, int[][] prompts, int maxNewTokens, int? eos)
+    /// <param name="model">The model.</param>
+    /// <param name="prompts">Token ids, all of one length.</param>
+    /// <param name="maxNewTokens">Most tokens generated per prompt.</param>
+    /// <param name="eos">The end-of-sequence id, if any.</param>
+    /// <param name="vocabSize">
+    /// Only ids below this are chosen: a model's embedding can have more rows than its tokenizer has tokens (padded
+    /// vocabularies; a synthetic model fed the byte-level tokenizer), and those rows decode to nothing. Null: all rows.
+    /// </param>
+    public static int[][] Generate(CausalLm model, int[][] prompts, int maxNewTokens, int? eos, int? vocabSize = null)
     {
         int n = prompts.Length, length = prompts[0].Length;
         var generated = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
@@ -48,7 +56,8 @@ public static class GreedyDecoder
         {
             using var inner = NewDisposeScope();
             var last = model.Hidden(ids).select(1, -1);                      // (n, H)
-            var next = nn.functional.linear(last, model.LmHeadWeight).argmax(-1);   // (n)
+            var head = vocabSize is int v && v < model.LmHeadWeight.shape[0] ? model.LmHeadWeight.narrow(0, 0, v) : model.LmHeadWeight;
+            var next = nn.functional.linear(last, head).argmax(-1);   // (n)
             long[] tokens = next.cpu().data<long>().ToArray();
             for (int i = 0; i < n; i++)
             {

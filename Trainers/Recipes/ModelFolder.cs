@@ -95,22 +95,29 @@ public static class ModelFolder
         var lm = new CausalLm(spec, options);
         try
         {
-            if (SyntheticModel.IsSynthetic(model))
+            return WithWeights(model, source =>
             {
-                lm.LoadWeights(new HeapTrimmingTensorSource(SyntheticModel.Parse(model).Source()));
-            }
-            else
-            {
-                using var source = new SafetensorsModelSource(WeightsPath(model));
                 lm.LoadWeights(new HeapTrimmingTensorSource(source));
-            }
-            return lm;
+                return lm;
+            });
         }
         catch
         {
             lm.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="use"/> on the model's weights as a tensor source (the checkpoint file or shards, closed
+    /// afterwards, or the generator of a synthetic reference), for passes over the checkpoint besides loading.
+    /// </summary>
+    /// <returns>What <paramref name="use"/> returns.</returns>
+    public static T WithWeights<T>(string model, Func<ITensorSource, T> use)
+    {
+        if (SyntheticModel.IsSynthetic(model)) return use(SyntheticModel.Parse(model).Source());
+        using var source = new SafetensorsModelSource(WeightsPath(model));
+        return use(source);
     }
 
     /// <summary>

@@ -27,10 +27,10 @@ internal static class ExportCommand
             string modelFolder = parse.GetValue(model) ?? throw new QuantPeftException("--model: required; give the base model folder the adapter was trained on");
             string outFolder = parse.GetValue(output) ?? throw new QuantPeftException("-o: required; give the output folder");
             long shardBytes = ParseSize(parse.GetValue(maxShard)!);
-            string adapterFolder = AdapterExport.ResolveAdapter(parse.GetValue(adapter)!);
+            string adapterFolder = PeftAdapterCopy.ResolveAdapter(parse.GetValue(adapter)!);
             var result = parse.GetValue(merge)
                 ? MergedModelExport.Merge(adapterFolder, modelFolder, outFolder, shardBytes)
-                : AdapterExport.Copy(adapterFolder, modelFolder, outFolder);
+                : PeftAdapterCopy.Copy(adapterFolder, modelFolder, outFolder);
             Console.WriteLine(result.MergedModules > 0
                 ? $"merged {result.MergedModules} adapter modules into {modelFolder}: {result.Folder} ({result.WeightFiles.Count} weights file(s){(result.IndexFile is null ? "" : ", indexed")}, bf16)"
                 : $"adapter {adapterFolder} fits {modelFolder}; copied to {result.Folder}");

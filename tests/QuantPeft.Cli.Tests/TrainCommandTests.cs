@@ -93,6 +93,16 @@ public class TrainCommandTests
 
 public class TrainResumeCommandTests
 {
+    // A small task (64 train, 8 eval records) keeps the eval before/after, with its greedy exact match, short.
+    internal static string[] SmallTask(string folder)
+    {
+        var (train, eval) = QuantPeft.Trainers.Data.Demo.UpperCaseTask.Generate(3, 64, 8);
+        string trainPath = Path.Combine(folder, "train.jsonl"), evalPath = Path.Combine(folder, "eval.jsonl");
+        QuantPeft.Trainers.Data.JsonlDatasetWriter.Write(trainPath, train);
+        QuantPeft.Trainers.Data.JsonlDatasetWriter.Write(evalPath, eval);
+        return ["--data", trainPath, "--eval", evalPath];
+    }
+
     private static List<double> Losses(string run) => File.ReadLines(Path.Combine(run, "metrics.jsonl"))
         .Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("loss", out _))
         .Select(e => e.GetProperty("loss").GetDouble()).ToList();
@@ -102,7 +112,7 @@ public class TrainResumeCommandTests
     {
         using var tmp = new TempFolder();
         string run = Path.Combine(tmp.Path, "run");
-        string[] common = ["--batch", "4"];
+        string[] common = ["--batch", "4", .. SmallTask(tmp.Path)];
         var (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "6", "--save-every", "3", "-o", run, .. common]);
         Assert.True(exit == 0, stderr + stdout);
         Assert.True(Directory.Exists(Path.Combine(run, "checkpoint-3")));
@@ -110,23 +120,20 @@ public class TrainResumeCommandTests
         var uninterrupted = Losses(run);
         Assert.Equal(6, uninterrupted.Count);
 
-        // Back to step 3 in the same run folder: steps 4-6 are trained again and replace their log lines.
-        (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "6", "--resume", Path.Combine(run, "checkpoint-3"), .. common]);
+        // As if the run had died during step 6's save: the run folder resolves to its newest checkpoint, step 3;
+        // steps 4-6 are trained again and replace their log lines.
+        Directory.Delete(Path.Combine(run, "checkpoint-6"), recursive: true);
+        (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "6", "--save-every", "3", "--resume", run, .. common]);
         Assert.True(exit == 0, stderr + stdout);
         Assert.Contains("at step 3 of 6", stdout);
         var resumed = Losses(run);
         Assert.Equal(6, resumed.Count);
         for (int i = 0; i < 6; i++)
             Assert.True(Math.Abs(resumed[i] - uninterrupted[i]) <= 1e-6 * Math.Abs(uninterrupted[i]), $"step {i + 1}: {resumed[i]:R} vs {uninterrupted[i]:R}");
-
-        // The run folder means its newest checkpoint; --steps may extend the run.
-        (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "7", "--resume", run, .. common]);
-        Assert.True(exit == 0, stderr + stdout);
-        Assert.Contains("at step 6 of 7", stdout);
-        Assert.Equal(7, Losses(run).Count);
+        Assert.True(Directory.Exists(Path.Combine(run, "checkpoint-6")));
         Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_model.safetensors")));
 
-        (exit, _, stderr) = CliHarness.Run(["train", "--steps", "7", "--resume", run, "--batch", "2"]);
+        (exit, _, stderr) = CliHarness.Run(["train", "--steps", "6", "--resume", run, "--batch", "2", .. SmallTask(tmp.Path)]);
         Assert.Equal(1, exit);
         Assert.Contains("--batch (MicroBatchSize) differs", stderr);
     }
@@ -146,7 +153,7 @@ public class ExportCommandTests
     {
         using var tmp = new TempFolder();
         string run = Path.Combine(tmp.Path, "run");
-        var (exit, stdout, stderr) = CliHarness.Run("train", "--steps", "2", "--batch", "4", "-o", run);
+        var (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "2", "--batch", "4", "-o", run, .. TrainResumeCommandTests.SmallTask(tmp.Path)]);
         Assert.True(exit == 0, stderr + stdout);
 
         string merged = Path.Combine(tmp.Path, "merged");
@@ -203,7 +210,8 @@ public class ExportCommandTests
         Assert.Equal(1, exit);
         Assert.Contains("adapter_model.safetensors", stderr);
 
-        (exit, _, stderr) = CliHarness.Run("export", tmp.Path, "--model", DemoModel(), "-o", output);
+        string empty = Directory.CreateDirectory(Path.Combine(tmp.Path, "empty")).FullName;
+        (exit, _, stderr) = CliHarness.Run("export", empty, "--model", DemoModel(), "-o", output);
         Assert.Equal(1, exit);
         Assert.Contains("adapter_config.json", stderr);
 

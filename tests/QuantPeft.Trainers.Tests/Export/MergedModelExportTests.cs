@@ -188,11 +188,11 @@ public class MergedModelExportTests(ITestOutputHelper output)
         Assert.Contains("adapter_model.safetensors", e.Message);
         Assert.Contains("trained on another model", e.Message);
         Assert.False(Directory.Exists(dir.File("out")));
-        Assert.Throws<ExportException>(() => AdapterExport.Copy(adapter, other, dir.File("out")));
+        Assert.Throws<ExportException>(() => PeftAdapterCopy.Copy(adapter, other, dir.File("out")));
         Assert.False(Directory.Exists(dir.File("out")));
 
         // The copy path validates and copies both PEFT files.
-        var copied = AdapterExport.Copy(adapter, baseFolder, dir.File("copy"));
+        var copied = PeftAdapterCopy.Copy(adapter, baseFolder, dir.File("copy"));
         Assert.Equal(File.ReadAllBytes(Path.Combine(adapter, PeftAdapter.WeightsFileName)), File.ReadAllBytes(copied.WeightFiles[0]));
         Assert.True(File.Exists(Path.Combine(copied.Folder, PeftAdapter.ConfigFileName)));
     }

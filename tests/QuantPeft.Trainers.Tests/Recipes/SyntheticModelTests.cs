@@ -97,4 +97,19 @@ public class SyntheticModelTests
         // so the loss levels off about 1.1 nats below its start (4.64 on the development machine); 0.8 leaves a wide margin.
         Assert.True(losses.Skip(8).Average() < losses[0] - 0.8, string.Join(", ", losses.Select(l => l.ToString("F3"))));
     }
+
+    [Fact]
+    public void GreedyDecodingOfAWiderVocabularyOnlyPicksTokenizerIds()
+    {
+        using var dir = new TempDir();
+        string reference = "synthetic:" + WriteConfig(dir, Tiny with { HiddenSize = 32, IntermediateSize = 64 });
+        var spec = ModelFolder.ReadSpec(reference);
+        using var model = ModelFolder.Load(reference, spec, new DecoderOptions());
+        int[][] prompts = [[256, 104, 105], [256, 97, 98]];
+        var outputs = GreedyDecoder.Generate(model, prompts, maxNewTokens: 12, eos: null, vocabSize: ByteLevelTokenizer.Size);
+        Assert.All(outputs, o => Assert.Equal(12, o.Length));
+        Assert.All(outputs.SelectMany(o => o), id => Assert.InRange(id, 0, ByteLevelTokenizer.Size - 1));
+        var records = new[] { DatasetRecord.FromPromptCompletion("hi", "HI") };
+        Assert.InRange(GreedyDecoder.ExactMatch(model, ByteLevelTokenizer.Instance, records), 0.0, 1.0);
+    }
 }

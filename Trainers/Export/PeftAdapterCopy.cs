@@ -6,7 +6,7 @@ namespace QuantPeft.Trainers.Export;
 /// <c>qpeft export</c> without <c>--merge</c>: the PEFT adapter validated (its config and tensors, and that it fits
 /// the base model's architecture) and copied to a new folder atomically.
 /// </summary>
-public static class AdapterExport
+public static class PeftAdapterCopy
 {
     /// <summary>Validates the adapter in <paramref name="adapterFolder"/> against <paramref name="modelFolder"/> and copies it to <paramref name="output"/>.</summary>
     /// <exception cref="ExportException">The adapter does not fit the model, or the output folder is not empty.</exception>

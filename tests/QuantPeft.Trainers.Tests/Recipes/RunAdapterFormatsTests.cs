@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Tests.Recipes;
 
-public class AdapterExportTests
+public class RunAdapterFormatsTests
 {
     private static readonly long[] Ids = [256, 117, 112, 112, 101, 114, 58, 32, 97, 98];
 

@@ -5,6 +5,7 @@ using QuantPeft.Formats.Peft;
 using QuantPeft.Formats.Safetensors;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Pruning;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +16,7 @@ namespace QuantPeft.Trainers.Recipes;
 /// PEFT LoRA; PiSSA converted to a plain LoRA of rank 2r that applies to the ORIGINAL base; VeRA as PEFT's VeRA
 /// with the shared projections saved; OSoRA under the project's own <c>peft_type: "OSORA"</c>.
 /// </summary>
-internal static class AdapterExport
+internal static class RunAdapterFormats
 {
     /// <summary>The shared VeRA projections' keys (PEFT strips the adapter name from <c>base_model.vera_A.default</c>).</summary>
     public const string VeraAKey = "base_model.vera_A";
@@ -34,8 +35,9 @@ internal static class AdapterExport
         _ => "LORA",
     };
 
-    public static void Save(string folder, FinetuneOptions o, IReadOnlyList<AttachedAdapter> adapters, VeraSharedMatrices? vera)
+    public static void Save(string folder, FinetuneOptions o, IReadOnlyList<AttachedAdapter> adapters, VeraSharedMatrices? vera, PruningPlan? recovery = null)
     {
+        using var scope = NewDisposeScope();   // recovered LoRAM copies live until the file is written
         var targets = ModelAdapters.ResolveTargets(o.Targets);
         switch (o.Method)
         {
@@ -50,8 +52,10 @@ internal static class AdapterExport
                 SavePissaAsLora(folder, o, targets, adapters);
                 break;
             default:
+                // LoRAM: the adapter is saved recovered (AdapterRecovery), at the unpruned model's shapes.
                 PeftAdapter.Save(folder, LoraConfig(o, targets, o.Rank, o.Alpha) with { UseDora = o.Method == TrainingMethod.Dora },
-                    adapters.SelectMany(a => a.Layer.AdapterTensors().Select(kv => Entry(a.ModulePath, kv.Key, kv.Value))));
+                    adapters.SelectMany(a => a.Layer.AdapterTensors().Select(kv => Entry(a.ModulePath, kv.Key,
+                        (recovery is null ? null : AdapterRecovery.Expand(recovery, a.ModulePath, kv.Key, kv.Value)) ?? kv.Value))));
                 break;
         }
     }
