@@ -56,6 +56,7 @@ internal static class TrainCommand
             model, data, eval, steps, rank, alpha, method, weights, doubleQuant, targets, optimizer, checkpointing, attention, layerwise,
             lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output,
         };
+        var planning = TrainPlanning.AddTo(command);
         command.SetAction(parse => CliRunner.Run(() =>
         {
             var defaults = new FinetuneOptions { ModelFolder = "", DataPath = "" };
@@ -64,7 +65,7 @@ internal static class TrainCommand
             string runFolder = parse.GetValue(output)
                 ?? (resumeFrom is null ? null : TrainingCheckpoint.RunFolderOf(TrainingCheckpoint.Resolve(resumeFrom)))
                 ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
-            string modelFolder = parse.GetValue(model) ?? DemoModel.ShippedFolder()
+            string modelFolder = parse.GetValue(model) ?? planning.PlannedModelFolder(parse) ?? DemoModel.ShippedFolder()
                 ?? throw new QuantPeftException($"MODEL: no model folder given and the built-in demo model is missing from {Path.Combine(AppContext.BaseDirectory, DemoModel.FolderName)}");
             ModelFolder.Check(modelFolder);
             var (weightFormat, lqBits) = Knob.ParseWeights(parse.GetValue(weights)!);
@@ -100,18 +101,24 @@ internal static class TrainCommand
             options.Validate();
             options.EnsureRunnable();
             ModelAdapters.ResolveTargets(options.Targets);
+            (options, var plan) = planning.Resolve(parse, options);
+            options.Validate();
+            options.EnsureRunnable();
+            ModelAdapters.ResolveTargets(options.Targets);
             if (options.DataPath.Length == 0)
                 options = WriteDemoTask(options, runFolder);
-            return Run(options, runFolder, ConsoleFactory.Create());
+            if (planning.MeasurePeakFile(parse) is { } measure)
+                return MeasuredTraining.Run(options, runFolder, plan, measure, ConsoleFactory.Create());
+            return Run(options, runFolder, ConsoleFactory.Create(), plan);
         }));
         return command;
     }
 
-    internal static int Run(FinetuneOptions options, string runFolder, IAnsiConsole console)
+    internal static int Run(FinetuneOptions options, string runFolder, IAnsiConsole console, TrainingPlan? plan = null)
     {
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(runFolder);
-        WritePlan(options, runFolder);
+        RunPlanFile.Write(runFolder, plan ?? TrainPlanning.Price(options), options);
         using var recipe = new FinetuneRecipe(options);
         recipe.Setup();
         console.MarkupLine($"[bold]model[/] {Markup.Escape(options.ModelFolder)}: {recipe.Spec!.ParameterCount:N0} parameters; base projections {Knob.Name(options.Weights, options.LqLoraBits)}"
@@ -165,22 +172,6 @@ internal static class TrainCommand
         JsonlDatasetWriter.Write(trainPath, train);
         JsonlDatasetWriter.Write(evalPath, eval);
         return options with { DataPath = trainPath, EvalPath = options.EvalPath ?? evalPath };
-    }
-
-    private static void WritePlan(FinetuneOptions o, string runFolder)
-    {
-        var plan = new JsonObject
-        {
-            ["model"] = ModelFolder.Describe(o.ModelFolder), ["data"] = o.DataPath, ["eval"] = o.EvalPath,
-            ["method"] = Knob.Name(o.Method), ["weights"] = Knob.Name(o.Weights, o.LqLoraBits),
-            ["double_quant"] = o.DoubleQuant, ["rank"] = o.Rank, ["alpha"] = o.Alpha,
-            ["targets"] = new JsonArray([.. ModelAdapters.ResolveTargets(o.Targets).Select(t => JsonValue.Create(t))]),
-            ["optimizer"] = o.Optimizer, ["lr"] = o.LearningRate, ["schedule"] = "cosine", ["warmup_ratio"] = o.WarmupRatio,
-            ["max_grad_norm"] = o.MaxGradNorm, ["micro_batch"] = o.MicroBatchSize, ["grad_accum"] = o.GradientAccumulation,
-            ["seq"] = o.SequenceLength, ["steps"] = o.Steps, ["seed"] = o.Seed, ["compute_dtype"] = "bfloat16",
-            ["gradient_checkpointing"] = o.Checkpointing,
-        };
-        File.WriteAllText(Path.Combine(runFolder, "plan.json"), plan.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
     private static void WriteReport(string runFolder, FinetuneOptions o, FinetuneRecipe recipe, EvalResult before, EvalResult after, TimeSpan elapsed)

@@ -12,6 +12,7 @@ internal static class Verbs
         yield return InspectCommand.Create();
         yield return DemoPretrainCommand.Create();
         yield return TrainCommand.Create();
+        yield return BenchMemoryCommand.Create();
         yield return ExportCommand.Create();
     }
 }

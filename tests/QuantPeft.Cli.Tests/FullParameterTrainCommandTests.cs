@@ -33,7 +33,7 @@ public class FullParameterTrainCommandTests
     [InlineData("--method full --weights bf16 --layerwise on --grad-accum 2", "--layerwise on contradicts --grad-accum 2")]
     [InlineData("--method full --weights bf16 --layerwise on --checkpointing on", "--layerwise on contradicts --checkpointing on")]
     [InlineData("--method lisa --weights bf16", "--lisa-layers: --method lisa needs at least 1 sampled layer, found 0")]
-    [InlineData("--method lisa --weights bf16 --lisa-layers 5", "--lisa-layers: 5 exceeds the model's 4 decoder layers")]
+    [InlineData("--method lisa --weights bf16 --lisa-layers 5", "--lisa-layers: expected 1..4 (the model's layers), found 5")]
     [InlineData("--method lisa --weights bf16 --lisa-layers 1 --optimizer galore", "--optimizer galore contradicts --method lisa")]
     [InlineData("--method galore --optimizer galore --weights bf16 --rank 500", "--rank 500")]
     public void ContradictoryOrOutOfRangeStrategyKnobsExitOneNamingTheFlags(string flags, string message)

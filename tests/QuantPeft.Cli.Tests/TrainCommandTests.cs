@@ -42,7 +42,7 @@ public class TrainCommandTests
 
         (exit, _, stderr) = CliHarness.Run("train", "--seq", "100000", "-o", Path.Combine(dir, "run3"));
         Assert.Equal(1, exit);
-        Assert.Contains("--seq: 100000 exceeds the model's max_position_embeddings", stderr);
+        Assert.Contains("--seq 100000 exceeds the model's max_position_embeddings", stderr);
     }
 
     [Fact]
@@ -56,10 +56,12 @@ public class TrainCommandTests
         Assert.Contains("eval before", stdout);
         Assert.Contains("eval after", stdout);
         using var plan = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "plan.json")));
-        Assert.Equal("lora", plan.RootElement.GetProperty("method").GetString());
-        Assert.Equal("nf4", plan.RootElement.GetProperty("weights").GetString());
-        Assert.True(plan.RootElement.GetProperty("double_quant").GetBoolean());
-        Assert.Equal(4, plan.RootElement.GetProperty("steps").GetInt32());
+        var strategy = plan.RootElement.GetProperty("candidates")[0].GetProperty("strategy");
+        Assert.Equal(0, plan.RootElement.GetProperty("chosen").GetInt32());
+        Assert.Equal("lora", strategy.GetProperty("method").GetString());
+        Assert.Equal("nf4", strategy.GetProperty("weights").GetString());
+        Assert.True(strategy.GetProperty("double_quant").GetBoolean());
+        Assert.Equal(4, plan.RootElement.GetProperty("trainer").GetProperty("steps").GetInt32());
         Assert.Equal(4, File.ReadLines(Path.Combine(run, "metrics.jsonl")).Count(l => l.Contains("\"loss\"")));
         Assert.True(new FileInfo(Path.Combine(run, "loss.png")).Length > 1000);
         Assert.Contains("| before |", File.ReadAllText(Path.Combine(run, "report.md")));
