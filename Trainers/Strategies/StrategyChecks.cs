@@ -39,9 +39,6 @@ public static class StrategyChecks
                 throw new RecipeException(
                     "--layerwise on contradicts --checkpointing on: a checkpointed block is differentiated with respect to its weights, which layer-wise updates leave without gradients; turn one of them off");
         }
-        // A LISA checkpoint holds the optimizer of one period's layers; rebuilding that period before loading it is not done yet.
-        if (o.Method == TrainingMethod.Lisa && o.ResumeFrom is not null)
-            throw new RecipeException("--resume contradicts --method lisa: resuming a LISA run is not available yet");
         if (o.Method == TrainingMethod.Lisa && o.LisaLayers < 1)
             throw new RecipeException($"--lisa-layers: --method lisa needs at least 1 sampled layer, found {o.LisaLayers}");
     }
