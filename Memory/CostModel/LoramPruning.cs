@@ -20,8 +20,13 @@ public static class LoramPruning
     /// <summary>Trailing layers left unpruned.</summary>
     public const int KeptTailLayers = 2;
 
-    /// <summary>Whether layer <paramref name="layer"/> of a <paramref name="numLayers"/>-layer model is pruned.</summary>
-    public static bool IsPruned(int layer, int numLayers) => layer >= KeptHeadLayers && layer < numLayers - KeptTailLayers;
+    /// <summary>
+    /// Whether layer <paramref name="layer"/> of a <paramref name="numLayers"/>-layer model is pruned. A model with no
+    /// more layers than the kept head and tail (a demo-sized one) has every layer pruned, or LoRAM would do nothing;
+    /// the trainer's pruner asks this same rule, so plan and run agree.
+    /// </summary>
+    public static bool IsPruned(int layer, int numLayers) =>
+        numLayers <= KeptHeadLayers + KeptTailLayers || (layer >= KeptHeadLayers && layer < numLayers - KeptTailLayers);
 
     /// <summary>The dimensions of layer <paramref name="layer"/> after pruning by <paramref name="ratio"/>.</summary>
     public static LayerShape Shape(ModelSpec spec, int layer, double ratio)

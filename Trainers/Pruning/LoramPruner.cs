@@ -53,7 +53,7 @@ public sealed class LoramPruner : IStructuredPruning
 
     /// <summary>Whether block <paramref name="layer"/> of a <paramref name="numLayers"/>-block model is pruned.</summary>
     public static bool IsPrunedLayer(int layer, int numLayers) =>
-        numLayers <= LoramPruning.KeptHeadLayers + LoramPruning.KeptTailLayers || LoramPruning.IsPruned(layer, numLayers);
+        LoramPruning.IsPruned(layer, numLayers);
 
     /// <inheritdoc />
     public LayerDims Dims(int layer) => IsPrunedLayer(layer, _spec.NumLayers)
