@@ -64,7 +64,7 @@ internal static class RunAdapterFormats
     {
         PeftType = "LORA",
         TaskType = "CAUSAL_LM",
-        BaseModelNameOrPath = Path.GetFullPath(o.ModelFolder),
+        BaseModelNameOrPath = ModelFolder.Describe(o.ModelFolder),
         InferenceMode = true,
         R = rank,
         LoraAlpha = alpha,
@@ -93,7 +93,7 @@ internal static class RunAdapterFormats
     {
         var config = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal)
         {
-            ["auto_mapping"] = null, ["base_model_name_or_path"] = Path.GetFullPath(o.ModelFolder), ["bias"] = "none",
+            ["auto_mapping"] = null, ["base_model_name_or_path"] = ModelFolder.Describe(o.ModelFolder), ["bias"] = "none",
             ["d_initial"] = VeraLinear.DefaultInitialD, ["fan_in_fan_out"] = false, ["inference_mode"] = true, ["init_weights"] = true,
             ["layers_pattern"] = null, ["layers_to_transform"] = null, ["modules_to_save"] = null, ["peft_type"] = "VERA",
             ["peft_version"] = null, ["projection_prng_key"] = vera.Seed, ["r"] = vera.Rank, ["revision"] = null, ["save_projection"] = true,
@@ -112,7 +112,7 @@ internal static class RunAdapterFormats
     {
         var config = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal)
         {
-            ["base_model_name_or_path"] = Path.GetFullPath(o.ModelFolder), ["inference_mode"] = true, ["init_weights"] = "default",
+            ["base_model_name_or_path"] = ModelFolder.Describe(o.ModelFolder), ["inference_mode"] = true, ["init_weights"] = "default",
             ["peft_type"] = "OSORA", ["r"] = o.Rank, ["target_modules"] = new JsonArray([.. targets.Select(t => JsonValue.Create(t))]),
             ["task_type"] = "CAUSAL_LM",
         };

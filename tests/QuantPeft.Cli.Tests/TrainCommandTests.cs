@@ -84,6 +84,9 @@ public class TrainCommandTests
         using var plan = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "plan.json")));
         Assert.Equal(reference, plan.RootElement.GetProperty("model").GetString());
         Assert.Equal(2, File.ReadLines(Path.Combine(run, "metrics.jsonl")).Count(l => l.Contains("\"loss\"")));
+        // The adapter names its base as given: a synthetic reference is not a path to resolve.
+        using var adapterConfig = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "adapter", "adapter_config.json")));
+        Assert.Equal(reference, adapterConfig.RootElement.GetProperty("base_model_name_or_path").GetString());
 
         (exit, _, stderr) = CliHarness.Run("train", "synthetic:llama-2-7x", "-o", Path.Combine(tmp.Path, "run2"));
         Assert.Equal(1, exit);
