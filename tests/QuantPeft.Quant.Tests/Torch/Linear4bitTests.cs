@@ -103,10 +103,12 @@ public class Linear4bitTests(ITestOutputHelper output)
         Assert.True(afterBackward - before < DequantBytes / 2,
             $"backward left {afterBackward - before} bytes alive (dequantized weight is {DequantBytes})");
 
-        // Control: the probe does see a dequantized weight kept alive, so the assertions above can fail.
+        // Control: a dequantized weight kept alive crosses the same threshold, so the assertions above can fail.
+        // (The heap is process-wide: other frees can land between the two readings, seen at −1.4 MB once, so the
+        // control asks for the threshold the assertions use, not for the full 8 MiB.)
         using var kept = layer.Weight.Dequantize(ScalarType.BFloat16);
         long withKept = NativeHeap.LiveBytes();
-        Assert.True(withKept - afterBackward >= DequantBytes * 9 / 10,
+        Assert.True(withKept - afterBackward >= DequantBytes / 2,
             $"probe missed a kept weight: {before} / {afterForward} / {afterBackward} → {withKept}");
     }
 
