@@ -71,10 +71,9 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
                 }
                 break;
             case "bias":
-                if (value.dim() != 1 || value.shape[0] != OutFeatures)
-                    throw new AdapterException($"'bias': expected shape [{OutFeatures}], found [{string.Join(", ", value.shape)}]");
+                var bias = FrozenBias.Load(value, OutFeatures, _device, _computeDType);
                 _bias?.Dispose();
-                _bias = value.detach().to(_device).to(_computeDType, copy: true).DetachFromDisposeScope();
+                _bias = bias;
                 break;
             default:
                 throw new AdapterException($"an LQ-LoRA base linear has no tensor '{localName}' (expected weight or bias)");
