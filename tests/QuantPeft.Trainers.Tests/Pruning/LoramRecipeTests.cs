@@ -9,6 +9,7 @@ using QuantPeft.Trainers.Recipes;
 using QuantPeft.Trainers.Tokenizers;
 using QuantPeft.Trainers.Training;
 using TorchSharp;
+using QuantPeft.Trainers.Tests.Recipes;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Tests.Pruning;
@@ -24,18 +25,9 @@ public class LoramRecipeTests
 
     private static FinetuneOptions Options(TempDir dir)
     {
-        manual_seed(11);
-        using (var model = new CausalLm(Tiny))
-        {
-            using (no_grad())
-                foreach (var (name, p) in model.named_parameters())
-                    if (p.dim() == 2) nn.init.normal_(p, 0, name.Contains("embed") ? 0.5 : 0.05);
-            ModelFolder.SaveByteLevel(model, dir.File("model"));
-        }
+        TinyRecipeFiles.WriteModel(Tiny, dir.File("model"));
         // 16 records = one micro-batch: every step sees the same rows, so the loss falls by a wide margin on any CPU.
-        (var train, var eval) = UpperCaseTask.Generate(5, 16, 32);
-        JsonlDatasetWriter.Write(dir.File("train.jsonl"), train);
-        JsonlDatasetWriter.Write(dir.File("eval.jsonl"), eval);
+        TinyRecipeFiles.WriteTask(dir, 16, 32);
         return new FinetuneOptions
         {
             ModelFolder = dir.File("model"), DataPath = dir.File("train.jsonl"), EvalPath = dir.File("eval.jsonl"), Steps = 20, Rank = 4,

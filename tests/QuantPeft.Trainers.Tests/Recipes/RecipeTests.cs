@@ -21,28 +21,13 @@ public class RecipeTests
         VocabSize = ByteLevelTokenizer.Size, TieWordEmbeddings = true, MaxPositionEmbeddings = 64,
     };
 
-    internal static string WriteTinyModel(TempDir dir)
-    {
-        manual_seed(11);
-        using var model = new CausalLm(Tiny);
-        using (no_grad())
-            foreach (var (name, p) in model.named_parameters())
-                // The tied embedding is also the LM head: at std 0.05 its logits stay within about ±1.6, so the output is
-                // nearly uniform whatever the adapters do; std 0.5 leaves the adapters room to move the loss.
-                if (p.dim() == 2) nn.init.normal_(p, 0, name.Contains("embed") ? 0.5 : 0.05);
-        string folder = dir.File("model");
-        ModelFolder.SaveByteLevel(model, folder);
-        return folder;
-    }
+    internal static string WriteTinyModel(TempDir dir) => TinyRecipeFiles.WriteModel(Tiny, dir.File("model"));
 
     // trainRecords = the micro-batch size makes every step see the same 16 records, so even a 20-step run on a
     // random tiny base memorises them and the loss falls by a wide margin on any CPU's kernels.
     internal static FinetuneOptions Options(TempDir dir, string model, int steps, int trainRecords = 256)
     {
-        (var train, var eval) = UpperCaseTask.Generate(5, trainRecords, 32);
-        string trainPath = dir.File("train.jsonl"), evalPath = dir.File("eval.jsonl");
-        JsonlDatasetWriter.Write(trainPath, train);
-        JsonlDatasetWriter.Write(evalPath, eval);
+        var (trainPath, evalPath) = TinyRecipeFiles.WriteTask(dir, trainRecords, 32);
         return new FinetuneOptions
         {
             ModelFolder = model, DataPath = trainPath, EvalPath = evalPath, Steps = steps, Rank = 4, LearningRate = 5e-2,

@@ -36,19 +36,10 @@ public class ResumeTests
 
     private static FinetuneOptions Options(TempDir dir)
     {
-        manual_seed(11);
-        using (var model = new CausalLm(Tiny))
-        {
-            using (no_grad())
-                foreach (var (name, p) in model.named_parameters())
-                    if (p.dim() == 2) nn.init.normal_(p, 0, name.Contains("embed") ? 0.5 : 0.05);
-            ModelFolder.SaveByteLevel(model, dir.File("model"));
-        }
+        TinyRecipeFiles.WriteModel(Tiny, dir.File("model"));
         // 40 records in micro-batches of 16: three micro-batches per epoch, the last one short, so a 10-step run
         // crosses several epoch boundaries and a resume lands mid-epoch.
-        (var train, var eval) = UpperCaseTask.Generate(5, 40, 16);
-        JsonlDatasetWriter.Write(dir.File("train.jsonl"), train);
-        JsonlDatasetWriter.Write(dir.File("eval.jsonl"), eval);
+        TinyRecipeFiles.WriteTask(dir, 40, 16);
         return new FinetuneOptions
         {
             ModelFolder = dir.File("model"), DataPath = dir.File("train.jsonl"), EvalPath = dir.File("eval.jsonl"),
