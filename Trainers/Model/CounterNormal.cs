@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -47,6 +48,7 @@ public static class CounterNormal
     /// Writes elements <c>[firstIndex, firstIndex + destination.Length)</c> of stream <paramref name="seed"/> as
     /// float32, vectorised, on the calling thread.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Fill(ulong seed, long firstIndex, double std, Span<float> destination)
     {
         float scale = Scale(std);
@@ -64,6 +66,7 @@ public static class CounterNormal
     /// Writes elements <c>[firstIndex, firstIndex + destination.Length)</c> of stream <paramref name="seed"/> as
     /// bfloat16 bits (float32 value rounded to nearest even), vectorised, on the calling thread.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void FillBFloat16(ulong seed, long firstIndex, double std, Span<ushort> destination)
     {
         float scale = Scale(std);
@@ -143,6 +146,7 @@ public static class CounterNormal
     }
 
     // Vector<float>.Count consecutive values starting at index `first`, as float32.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<float> Values(ulong seed, long first, float scale)
     {
         int lanes = Vector<ulong>.Count;
@@ -153,6 +157,7 @@ public static class CounterNormal
     }
 
     // Sums of the four 16-bit fields of the hashes of Vector<ulong>.Count consecutive indices.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<ulong> Sums(ulong seed, long first)
     {
         var counters = new Vector<ulong>((ulong)(first + 1)) + Vector<ulong>.Indices;
@@ -167,6 +172,7 @@ public static class CounterNormal
     }
 
     // Round to nearest even on the float32 bits; the values are finite, so no NaN case is needed.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<uint> ToBFloat16Bits(Vector<float> values)
     {
         var bits = Vector.AsVectorUInt32(values);
@@ -174,6 +180,7 @@ public static class CounterNormal
         return Vector.ShiftRightLogical(bits + new Vector<uint>(0x7FFFu) + odd, 16);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Hash(ulong seed, long index)
     {
         ulong z = seed + (ulong)(index + 1) * Golden;
@@ -182,6 +189,7 @@ public static class CounterNormal
         return z ^ (z >> 31);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Centred(ulong h)
     {
         int sum = (int)(h & 0xFFFF) + (int)((h >> 16) & 0xFFFF) + (int)((h >> 32) & 0xFFFF) + (int)(h >> 48);
