@@ -12,7 +12,7 @@ namespace QuantPeft.Trainers.Model;
 /// development machine; trimming brings an 8-layer slice from 123–127 % of that bound to 87–106 %
 /// (perf/results/quantize-on-load.md). Elsewhere than glibc the trim is skipped.
 /// </summary>
-internal sealed partial class HeapTrimmingTensorSource(ITensorSource inner) : ITensorSource
+internal sealed partial class HeapTrimmingTensorSource(ITensorSource inner) : ISelectingTensorSource
 {
     private static bool _available = OperatingSystem.IsLinux();
 
@@ -39,6 +39,15 @@ internal sealed partial class HeapTrimmingTensorSource(ITensorSource inner) : IT
         var tensor = inner.Get(name);
         _sinceTrim += tensor.numel() * tensor.ElementSize;
         return tensor;
+    }
+
+    /// <inheritdoc />
+    public bool TrySelect(string name, int dim, long[] indices, out torch.Tensor? selected)
+    {
+        selected = null;
+        if (inner is not ISelectingTensorSource selecting || !selecting.TrySelect(name, dim, indices, out selected)) return false;
+        _sinceTrim += selected!.numel() * selected.ElementSize;
+        return true;
     }
 
     /// <summary>Returns free C-heap pages to the kernel; false when the C library has no <c>malloc_trim</c>.</summary>

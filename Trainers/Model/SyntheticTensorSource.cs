@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Text;
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Formats.HuggingFace;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -21,7 +23,7 @@ namespace QuantPeft.Trainers.Model;
 /// most of an hour); only the tensor being handed out is alive, in <see cref="DType"/> (bf16 by default, like a
 /// real checkpoint's).
 /// </remarks>
-public sealed class SyntheticTensorSource : ITensorSource
+public sealed class SyntheticTensorSource : ISelectingTensorSource
 {
     /// <summary>Standard deviation of generated matrices: Hugging Face's default <c>initializer_range</c>.</summary>
     public const double DefaultStd = 0.02;
@@ -83,6 +85,71 @@ public sealed class SyntheticTensorSource : ITensorSource
                 CounterNormal.Fill(value, TensorSeed(Seed, name), Std);
                 return value;
         }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Generates only the selected elements: kept rows as runs of the tensor's stream, kept columns element by element
+    /// (element (r, c) of an [R, C] matrix is stream element r·C + c). Norms and biases are constants, cut by shape.
+    /// </remarks>
+    /// <exception cref="ModelException">The spec has no tensor of that name.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="dim"/> is not a dimension of the tensor, or an index is out of range.</exception>
+    public bool TrySelect(string name, int dim, long[] indices, out Tensor? selected)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        if (!_tensors.TryGetValue(name, out var spec))
+            throw new ModelException($"{Origin}: no tensor '{name}' in a synthetic {Spec.ModelType} model of this shape");
+        long[] shape = [.. spec.Shape];
+        if (dim < 0 || dim >= shape.Length) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"'{name}' has {shape.Length} dimensions");
+        foreach (long i in indices)
+            if (i < 0 || i >= shape[dim]) throw new ArgumentOutOfRangeException(nameof(indices), i, $"'{name}' has {shape[dim]} entries along dimension {dim}");
+        shape[dim] = indices.Length;
+        selected = spec.Role switch
+        {
+            TensorRole.Norm => ones(shape, DType),
+            TensorRole.Bias => zeros(shape, DType),
+            _ when shape.Length == 2 => SelectMatrix(spec.Shape[1], shape, dim, indices, TensorSeed(Seed, name)),
+            _ => null,
+        };
+        return selected is not null;
+    }
+
+    // bf16 is written directly; other dtypes are generated in float32 and converted.
+    private unsafe Tensor SelectMatrix(long fullColumns, long[] shape, int dim, long[] indices, ulong seed)
+    {
+        bool bf16 = DType == ScalarType.BFloat16;
+        var result = empty(shape, bf16 ? ScalarType.BFloat16 : ScalarType.Float32);
+        long rows = shape[0], cols = shape[1];
+        int elementSize = bf16 ? 2 : 4;
+        double std = Std;
+        fixed (byte* pointer = result.bytes)
+        {
+            nint address = (nint)pointer;
+            Parallel.For(0, rows, r =>
+            {
+                var row = new Span<byte>((byte*)address + r * cols * elementSize, (int)(cols * elementSize));
+                if (dim == 0)
+                {
+                    long first = indices[r] * fullColumns;
+                    if (bf16) CounterNormal.FillBFloat16(seed, first, std, MemoryMarshal.Cast<byte, ushort>(row));
+                    else CounterNormal.Fill(seed, first, std, MemoryMarshal.Cast<byte, float>(row));
+                    return;
+                }
+                long rowStart = r * fullColumns;
+                if (bf16)
+                {
+                    var target = MemoryMarshal.Cast<byte, ushort>(row);
+                    for (int j = 0; j < target.Length; j++) target[j] = FloatBits.SingleToBFloat16(CounterNormal.Value(seed, rowStart + indices[j], std));
+                }
+                else
+                {
+                    var target = MemoryMarshal.Cast<byte, float>(row);
+                    for (int j = 0; j < target.Length; j++) target[j] = CounterNormal.Value(seed, rowStart + indices[j], std);
+                }
+            });
+        }
+        if (bf16 || DType == ScalarType.Float32) return result;
+        using (result) return result.to(DType);
     }
 
     /// <summary>

@@ -9,7 +9,8 @@ namespace QuantPeft.Trainers.Pruning;
 /// <summary>
 /// A checkpoint seen through a <see cref="LoramPruner"/>: each tensor of a pruned block is read at its full shape
 /// (checked against the spec), cut to the kept rows or columns, and the full copy dropped before the loader sees the
-/// cut one, so at most one unpruned tensor is alive at a time. Names and order are the checkpoint's.
+/// cut one, so at most one unpruned tensor is alive at a time; a source that can produce the kept slices alone
+/// (<see cref="ISelectingTensorSource"/>, e.g. a synthetic model) is asked for them instead. Names and order are the checkpoint's.
 /// </summary>
 internal sealed partial class PrunedTensorSource : ITensorSource
 {
@@ -45,6 +46,7 @@ internal sealed partial class PrunedTensorSource : ITensorSource
             _ => null,   // o_proj.bias lives in the hidden dimension, which is never pruned
         };
         if (cut is not { } c) return _inner.Get(name);
+        if (_inner is ISelectingTensorSource selecting && selecting.TrySelect(name, c.Dim, c.Keep, out var selected)) return selected!;
         using var full = ChannelImportance.FetchFull(_spec, _inner, name);
         using var index = tensor(c.Keep, device: full.device);
         return full.index_select(c.Dim, index);
