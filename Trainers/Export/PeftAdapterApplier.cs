@@ -15,14 +15,8 @@ namespace QuantPeft.Trainers.Export;
 /// </summary>
 public static class PeftAdapterApplier
 {
-    /// <summary>The adapter kind a PEFT config describes.</summary>
-    /// <exception cref="ExportException">A kind the trainer cannot attach.</exception>
-    public static AdapterMethod MethodOf(PeftAdapterConfig config, string configPath) => config.PeftType switch
-    {
-        "LORA" when config.UseDora => AdapterMethod.Dora,
-        "LORA" => AdapterMethod.Lora,
-        _ => throw new ExportException($"{configPath}: peft_type \"{config.PeftType}\" is not a LoRA adapter; expected \"LORA\" (with use_dora for DoRA)"),
-    };
+    // A PeftAdapter is a LORA folder (its Load refuses other peft_types); use_dora picks DoRA.
+    private static AdapterMethod MethodOf(PeftAdapterConfig config) => config.UseDora ? AdapterMethod.Dora : AdapterMethod.Lora;
 
     /// <summary>
     /// Checks <paramref name="adapter"/> against <paramref name="spec"/> without loading weights: each adapted module is
@@ -35,7 +29,6 @@ public static class PeftAdapterApplier
         string config = Path.Combine(adapter.Folder, PeftAdapter.ConfigFileName);
         string weights = Path.Combine(adapter.Folder, PeftAdapter.WeightsFileName);
         var c = adapter.Config;
-        MethodOf(c, config);
         if (c.RankPattern.Count > 0 || c.AlphaPattern.Count > 0)
             throw new ExportException($"{config}: rank_pattern/alpha_pattern (per-module ranks) are not supported by qpeft export");
         ExportChecks.Config(c, config, spec);
@@ -59,10 +52,9 @@ public static class PeftAdapterApplier
     /// <exception cref="ExportException">A tensor the layer needs is missing or has another shape; the message names the file.</exception>
     public static IReadOnlyList<AttachedAdapter> Apply(CausalLm model, PeftAdapter adapter)
     {
-        string config = Path.Combine(adapter.Folder, PeftAdapter.ConfigFileName);
         string weights = Path.Combine(adapter.Folder, PeftAdapter.WeightsFileName);
         var c = adapter.Config;
-        var method = MethodOf(c, config);
+        var method = MethodOf(c);
         var targets = adapter.Modules.Select(m => m.ModulePath[(m.ModulePath.LastIndexOf('.') + 1)..]).Distinct().ToList();
         var attached = ModelAdapters.Attach(model, method, new LoraOptions(c.R, c.LoraAlpha, 0, c.UseRslora), targets, seed: 0);
         var covered = adapter.Modules.Select(m => m.ModulePath).ToHashSet(StringComparer.Ordinal);
