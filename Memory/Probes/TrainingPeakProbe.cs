@@ -6,7 +6,10 @@ namespace QuantPeft.Memory.Probes;
 /// <param name="Label">What had just finished (e.g. <c>setup</c>, <c>step 1</c>).</param>
 /// <param name="CurrentBytes">Memory above the baseline at the mark.</param>
 /// <param name="PhasePeakBytes">Highest memory above the baseline since the previous mark.</param>
-public sealed record PeakMark(string Label, long CurrentBytes, long PhasePeakBytes);
+/// <param name="Heap">On the CPU, the C heap's accounting at the mark (where glibc reports it): which share of the
+/// resident set is live tensors and which is freed blocks the heap keeps.</param>
+/// <param name="ManagedBytes">On the CPU, the .NET heap's committed bytes at the mark.</param>
+public sealed record PeakMark(string Label, long CurrentBytes, long PhasePeakBytes, NativeHeapStats? Heap = null, long? ManagedBytes = null);
 
 /// <summary>
 /// The peak memory of a training run above a baseline taken before the model loads, on the device that trains:
@@ -34,6 +37,7 @@ public sealed class TrainingPeakProbe : IDisposable
             // between samples); this probe's own sampler splits the run into phases.
             _process = new ProcessMemoryProbe(TimeSpan.FromMilliseconds(2));
             BaselineBytes = _process.BaselineBytes;
+            BaselineHeap = NativeHeap.Read();
             _read = () => ProcessMemoryProbe.Read().CurrentBytes;
             Source = _process.HighWaterMarkReset ? "VmRSS sampled every 2 ms, and VmHWM (reset at the baseline)" : "VmRSS sampled every 2 ms (VmHWM not resettable here)";
         }
@@ -64,6 +68,9 @@ public sealed class TrainingPeakProbe : IDisposable
     /// <summary>Memory in use when the probe started (the runtime, before the model).</summary>
     public long BaselineBytes { get; }
 
+    /// <summary>On the CPU, the C heap's accounting when the probe started (null elsewhere, or without glibc's <c>mallinfo2</c>).</summary>
+    public NativeHeapStats? BaselineHeap { get; private init; }
+
     /// <summary>Highest memory above the baseline since the start.</summary>
     public long PeakAboveBaselineBytes
     {
@@ -82,7 +89,9 @@ public sealed class TrainingPeakProbe : IDisposable
     {
         long current = _read();
         long phase = Math.Max(Interlocked.Exchange(ref _phaseMax, current), current);
-        var mark = new PeakMark(label, Math.Max(0, current - BaselineBytes), Math.Max(0, phase - BaselineBytes));
+        bool cpu = DeviceKind == DeviceKind.Cpu;
+        var mark = new PeakMark(label, Math.Max(0, current - BaselineBytes), Math.Max(0, phase - BaselineBytes),
+            cpu ? NativeHeap.Read() : null, cpu ? GC.GetGCMemoryInfo().TotalCommittedBytes : null);
         _marks.Add(mark);
         return mark;
     }
