@@ -36,14 +36,23 @@ public sealed record CostSettings
     /// </summary>
     public bool Compiled { get; init; }
 
+    /// <summary>
+    /// Whether the optimizer step runs QuantPeft's per-tensor rules, which upcast the gradient and decode both
+    /// moments into f32 copies (whatever the state format) before updating them in place, instead of updating the
+    /// states where they lie as PyTorch's AdamW and bitsandbytes' 8-bit kernels do; the step's temporaries are then
+    /// priced by <see cref="OptimizerCost.DecodedStepTemp"/>. Under layer-wise updates the rules step only the
+    /// decoder projections inside backward; the other trainable tensors keep their gradients until the step after it.
+    /// </summary>
+    public bool DecodedMomentStep { get; init; }
+
     /// <summary>Number of chunks of a chunked loss (torchtune and our runtime use 8).</summary>
     public int LossChunks { get; init; } = 8;
 
     /// <summary>Natural GaLore's gradient history length s (default 20).</summary>
     public int NaturalGaloreHistory { get; init; } = 20;
 
-    /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW.</summary>
-    public static CostSettings QuantPeft { get; } = new();
+    /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW over decoded moments.</summary>
+    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true };
 
     /// <summary>PyTorch + Hugging Face-style modules: foreach AdamW.</summary>
     public static CostSettings PyTorch { get; } = new() { ForeachAdamW = true };

@@ -22,12 +22,29 @@ public static class MemoryCostModel
         long baseWeights = WeightCost.BaseWeights(inv, s);
         long adapter = 2 * set.AdapterElements;
         OptimizerBytes opt = OptimizerCost.Estimate(set, s, settings, budget.DeviceKind);
-        long grads = 2 * (s.Layerwise ? set.LargestUnitElements : set.TrainableElements);
-        ActivationBytes act = ActivationCost.Estimate(inv, set, s, w, settings);
         long dequant = WeightCost.DequantBuffer(inv, s);
-
-        long backward = grads + act.Peak + dequant + (s.Layerwise ? opt.StepTemp : 0);
-        long step = s.Layerwise ? 0 : grads + opt.StepTemp;
+        ActivationBytes act = ActivationCost.Estimate(inv, set, s, w, settings);
+        long grads, stepGrads, backward, step, backwardTemp;
+        if (s.Layerwise && settings.DecodedMomentStep)
+        {
+            // QuantPeft's layer-wise mode: each projection steps inside backward as its gradient arrives; the LM
+            // head's gradient exists from the start of backward, and every gradient that is not a projection's
+            // (embedding, head, norms) waits for the step after backward.
+            long projection = 2 * set.Tensors.Where(t => t.IsGaloreMatrix).Select(t => t.Elements).DefaultIfEmpty(0).Max();
+            long head = 2 * set.Tensors.Where(t => t.Unit == -2).Sum(t => t.Elements);
+            grads = head + projection;
+            stepGrads = 2 * set.Tensors.Where(t => !t.IsGaloreMatrix).Sum(t => t.Elements);
+            backwardTemp = opt.InBackwardStepTemp;
+            backward = grads + act.Peak + dequant + backwardTemp;
+            step = stepGrads + opt.StepTemp;
+        }
+        else
+        {
+            grads = stepGrads = 2 * (s.Layerwise ? set.LargestUnitElements : set.TrainableElements);
+            backwardTemp = s.Layerwise ? opt.StepTemp : 0;
+            backward = grads + act.Peak + dequant + backwardTemp;
+            step = s.Layerwise ? 0 : grads + opt.StepTemp;
+        }
         bool backwardPeak = backward >= step;
 
         var device = new Dictionary<MemoryComponent, long>();
@@ -36,7 +53,7 @@ public static class MemoryCostModel
         device[MemoryComponent.BaseWeights] = baseWeights;
         device[MemoryComponent.AdapterWeights] = adapter;
         device[MemoryComponent.OptimizerStates] = opt.Device;
-        device[MemoryComponent.Gradients] = grads;
+        device[MemoryComponent.Gradients] = backwardPeak ? grads : stepGrads;
         if (backwardPeak)
         {
             bool logits = act.LogitsAtPeak;
@@ -44,7 +61,7 @@ public static class MemoryCostModel
             device[MemoryComponent.ActivationGradients] = logits ? 0 : act.Gradients;
             device[MemoryComponent.Logits] = logits ? act.Logits : 0;
             device[MemoryComponent.DequantBuffer] = dequant;
-            if (s.Layerwise) device[MemoryComponent.OptimizerStepTemp] = opt.StepTemp;
+            device[MemoryComponent.OptimizerStepTemp] = backwardTemp;
         }
         else device[MemoryComponent.OptimizerStepTemp] = opt.StepTemp;
 

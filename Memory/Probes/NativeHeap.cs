@@ -21,7 +21,8 @@ public readonly record struct NativeHeapStats(long ArenaBytes, long InUseBytes, 
 /// 64-bit), and the trim threshold to twice that. After the first freed weight-sized tensor, every later tensor
 /// under 32 MiB (activations, gradients, dequantized weights, optimizer temporaries) lands in an arena, and the
 /// resident set keeps the high-water mark of all of them plus their fragmentation, run to run differently.
-/// <see cref="Configure"/> pins glibc's documented static defaults (both thresholds 128 KiB), which turns the
+/// <see cref="Configure"/> (opt-in: <c>QPEFT_NATIVE_HEAP=pinned</c>, since faulting the pages in again on every large tensor costs
+/// speed) pins glibc's documented static defaults (both thresholds 128 KiB), which turns the
 /// dynamic raise off: blocks of 128 KiB and more are mapped and unmapped, arenas only hold small blocks, and the
 /// resident set is what the planner prices (live tensors) plus the small-block heap.
 /// </summary>
