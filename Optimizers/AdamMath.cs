@@ -1,8 +1,15 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Optimizers;
 
 /// <summary>The Adam arithmetic shared by every rule, in f32 TorchSharp ops.</summary>
+/// <remarks>
+/// Scalars are created explicitly and disposed after the op: TorchSharp's implicit <c>double → Scalar</c>
+/// conversion leaves a temporary that only a finalizer frees, and nothing keeps it alive while the native op runs,
+/// so a garbage collection during the call can free the value the op is reading (seen once as a libtorch
+/// <c>toFloat</c> error in <c>Direction</c> (now <see cref="DirectionInPlace"/>) on a loaded machine).
+/// </remarks>
 internal static class AdamMath
 {
     /// <summary>
@@ -12,16 +19,19 @@ internal static class AdamMath
     /// </summary>
     public static void Moments(Tensor g, Tensor m, Tensor v, double beta1, double beta2)
     {
-        m.mul_(beta1).add_(g, alpha: 1 - beta1);
-        v.mul_(beta2).addcmul_(g, g, value: 1 - beta2);
+        using Scalar b1 = beta1.ToScalar(), oneMinusB1 = (1 - beta1).ToScalar();
+        using Scalar b2 = beta2.ToScalar(), oneMinusB2 = (1 - beta2).ToScalar();
+        m.mul_(b1).add_(g, alpha: oneMinusB1);
+        v.mul_(b2).addcmul_(g, g, value: oneMinusB2);
     }
 
     /// <summary>Zeroes both moments where <paramref name="finite"/> is false, in place (the 8-bit codecs' rule for a non-finite gradient).</summary>
     public static void ZeroWhereNotFinite(Tensor finite, Tensor m, Tensor v)
     {
         using var bad = finite.logical_not();
-        m.masked_fill_(bad, 0f);
-        v.masked_fill_(bad, 0f);
+        using Scalar zero = 0f.ToScalar();
+        m.masked_fill_(bad, zero);
+        v.masked_fill_(bad, zero);
     }
 
     /// <summary>
@@ -32,9 +42,24 @@ internal static class AdamMath
     /// denominator), so the caller encodes both moments first.</remarks>
     public static Tensor DirectionInPlace(Tensor m, Tensor v, long t, double beta1, double beta2, double eps)
     {
-        double bc1 = 1 - Math.Pow(beta1, t);
-        double bc2 = 1 - Math.Pow(beta2, t);
-        var denom = v.sqrt_().div_(Math.Sqrt(bc2)).add_(eps);
+        using Scalar bc1 = (1 - Math.Pow(beta1, t)).ToScalar();
+        using Scalar sqrtBc2 = Math.Sqrt(1 - Math.Pow(beta2, t)).ToScalar();
+        using Scalar epsilon = eps.ToScalar();
+        var denom = v.sqrt_().div_(sqrtBc2).add_(epsilon);
         return m.div_(denom).div_(bc1);
+    }
+
+    /// <summary>p ← p + alpha · update, with the scalar kept alive for the whole native call (see the type's remarks).</summary>
+    public static void AddScaled(Tensor p, Tensor update, double alpha)
+    {
+        using Scalar a = alpha.ToScalar();
+        p.add_(update, alpha: a);
+    }
+
+    /// <summary>p ← p · factor, with the scalar kept alive for the whole native call.</summary>
+    public static void Scale(Tensor p, double factor)
+    {
+        using Scalar f = factor.ToScalar();
+        p.mul_(f);
     }
 }

@@ -63,9 +63,9 @@ internal sealed class AdamWRule : IParameterRule
         v.Dispose();
         var p = Param.detach().to(ScalarType.Float32, copy: true);
         double decay = 1 - lr * o.WeightDecay;
-        if (o.WeightDecay > 0 && !_decayAfterStep) p.mul_(decay);
-        p.add_(direction, alpha: -lr);
-        if (o.WeightDecay > 0 && _decayAfterStep) p.mul_(decay);
+        if (o.WeightDecay > 0 && !_decayAfterStep) AdamMath.Scale(p, decay);
+        AdamMath.AddScaled(p, direction, -lr);
+        if (o.WeightDecay > 0 && _decayAfterStep) AdamMath.Scale(p, decay);
         if (finite is not null)
         {
             // Where the gradient was not finite the parameter keeps its value (only those elements are copied).

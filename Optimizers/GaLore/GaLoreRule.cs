@@ -1,5 +1,6 @@
 using QuantPeft.Optimizers.State;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Optimizers.GaLore;
@@ -84,11 +85,12 @@ internal sealed class GaLoreRule : IParameterRule
         if (finite is not null)
         {
             using var bad = finite.logical_not();
-            n.masked_fill_(bad, 0f);
+            using Scalar zero = 0f.ToScalar();
+            n.masked_fill_(bad, zero);
         }
         var p = Param.detach().to(ScalarType.Float32, copy: true);
-        p.add_(_projector.ProjectBack(n), alpha: -lr * _options.Scale);
-        if (o.WeightDecay > 0) p.mul_(1 - lr * o.WeightDecay);
+        AdamMath.AddScaled(p, _projector.ProjectBack(n), -lr * _options.Scale);
+        if (o.WeightDecay > 0) AdamMath.Scale(p, 1 - lr * o.WeightDecay);
         Param.detach().copy_(p);
     }
 
