@@ -45,6 +45,13 @@ public sealed record CostSettings
     /// </summary>
     public bool DecodedMomentStep { get; init; }
 
+    /// <summary>
+    /// Whether the chunked loss accumulates a training LM head's gradient in an f32 V×H buffer (QuantPeft's
+    /// <c>ChunkedCrossEntropyFunction</c>), converted to the head's dtype at the end: 4·V·H bytes beside the saved
+    /// activations while the head's backward runs.
+    /// </summary>
+    public bool HeadGradientInF32 { get; init; }
+
     /// <summary>Number of chunks of a chunked loss (torchtune and our runtime use 8).</summary>
     public int LossChunks { get; init; } = 8;
 
@@ -52,7 +59,7 @@ public sealed record CostSettings
     public int NaturalGaloreHistory { get; init; } = 20;
 
     /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW over decoded moments.</summary>
-    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true };
+    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true };
 
     /// <summary>PyTorch + Hugging Face-style modules: foreach AdamW.</summary>
     public static CostSettings PyTorch { get; } = new() { ForeachAdamW = true };

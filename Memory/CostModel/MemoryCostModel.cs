@@ -3,15 +3,17 @@ using QuantPeft.Memory.Planning;
 namespace QuantPeft.Memory.CostModel;
 
 /// <summary>
-/// Prices one strategy. Memory is taken at the larger of two phases:
+/// Prices one strategy. Memory is taken at the largest of its phases:
 /// <list type="bullet">
 /// <item>backward: weights, adapters, optimizer states, gradients (all, or the largest update unit's under
 /// layer-wise updates, whose step then also runs here), saved activations, then either the logits (at the
 /// loss) or one layer's recomputed set and activation gradients (inside a layer's backward), whichever is
 /// larger, and one dequantized matrix;</item>
-/// <item>optimizer step (without layer-wise updates): weights, adapters, states, all gradients and the step's temporaries.</item>
+/// <item>optimizer step (without layer-wise updates): weights, adapters, states, all gradients and the step's temporaries;</item>
+/// <item>under QuantPeft's runtime, when the LM head trains, the loss's backward: weights, adapters, states, saved
+/// activations, logits, the head's gradient and its f32 accumulator (<see cref="CostSettings.HeadGradientInF32"/>).</item>
 /// </list>
-/// The runtime overhead is added to both; the fragmentation margin is a fraction of the allocated peak.
+/// The runtime overhead is added to each; the fragmentation margin is a fraction of the allocated peak.
 /// </summary>
 public static class MemoryCostModel
 {
@@ -45,7 +47,13 @@ public static class MemoryCostModel
             backward = grads + act.Peak + dequant + backwardTemp;
             step = s.Layerwise ? 0 : grads + opt.StepTemp;
         }
-        bool backwardPeak = backward >= step;
+        // QuantPeft's chunked loss accumulates a training LM head's gradient in an f32 V×H buffer during the head's
+        // backward, the first thing backward does: every saved activation is still alive, no other gradient exists yet.
+        long headAccumulator = settings.HeadGradientInF32 && TrainsHead(inv, set) ? 4 * inv.Spec.VocabSize * inv.Spec.HiddenSize : 0;
+        long headGradient = headAccumulator / 2;
+        long lossBackward = headAccumulator == 0 ? 0 : headGradient + headAccumulator + act.Saved + act.Logits + dequant;
+        bool lossPeak = lossBackward > Math.Max(backward, step);
+        bool backwardPeak = !lossPeak && backward >= step;
 
         var device = new Dictionary<MemoryComponent, long>();
         foreach (MemoryComponent c in MemoryComponents.DeviceOrder) device[c] = 0;
@@ -53,8 +61,14 @@ public static class MemoryCostModel
         device[MemoryComponent.BaseWeights] = baseWeights;
         device[MemoryComponent.AdapterWeights] = adapter;
         device[MemoryComponent.OptimizerStates] = opt.Device;
-        device[MemoryComponent.Gradients] = backwardPeak ? grads : stepGrads;
-        if (backwardPeak)
+        device[MemoryComponent.Gradients] = lossPeak ? headGradient : backwardPeak ? grads : stepGrads;
+        if (lossPeak)
+        {
+            device[MemoryComponent.Activations] = act.Saved;
+            device[MemoryComponent.Logits] = act.Logits + headAccumulator;
+            device[MemoryComponent.DequantBuffer] = dequant;
+        }
+        else if (backwardPeak)
         {
             bool logits = act.LogitsAtPeak;
             device[MemoryComponent.Activations] = act.Saved + (logits ? 0 : act.Recompute);
@@ -69,6 +83,10 @@ public static class MemoryCostModel
         device[MemoryComponent.Fragmentation] = (long)Math.Round(allocated * budget.EffectiveFragmentation);
 
         var host = new Dictionary<MemoryComponent, long> { [MemoryComponent.PagedStatesHost] = opt.Host };
-        return new MemoryEstimate { Device = device, Host = host, PeakPhase = backwardPeak ? "backward" : "optimizer-step" };
+        return new MemoryEstimate { Device = device, Host = host, PeakPhase = lossPeak ? "loss-backward" : backwardPeak ? "backward" : "optimizer-step" };
     }
+
+    // The LM head trains (full-parameter methods, LISA), or with tied embeddings the embedding it shares does.
+    private static bool TrainsHead(ModelInventory inv, TrainableSet set) =>
+        set.Tensors.Any(t => t.Unit == -2 || (inv.LmHeadElements == 0 && t.Unit == -1));
 }

@@ -67,4 +67,23 @@ public sealed class DecodedStepTempTests
         Assert.Equal(14L * 32000 * 2048, e.Device[MemoryComponent.OptimizerStepTemp]);
         Assert.Equal(0, e.Device[MemoryComponent.Activations]);
     }
+
+    [Fact]
+    public void ATrainingHeadAddsItsF32AccumulatorToTheLossBackward()
+    {
+        // Qwen2.5-0.5B (vocab 151936, hidden 896, tied embeddings: the head is the embedding, which LISA trains), γ=1,
+        // 32 rows of 2048 tokens: the head's gradient 2·V·H and f32 accumulator 4·V·H beside the saved activations and
+        // logits outweigh every gradient LISA produces (embedding, one layer) at the end of backward.
+        var inv = ModelInventory.Build(ModelPresets.Get("qwen2.5-0.5b"));
+        var s = Full with { Method = TrainingMethod.Lisa, LisaLayers = 1, Batch = 32, ChunkedLoss = true };
+        var w = new Workload(2048);
+        var budget = new Budget { DeviceKind = DeviceKind.Cpu };
+        var e = MemoryCostModel.Estimate(inv, s, w, budget, CostSettings.QuantPeft);
+        Assert.Equal("loss-backward", e.PeakPhase);
+        long vh = 151936L * 896;
+        Assert.Equal(2 * vh, e.Device[MemoryComponent.Gradients]);
+        Assert.Equal(ActivationCost.LogitsBytes(151936, 32L * 2048, chunked: true, chunks: 8) + 4 * vh, e.Device[MemoryComponent.Logits]);
+        // PyTorch stacks have no such phase.
+        Assert.NotEqual("loss-backward", MemoryCostModel.Estimate(inv, s, w, budget, CostSettings.PyTorch).PeakPhase);
+    }
 }
