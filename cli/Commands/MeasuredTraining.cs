@@ -53,6 +53,7 @@ internal static class MeasuredTraining
             {
                 ["label"] = m.Label, ["current_bytes"] = m.CurrentBytes, ["phase_peak_bytes"] = m.PhasePeakBytes,
                 ["c_heap"] = HeapJson(m.Heap), ["managed_committed_bytes"] = m.ManagedBytes,
+                ["phase_c_heap_live_peak_bytes"] = m.PhaseLivePeakBytes,
             })]),
             ["baseline_c_heap"] = HeapJson(probe.BaselineHeap),
             ["c_heap_thresholds_pinned"] = NativeHeap.IsConfigured,
