@@ -11,7 +11,8 @@ namespace QuantPeft.Memory.CostModel;
 /// larger, and one dequantized matrix;</item>
 /// <item>optimizer step (without layer-wise updates): weights, adapters, states, all gradients and the step's temporaries;</item>
 /// <item>under QuantPeft's runtime, when the LM head trains, the loss's backward: weights, adapters, states, saved
-/// activations, logits, the head's gradient and its f32 accumulator (<see cref="CostSettings.HeadGradientInF32"/>).</item>
+/// activations, logits, the head's gradient and its f32 accumulator (<see cref="CostSettings.HeadGradientInF32"/>);</item>
+/// <item>on a CPU device only, the load: weights and the loader's staging of the largest tensor (<see cref="WeightCost.LoadStaging"/>).</item>
 /// </list>
 /// The runtime overhead is added to each; the fragmentation margin is a fraction of the allocated peak.
 /// </summary>
@@ -52,8 +53,13 @@ public static class MemoryCostModel
         long headAccumulator = settings.HeadGradientInF32 && TrainsHead(inv, set) ? 4 * inv.Spec.VocabSize * inv.Spec.HiddenSize : 0;
         long headGradient = headAccumulator / 2;
         long lossBackward = headAccumulator == 0 ? 0 : headGradient + headAccumulator + act.Saved + act.Logits + dequant;
-        bool lossPeak = lossBackward > Math.Max(backward, step);
-        bool backwardPeak = !lossPeak && backward >= step;
+        // On the CPU the host is the device: the base streams in with one tensor staged beside it, before any adapter,
+        // state or activation exists.
+        long staging = budget.DeviceKind == DeviceKind.Cpu ? WeightCost.LoadStaging(inv, s) : 0;
+        long training = Math.Max(lossBackward, Math.Max(backward, step)) + adapter + opt.Device;
+        bool loadPeak = staging > training;
+        bool lossPeak = !loadPeak && lossBackward > Math.Max(backward, step);
+        bool backwardPeak = !loadPeak && !lossPeak && backward >= step;
 
         var device = new Dictionary<MemoryComponent, long>();
         foreach (MemoryComponent c in MemoryComponents.DeviceOrder) device[c] = 0;
@@ -62,7 +68,14 @@ public static class MemoryCostModel
         device[MemoryComponent.AdapterWeights] = adapter;
         device[MemoryComponent.OptimizerStates] = opt.Device;
         device[MemoryComponent.Gradients] = lossPeak ? headGradient : backwardPeak ? grads : stepGrads;
-        if (lossPeak)
+        if (loadPeak)
+        {
+            device[MemoryComponent.AdapterWeights] = 0;
+            device[MemoryComponent.OptimizerStates] = 0;
+            device[MemoryComponent.Gradients] = 0;
+            device[MemoryComponent.LoadStaging] = staging;
+        }
+        else if (lossPeak)
         {
             device[MemoryComponent.Activations] = act.Saved;
             device[MemoryComponent.Logits] = act.Logits + headAccumulator;
@@ -83,7 +96,7 @@ public static class MemoryCostModel
         device[MemoryComponent.Fragmentation] = (long)Math.Round(allocated * budget.EffectiveFragmentation);
 
         var host = new Dictionary<MemoryComponent, long> { [MemoryComponent.PagedStatesHost] = opt.Host };
-        return new MemoryEstimate { Device = device, Host = host, PeakPhase = lossPeak ? "loss-backward" : backwardPeak ? "backward" : "optimizer-step" };
+        return new MemoryEstimate { Device = device, Host = host, PeakPhase = loadPeak ? "load" : lossPeak ? "loss-backward" : backwardPeak ? "backward" : "optimizer-step" };
     }
 
     // The LM head trains (full-parameter methods, LISA), or with tied embeddings the embedding it shares does.

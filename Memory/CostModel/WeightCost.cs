@@ -58,5 +58,18 @@ public static class WeightCost
     public static long DequantBuffer(ModelInventory inv, Strategy s) =>
         s.IsQuantized ? 2 * inv.Linears.Max(t => t.Elements) : 0;
 
+    /// <summary>
+    /// Bytes the loader holds beside the base weights while the largest tensor streams in, on a CPU device (on CUDA
+    /// the staging is in host memory and the device never sees it): that tensor in f32 (4 bytes per element) when the
+    /// base is quantized — the quantizer works on an f32 copy, and "resident model + largest tensor in f32" is the
+    /// bound perf/results/quantize-on-load.md measured at 87–106 % on the TinyLlama shape — or in bf16 (2 bytes) when
+    /// the base stays bf16 and the tensor is only copied into its parameter.
+    /// </summary>
+    public static long LoadStaging(ModelInventory inv, Strategy s)
+    {
+        long largest = Math.Max(Math.Max(inv.EmbeddingElements, inv.LmHeadElements), inv.Linears.Select(t => t.Elements).DefaultIfEmpty(0).Max());
+        return (s.IsQuantized ? 4 : 2) * largest;
+    }
+
     internal static long Ceil(long a, long b) => (a + b - 1) / b;
 }

@@ -118,6 +118,9 @@ public sealed partial class FinetuneRecipe : IDisposable
         Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, evalPath: _options.EvalPath);
 
         _model = LoadModel(Spec);
+        // The loader trims the C heap every 128 MiB streamed; the last tensors' staging blocks are still kept, and
+        // training would otherwise start on top of them (up to the largest tensor's worth, freed but resident).
+        HeapTrimmingTensorSource.Trim();
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
             + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
             + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);

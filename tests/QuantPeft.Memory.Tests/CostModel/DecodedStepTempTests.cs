@@ -86,4 +86,25 @@ public sealed class DecodedStepTempTests
         // PyTorch stacks have no such phase.
         Assert.NotEqual("loss-backward", MemoryCostModel.Estimate(inv, s, w, budget, CostSettings.PyTorch).PeakPhase);
     }
+
+    [Fact]
+    public void OnTheCpuAQuantizedLoadStagesTheLargestTensorInF32()
+    {
+        // TinyLlama QLoRA NF4+DQ, 64 tokens: base weights + the 32000×2048 embedding (or head) in f32 outweigh the
+        // training step (adapters, states, gradients, activations, logits, dequant buffer); on CUDA the staging is in
+        // host memory and is not priced.
+        var inv = ModelInventory.Build(ModelPresets.Get("tinyllama-1.1b"));
+        var s = new Strategy { Weights = WeightFormat.Nf4, DoubleQuant = true, Method = TrainingMethod.Lora, Rank = 8,
+            Targets = TargetModules.AllLinear, Optimizer = OptimizerKind.AdamW, Batch = 1, ChunkedLoss = true };
+        var cpu = MemoryCostModel.Estimate(inv, s, new Workload(64), new Budget { DeviceKind = DeviceKind.Cpu }, CostSettings.QuantPeft);
+        Assert.Equal("load", cpu.PeakPhase);
+        Assert.Equal(4L * 32000 * 2048, cpu.Device[MemoryComponent.LoadStaging]);
+        Assert.Equal(0, cpu.Device[MemoryComponent.AdapterWeights]);
+        Assert.Equal(WeightCost.BaseWeights(inv, s), cpu.Device[MemoryComponent.BaseWeights]);
+        var cuda = MemoryCostModel.Estimate(inv, s, new Workload(64), new Budget { DeviceKind = DeviceKind.Cuda }, CostSettings.QuantPeft);
+        Assert.Equal(0, cuda.Device[MemoryComponent.LoadStaging]);
+        Assert.Equal("backward", cuda.PeakPhase);
+        // A bf16 base is only copied into its parameters: the tensor in bf16.
+        Assert.Equal(2L * 32000 * 2048, WeightCost.LoadStaging(inv, s with { Weights = WeightFormat.Bf16, DoubleQuant = false }));
+    }
 }
