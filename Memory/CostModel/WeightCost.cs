@@ -60,15 +60,17 @@ public static class WeightCost
 
     /// <summary>
     /// Bytes the loader holds beside the base weights while the largest tensor streams in, on a CPU device (on CUDA
-    /// the staging is in host memory and the device never sees it): that tensor in f32 (4 bytes per element) when the
-    /// base is quantized — the quantizer works on an f32 copy, and "resident model + largest tensor in f32" is the
-    /// bound perf/results/quantize-on-load.md measured at 87–106 % on the TinyLlama shape — or in bf16 (2 bytes) when
-    /// the base stays bf16 and the tensor is only copied into its parameter.
+    /// the staging is in host memory and the device never sees it): one tensor as it arrives, in bf16 (2 bytes per
+    /// element) when it is kept as it is (a bf16 base; the embedding, LM head and norms of a quantized one), and in
+    /// f32 (4 bytes) when it is quantized on arrival, since the quantizer works on an f32 copy. The larger of the two
+    /// decides. On the 156M-parameter check shape the live C heap during the load peaked 0.5–1.3 MiB above this
+    /// (perf/results/bench-memory-cpu.md).
     /// </summary>
     public static long LoadStaging(ModelInventory inv, Strategy s)
     {
-        long largest = Math.Max(Math.Max(inv.EmbeddingElements, inv.LmHeadElements), inv.Linears.Select(t => t.Elements).DefaultIfEmpty(0).Max());
-        return (s.IsQuantized ? 4 : 2) * largest;
+        long linear = inv.Linears.Select(t => t.Elements).DefaultIfEmpty(0).Max();
+        long kept = Math.Max(inv.EmbeddingElements, inv.LmHeadElements);
+        return s.IsQuantized ? Math.Max(2 * kept, 4 * linear) : 2 * Math.Max(kept, linear);
     }
 
     internal static long Ceil(long a, long b) => (a + b - 1) / b;

@@ -88,23 +88,29 @@ public sealed class DecodedStepTempTests
     }
 
     [Fact]
-    public void OnTheCpuAQuantizedLoadStagesTheLargestTensorInF32()
+    public void OnTheCpuTheLoadStagesTheLargestTensorAsItArrives()
     {
-        // TinyLlama QLoRA NF4+DQ, 64 tokens: base weights + the 32000×2048 embedding (or head) in f32 outweigh the
-        // training step (adapters, states, gradients, activations, logits, dequant buffer); on CUDA the staging is in
-        // host memory and is not priced.
-        var inv = ModelInventory.Build(ModelPresets.Get("tinyllama-1.1b"));
-        var s = new Strategy { Weights = WeightFormat.Nf4, DoubleQuant = true, Method = TrainingMethod.Lora, Rank = 8,
+        // TinyLlama NF4: the bf16 embedding (32000·2048, 2 bytes) outweighs the largest quantized projection in f32
+        // (5632·2048, 4 bytes); a bf16 base stages the embedding in bf16 as well.
+        var tiny = ModelInventory.Build(ModelPresets.Get("tinyllama-1.1b"));
+        var qlora = new Strategy { Weights = WeightFormat.Nf4, DoubleQuant = true, Method = TrainingMethod.Lora, Rank = 8,
             Targets = TargetModules.AllLinear, Optimizer = OptimizerKind.AdamW, Batch = 1, ChunkedLoss = true };
-        var cpu = MemoryCostModel.Estimate(inv, s, new Workload(64), new Budget { DeviceKind = DeviceKind.Cpu }, CostSettings.QuantPeft);
+        Assert.Equal(2L * 32000 * 2048, WeightCost.LoadStaging(tiny, qlora));
+        Assert.Equal(2L * 32000 * 2048, WeightCost.LoadStaging(tiny, qlora with { Weights = WeightFormat.Bf16, DoubleQuant = false }));
+        // Llama-2-70B NF4: the 28672·8192 projections in f32 outweigh the 32000·8192 embedding in bf16.
+        var big = ModelInventory.Build(ModelPresets.Get("llama-2-70b"));
+        Assert.Equal(4L * 28672 * 8192, WeightCost.LoadStaging(big, qlora));
+
+        // Qwen2.5-0.5B NF4 (tied 151936·896 embedding), 64 tokens: base + staged embedding is the CPU peak; on CUDA
+        // the staging is in host memory and not priced.
+        var qwen = ModelInventory.Build(ModelPresets.Get("qwen2.5-0.5b"));
+        var cpu = MemoryCostModel.Estimate(qwen, qlora, new Workload(64), new Budget { DeviceKind = DeviceKind.Cpu }, CostSettings.QuantPeft);
         Assert.Equal("load", cpu.PeakPhase);
-        Assert.Equal(4L * 32000 * 2048, cpu.Device[MemoryComponent.LoadStaging]);
+        Assert.Equal(2L * 151936 * 896, cpu.Device[MemoryComponent.LoadStaging]);
         Assert.Equal(0, cpu.Device[MemoryComponent.AdapterWeights]);
-        Assert.Equal(WeightCost.BaseWeights(inv, s), cpu.Device[MemoryComponent.BaseWeights]);
-        var cuda = MemoryCostModel.Estimate(inv, s, new Workload(64), new Budget { DeviceKind = DeviceKind.Cuda }, CostSettings.QuantPeft);
+        Assert.Equal(WeightCost.BaseWeights(qwen, qlora), cpu.Device[MemoryComponent.BaseWeights]);
+        var cuda = MemoryCostModel.Estimate(qwen, qlora, new Workload(64), new Budget { DeviceKind = DeviceKind.Cuda }, CostSettings.QuantPeft);
         Assert.Equal(0, cuda.Device[MemoryComponent.LoadStaging]);
-        Assert.Equal("backward", cuda.PeakPhase);
-        // A bf16 base is only copied into its parameters: the tensor in bf16.
-        Assert.Equal(2L * 32000 * 2048, WeightCost.LoadStaging(inv, s with { Weights = WeightFormat.Bf16, DoubleQuant = false }));
+        Assert.NotEqual("load", cuda.PeakPhase);
     }
 }
