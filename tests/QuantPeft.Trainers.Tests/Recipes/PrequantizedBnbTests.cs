@@ -1,0 +1,177 @@
+using System.Text.Json;
+using QuantPeft.Memory.Planning;
+using QuantPeft.Quant.Checkpoints;
+using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Model;
+using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Tests.Recipes;
+
+public class PrequantizedBnbTests
+{
+    private static readonly long[] Prompt = [256, 117, 112, 112, 101, 114, 58, 32, 97, 98];
+
+    [Theory]
+    [InlineData(CheckpointFormat.Nf4, true)]
+    [InlineData(CheckpointFormat.Fp4, false)]
+    public void AQuantizedFolderLoadsTheSameCodesAndLogitsAsQuantizeOnLoadOfTheDenseFolder(CheckpointFormat format, bool doubleQuant)
+    {
+        using var dir = new TempDir();
+        string dense = RecipeTests.WriteTinyModel(dir);
+        string stored = PrequantizedFixtures.Bitsandbytes(dense, dir.File("quantized"), format, doubleQuant);
+        var weights = format == CheckpointFormat.Nf4 ? WeightFormat.Nf4 : WeightFormat.Fp4;
+        var options = RecipeTests.Options(dir, dense, steps: 1) with { Weights = weights, DoubleQuant = doubleQuant };
+
+        using var onLoad = new FinetuneRecipe(options);
+        onLoad.Setup();
+        using var loaded = new FinetuneRecipe(options with { ModelFolder = stored });
+        loaded.Setup();
+
+        var a = onLoad.Adapters.Select(x => (QuantizedBaseLinear)x.Layer.BaseLayer).ToList();
+        var b = loaded.Adapters.Select(x => (QuantizedBaseLinear)x.Layer.BaseLayer).ToList();
+        Assert.Equal(14, b.Count);
+        Assert.Equal(onLoad.BaseProjectionBytes, loaded.BaseProjectionBytes);
+        for (int i = 0; i < a.Count; i++)
+        {
+            var (x, y) = (a[i].Weight!, b[i].Weight!);
+            Assert.Equal(x.Packed.bytes.ToArray(), y.Packed.bytes.ToArray());
+            Assert.Equal(x.AbsMax.bytes.ToArray(), y.AbsMax.bytes.ToArray());
+            Assert.Equal(doubleQuant, y.IsNested);
+            if (doubleQuant) Assert.Equal(x.NestedAbsMax!.bytes.ToArray(), y.NestedAbsMax!.bytes.ToArray());
+            // The file's offset is the f64-summed mean rounded once; the trainer's quantizer takes torch's f32 mean. They
+            // agree here (the ulp they may differ by does not move a code); the logits below are compared bit for bit.
+            Assert.Equal(x.NestedOffset, y.NestedOffset);
+        }
+        using var ids = tensor(Prompt, [1, Prompt.Length]);
+        using (no_grad())
+        {
+            using var expected = onLoad.Model.forward(ids);
+            using var actual = loaded.Model.forward(ids);
+            Assert.True(actual.equal(expected).all().item<bool>());
+        }
+    }
+
+    [Fact]
+    public void ShortRunOnAnNf4FolderLowersTheLossByAWideMarginAndSavesAnAdapterOnIt()
+    {
+        using var dir = new TempDir();
+        string stored = PrequantizedFixtures.Bitsandbytes(RecipeTests.WriteTinyModel(dir), dir.File("quantized"), CheckpointFormat.Nf4, doubleQuant: true);
+        var options = RecipeTests.Options(dir, stored, steps: 20, trainRecords: 16);
+        using var recipe = new FinetuneRecipe(options);
+        recipe.Setup();
+        using (var log = new MetricsWriter(dir.File("metrics.jsonl"))) recipe.Train(log);
+        var losses = File.ReadLines(dir.File("metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.TryGetProperty("loss", out _)).Select(e => e.GetProperty("loss").GetDouble()).ToList();
+        Assert.True(losses.Skip(15).Average() < losses.Take(5).Average() - 1.0, string.Join(" ", losses.Select(l => l.ToString("F3"))));
+        recipe.Save(dir.File("adapter"));
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("adapter"), "adapter_config.json")));
+        Assert.Equal(Path.GetFullPath(stored), config.RootElement.GetProperty("base_model_name_or_path").GetString());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void HandBuiltBitsandbytesTensorsDequantizeToTheHandComputedValues(bool nested)
+    {
+        // Premises from bitsandbytes' signed dynamic map (create_dynamic_map(signed=True)): it holds 0 and 1 exactly.
+        Assert.Equal(1f, QuantPeft.Quant.CodeTables.DynamicSigned[255]);
+        Assert.Equal(0f, QuantPeft.Quant.CodeTables.DynamicSigned[127]);
+        using var dir = new TempDir();
+        string dense = RecipeTests.WriteTinyModel(dir);
+        string folder = dir.File("hand-built");
+        var expected = PrequantizedFixtures.HandBuilt(dense, folder, nested);
+        var stored = PrequantizedFolder.Read(folder)!;
+        Assert.Equal(WeightFormat.Nf4, stored.Weights);
+        Assert.Equal(nested, stored.DoubleQuant);
+
+        var spec = ModelFolder.ReadSpec(folder);
+        using var model = ModelFolder.Load(folder, spec, new DecoderOptions { LinearFactory = stored.Factory(4, 4, ScalarType.BFloat16) });
+        var bases = model.named_modules().Where(m => m.module is QuantizedBaseLinear).ToList();
+        Assert.Equal(expected.Count, bases.Count);
+        foreach (var (name, module) in bases)
+        {
+            using var w = ((QuantizedBaseLinear)module).DenseWeight(ScalarType.Float32);
+            Assert.Equal(expected[name + ".weight"], w.contiguous().data<float>().ToArray());
+        }
+        // Tensors that were not quantized load as they are.
+        using var dense32 = new SafetensorsModelSource(Path.Combine(dense, ModelFolder.WeightsFileName));
+        using var embed = dense32.Get("model.embed_tokens.weight");
+        Assert.True(model.named_parameters().First(p => p.name == "model.embed_tokens.weight").parameter.equal(embed.to(ScalarType.BFloat16)).all().item<bool>());
+    }
+
+    [Theory]
+    [InlineData("missing absmax")]
+    [InlineData("unknown quant_type")]
+    [InlineData("shape mismatch")]
+    [InlineData("codes without state")]
+    public void CorruptTensorsFailTheLoadNamingTheTensorAndTheFile(string corruption)
+    {
+        using var dir = new TempDir();
+        string stored = PrequantizedFixtures.Bitsandbytes(RecipeTests.WriteTinyModel(dir), dir.File("quantized"), CheckpointFormat.Nf4, doubleQuant: true);
+        const string Q = "model.layers.1.self_attn.q_proj.weight";
+        const string State = Q + ".quant_state.bitsandbytes__nf4";
+        PrequantizedFixtures.Edit(stored, t =>
+        {
+            string json = System.Text.Encoding.UTF8.GetString(t[State].Data);
+            switch (corruption)
+            {
+                case "missing absmax":
+                    t.Remove(Q + ".absmax");
+                    break;
+                case "unknown quant_type":
+                    t[State] = PrequantizedFixtures.JsonTensor(json.Replace("\"nf4\"", "\"nf5\""));
+                    break;
+                case "shape mismatch":
+                    // Same element count, so every size in the state agrees; only the dense shape is wrong.
+                    t[State] = PrequantizedFixtures.JsonTensor(json.Replace("[32, 32]", "[64, 16]"));
+                    break;
+                default:
+                    foreach (var suffix in new[] { ".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map", ".quant_state.bitsandbytes__nf4" })
+                        t.Remove(Q + suffix);
+                    break;
+            }
+        });
+        using var recipe = new FinetuneRecipe(RecipeTests.Options(dir, stored, steps: 1));
+        var e = Assert.Throws<ModelException>(recipe.Setup);
+        Assert.Contains(Q, e.Message);
+        Assert.Contains(Path.Combine(stored, "model.safetensors"), e.Message);
+        Assert.Contains(corruption switch
+        {
+            "missing absmax" => "absmax",
+            "unknown quant_type" => "nf5",
+            "shape mismatch" => "expected shape [32, 32]",
+            _ => "no 'model.layers.1.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4'",
+        }, e.Message);
+    }
+
+    [Fact]
+    public void FlagsLeftAtTheirDefaultsTakeTheFolderFormatAndContradictionsNameTheFlagAndTheFormat()
+    {
+        using var dir = new TempDir();
+        string stored = PrequantizedFixtures.Bitsandbytes(RecipeTests.WriteTinyModel(dir), dir.File("fp4"), CheckpointFormat.Fp4, doubleQuant: false);
+        var defaults = RecipeTests.Options(dir, stored, steps: 1);
+        Assert.Equal((WeightFormat.Nf4, true), (defaults.Weights, defaults.DoubleQuant));
+        var aligned = PrequantizedOptions.Align(defaults, new PrequantizedOptions.Given(false, false, false));
+        Assert.Equal((WeightFormat.Fp4, false), (aligned.Weights, aligned.DoubleQuant));
+        Assert.Equal(WeightFormat.Fp4, PlanOptions.ToStrategy(aligned).Weights);
+
+        var e = Assert.Throws<RecipeException>(() => PrequantizedOptions.Align(defaults with { Weights = WeightFormat.Bf16 }, new PrequantizedOptions.Given(true, false, false)));
+        Assert.StartsWith("--weights bf16: MODEL folder", e.Message);
+        Assert.Contains("fp4 (bitsandbytes, double quant off)", e.Message);
+        e = Assert.Throws<RecipeException>(() => PrequantizedOptions.Align(aligned with { DoubleQuant = true }, new PrequantizedOptions.Given(false, true, false)));
+        Assert.StartsWith("--double-quant on:", e.Message);
+        foreach (var method in new[] { TrainingMethod.Pissa, TrainingMethod.Osora })
+        {
+            e = Assert.Throws<RecipeException>(() => PrequantizedOptions.Check(aligned with { Method = method }));
+            Assert.Contains("full-precision weight", e.Message);
+            Assert.Contains(stored, e.Message);
+        }
+        // The recipe itself refuses options that contradict the folder, before loading anything.
+        using var recipe = new FinetuneRecipe(defaults);
+        e = Assert.Throws<RecipeException>(recipe.Setup);
+        Assert.StartsWith("--weights nf4", e.Message);
+    }
+}
