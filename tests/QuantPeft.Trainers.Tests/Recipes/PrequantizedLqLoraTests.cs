@@ -18,7 +18,7 @@ public class PrequantizedLqLoraTests
     // Wide enough that every projection holds a multiple of B0·B1 = 16·256 weights, the smallest LQ-LoRA checkpoint group.
     private static readonly ModelSpec Spec = new()
     {
-        ModelType = "llama", NumLayers = 2, HiddenSize = 64, IntermediateSize = 128, NumHeads = 2, NumKvHeads = 2,
+        ModelType = "llama", NumLayers = 1, HiddenSize = 64, IntermediateSize = 64, NumHeads = 2, NumKvHeads = 2,
         VocabSize = ByteLevelTokenizer.Size, TieWordEmbeddings = true, MaxPositionEmbeddings = 64,
     };
 
@@ -44,7 +44,7 @@ public class PrequantizedLqLoraTests
         var options = Options(dir, stored, steps: 1);
         using var recipe = new FinetuneRecipe(options);
         recipe.Setup();
-        Assert.Equal(14, recipe.Adapters.Count);
+        Assert.Equal(7, recipe.Adapters.Count);
         double s = options.Alpha / options.Rank;
         using (var checkpoint = LqLoraCheckpoint.Open(stored))
         {
@@ -83,12 +83,12 @@ public class PrequantizedLqLoraTests
     {
         using var dir = new TempDir();
         string stored = WriteLqLoraFolder(dir);
-        using var recipe = new FinetuneRecipe(Options(dir, stored, steps: 20));
+        using var recipe = new FinetuneRecipe(Options(dir, stored, steps: 12));
         recipe.Setup();
         using (var log = new MetricsWriter(dir.File("metrics.jsonl"))) recipe.Train(log);
         var losses = File.ReadLines(dir.File("metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
             .Where(e => e.TryGetProperty("loss", out _)).Select(e => e.GetProperty("loss").GetDouble()).ToList();
-        Assert.True(losses.Skip(15).Average() < losses.Take(5).Average() - 1.0, string.Join(" ", losses.Select(l => l.ToString("F3"))));
+        Assert.True(losses.Skip(9).Average() < losses.Take(3).Average() - 1.0, string.Join(" ", losses.Select(l => l.ToString("F3"))));
     }
 
     [Fact]
