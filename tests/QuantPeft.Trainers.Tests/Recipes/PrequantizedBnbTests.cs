@@ -102,6 +102,37 @@ public class PrequantizedBnbTests
         Assert.True(model.named_parameters().First(p => p.name == "model.embed_tokens.weight").parameter.equal(embed.to(ScalarType.BFloat16)).all().item<bool>());
     }
 
+    [Fact]
+    public void AQuantizedLmHeadIsDequantizedIntoTheDenseHeadAndUnsupportedQuantizationIsRefusedByName()
+    {
+        using var dir = new TempDir();
+        var untied = new QuantPeft.Formats.HuggingFace.ModelSpec
+        {
+            ModelType = "llama", NumLayers = 1, HiddenSize = 32, IntermediateSize = 64, NumHeads = 2, NumKvHeads = 2,
+            VocabSize = QuantPeft.Trainers.Tokenizers.ByteLevelTokenizer.Size, TieWordEmbeddings = false, MaxPositionEmbeddings = 64,
+        };
+        string dense = TinyRecipeFiles.WriteModel(untied, dir.File("model"));
+        string stored = dir.File("nf4");
+        CheckpointQuantizer.Run(dense, stored, new QuantizeOptions(CheckpointFormat.Nf4, 64, doubleQuant: true, quantizeLmHead: true));
+        using (var model = ModelFolder.Load(stored, untied, new DecoderOptions { LinearFactory = PrequantizedFolder.Read(stored)!.Factory(4, 4, ScalarType.BFloat16) }))
+        using (var checkpoint = QuantizedCheckpoint.Open(stored))
+        {
+            Assert.Contains("lm_head.weight", checkpoint.QuantizedWeights);
+            // The host codec decodes the file independently of the device path the loader takes.
+            using var expected = tensor(checkpoint.Dequantize("lm_head.weight"), new long[] { untied.VocabSize, 32 }).to(ScalarType.BFloat16);
+            Assert.True(model.LmHeadWeight.equal(expected).all().item<bool>());
+        }
+
+        string int8 = dir.File("int8");
+        CheckpointQuantizer.Run(dense, int8, new QuantizeOptions(CheckpointFormat.Int8));
+        var e = Assert.Throws<ModelException>(() => ModelFolder.Check(int8));
+        Assert.Contains(Path.Combine(int8, "config.json"), e.Message);
+        Assert.Contains("load_in_8bit", e.Message);
+        File.WriteAllText(Path.Combine(int8, "config.json"), File.ReadAllText(Path.Combine(int8, "config.json")).Replace("\"bitsandbytes\"", "\"gptq\""));
+        e = Assert.Throws<ModelException>(() => ModelFolder.Check(int8));
+        Assert.Contains("quant_method 'gptq'", e.Message);
+    }
+
     [Theory]
     [InlineData("missing absmax")]
     [InlineData("unknown quant_type")]
