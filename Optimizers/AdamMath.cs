@@ -1,15 +1,24 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Optimizers;
 
 /// <summary>The Adam arithmetic shared by every rule, in f32 TorchSharp ops.</summary>
+/// <remarks>
+/// Scalars are created explicitly and disposed after the op: TorchSharp's implicit <c>double → Scalar</c>
+/// conversion leaves a temporary that only a finalizer frees, and nothing keeps it alive while the native op runs,
+/// so a garbage collection during the call can free the value the op is reading (seen once as a libtorch
+/// <c>toFloat</c> error in <see cref="Direction"/> on a loaded machine).
+/// </remarks>
 internal static class AdamMath
 {
     /// <summary>m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g². Returns new tensors.</summary>
     public static (Tensor M, Tensor V) Moments(Tensor g, Tensor m, Tensor v, double beta1, double beta2)
     {
-        var mNew = m.mul(beta1).add_(g, alpha: 1 - beta1);
-        var vNew = v.mul(beta2).addcmul_(g, g, value: 1 - beta2);
+        using Scalar b1 = beta1.ToScalar(), oneMinusB1 = (1 - beta1).ToScalar();
+        using Scalar b2 = beta2.ToScalar(), oneMinusB2 = (1 - beta2).ToScalar();
+        var mNew = m.mul(b1).add_(g, alpha: oneMinusB1);
+        var vNew = v.mul(b2).addcmul_(g, g, value: oneMinusB2);
         return (mNew, vNew);
     }
 
@@ -19,9 +28,24 @@ internal static class AdamMath
     /// </summary>
     public static Tensor Direction(Tensor m, Tensor v, long t, double beta1, double beta2, double eps)
     {
-        double bc1 = 1 - Math.Pow(beta1, t);
-        double bc2 = 1 - Math.Pow(beta2, t);
-        var denom = v.sqrt().div_(Math.Sqrt(bc2)).add_(eps);
+        using Scalar bc1 = (1 - Math.Pow(beta1, t)).ToScalar();
+        using Scalar sqrtBc2 = Math.Sqrt(1 - Math.Pow(beta2, t)).ToScalar();
+        using Scalar epsilon = eps.ToScalar();
+        var denom = v.sqrt().div_(sqrtBc2).add_(epsilon);
         return m.div(denom).div_(bc1);
+    }
+
+    /// <summary>p ← p + alpha · update, with the scalar kept alive for the whole native call (see the type's remarks).</summary>
+    public static void AddScaled(Tensor p, Tensor update, double alpha)
+    {
+        using Scalar a = alpha.ToScalar();
+        p.add_(update, alpha: a);
+    }
+
+    /// <summary>p ← p · factor, with the scalar kept alive for the whole native call.</summary>
+    public static void Scale(Tensor p, double factor)
+    {
+        using Scalar f = factor.ToScalar();
+        p.mul_(f);
     }
 }

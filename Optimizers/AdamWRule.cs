@@ -58,9 +58,9 @@ internal sealed class AdamWRule : IParameterRule
         var direction = AdamMath.Direction(m, v, t, o.Beta1, o.Beta2, o.Eps);
         var p = Param.detach().to(ScalarType.Float32, copy: true);
         double decay = 1 - lr * o.WeightDecay;
-        if (o.WeightDecay > 0 && !_decayAfterStep) p.mul_(decay);
-        p.add_(direction, alpha: -lr);
-        if (o.WeightDecay > 0 && _decayAfterStep) p.mul_(decay);
+        if (o.WeightDecay > 0 && !_decayAfterStep) AdamMath.Scale(p, decay);
+        AdamMath.AddScaled(p, direction, -lr);
+        if (o.WeightDecay > 0 && _decayAfterStep) AdamMath.Scale(p, decay);
         if (finite is not null) p = where(finite, p, Param.detach().to(ScalarType.Float32));
         Param.detach().copy_(p);
         _m.Encode(m);

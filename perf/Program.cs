@@ -16,6 +16,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "lisa-memory") return LisaMemory.Run(args);
         if (args.Length > 0 && args[0] == "quantize-on-load") return QuantizeOnLoad.Run(args);
         if (args.Length > 0 && args[0] == "qlora-run") return QloraCpuRun.Run(args);
+        if (args.Length > 0 && args[0] == "synthetic-gen") return SyntheticGenerate.Run(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -78,8 +78,8 @@ internal sealed class GaLoreRule : IParameterRule
         var n = AdamMath.Direction(m, v, t, o.Beta1, o.Beta2, o.Eps);
         if (finite is not null) n = where(finite, n, 0f);
         var p = Param.detach().to(ScalarType.Float32, copy: true);
-        p.add_(_projector.ProjectBack(n), alpha: -lr * _options.Scale);
-        if (o.WeightDecay > 0) p.mul_(1 - lr * o.WeightDecay);
+        AdamMath.AddScaled(p, _projector.ProjectBack(n), -lr * _options.Scale);
+        if (o.WeightDecay > 0) AdamMath.Scale(p, 1 - lr * o.WeightDecay);
         Param.detach().copy_(p);
         _m.Encode(m);
         _v.Encode(v);

@@ -1,4 +1,5 @@
 using QuantPeft.Optimizers.State;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Optimizers.GaLore;
@@ -59,10 +60,11 @@ public sealed class NaturalGradientTransform
         var h = rows.to(ScalarType.Float64);
         var gd = g.to(ScalarType.Float64).reshape(-1);
         long s = h.shape[0];
-        var small = h.matmul(h.t()).add_(eye(s, dtype: ScalarType.Float64, device: h.device), alpha: damping); // λI + G_hᵀG_h  (s', s')
+        using Scalar lambda = damping.ToScalar(); // explicit: an implicit Scalar can be finalized mid-call (AdamMath)
+        var small = h.matmul(h.t()).add_(eye(s, dtype: ScalarType.Float64, device: h.device), alpha: lambda); // λI + G_hᵀG_h  (s', s')
         var chol = linalg.cholesky(small);
         var z = cholesky_solve(h.matmul(gd).unsqueeze(1), chol);  // (λI + G_hᵀG_h)⁻¹ G_hᵀ g  (s', 1)
-        var result = gd.sub(h.t().matmul(z).squeeze(1)).div_(damping);
+        var result = gd.sub(h.t().matmul(z).squeeze(1)).div_(lambda);
         return result.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }

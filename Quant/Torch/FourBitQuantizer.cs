@@ -5,7 +5,9 @@ namespace QuantPeft.Quant.Torch;
 
 /// <summary>
 /// Quantizes a 2-D weight to bitsandbytes' blockwise 4-bit format (NF4 or FP4, optional double
-/// quantization of the absmax) with TorchSharp operations on the weight's own device.
+/// quantization of the absmax): on the CPU with the multi-threaded SIMD host codec
+/// (<see cref="HostFourBitQuantizer"/>), elsewhere with TorchSharp operations on the weight's own device. Both
+/// paths give the same bytes (codes, absmax, nested statistics) for the same weight.
 /// </summary>
 /// <remarks>
 /// The bytes follow ALGORITHMS.md §1: the weight is flattened row-major and split into blocks of
@@ -40,6 +42,21 @@ public static class FourBitQuantizer
         bool doubleQuant = false, string name = "weight")
     {
         Validate(weight, blockSize, name);
+        return HostQuantizable(weight)
+            ? HostFourBitQuantizer.Quantize(weight, format, blockSize, doubleQuant, name)
+            : QuantizeWithTorchOps(weight, format, blockSize, doubleQuant);
+    }
+
+    /// <summary>
+    /// Whether <see cref="Quantize"/> takes the host path: the weight is on the CPU and small enough for the SIMD
+    /// codec's span indexing (bytes and elements below 2³¹).
+    /// </summary>
+    internal static bool HostQuantizable(Tensor weight) =>
+        weight.device.type == DeviceType.CPU && weight.numel() * weight.ElementSize <= int.MaxValue;
+
+    /// <summary>The device path: TorchSharp operations on the weight's own device, in chunks of whole blocks.</summary>
+    internal static QuantizedTensor QuantizeWithTorchOps(Tensor weight, FourBitFormat format, int blockSize, bool doubleQuant)
+    {
         using var scope = torch.NewDisposeScope();
         long n = weight.numel();
         long blocks = (n + blockSize - 1) / blockSize;
@@ -71,6 +88,17 @@ public static class FourBitQuantizer
             packedFlat.narrow(0, start / 2, even / 2).copy_(bytes);
         }
 
+        return Finish(packed, absmax, doubleQuant, format, blockSize, weight);
+    }
+
+    /// <summary>
+    /// Wraps the codes and the float32 block absmax into the result, double-quantizing the absmax when asked.
+    /// Both paths end here, so their statistics come from the same operations: <c>offset = mean(absmax)</c> in
+    /// torch's float32 reduction, then <see cref="DynamicBlockwise8Bit"/> on <c>absmax − offset</c>.
+    /// </summary>
+    internal static QuantizedTensor Finish(Tensor packed, Tensor absmax, bool doubleQuant, FourBitFormat format, int blockSize, Tensor weight)
+    {
+        using var scope = torch.NewDisposeScope();
         if (!doubleQuant)
         {
             return new QuantizedTensor(

@@ -64,6 +64,7 @@ internal static class QuantizeOnLoad
         Console.WriteLine($"| baseline RSS (runtime + libtorch before load) | {Gb(baseline)} |");
         Console.WriteLine($"| kernel high-water mark reset at baseline | {(hwmReset ? "yes (VmHWM folded in)" : "no (sampled VmRSS every 2 ms only)")} |");
         Console.WriteLine($"| load wall time | {clock.Elapsed.TotalSeconds:F1} s |");
+        Console.WriteLine($"| load throughput | {spec.ParameterCount / clock.Elapsed.TotalSeconds / 1e6:F1} M parameters/s |");
         return 0;
     }
 
