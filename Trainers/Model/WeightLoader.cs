@@ -61,7 +61,7 @@ public static class WeightLoader
     {
         using var weight = source.GetQuantized(name);
         if (!weight.Shape.SequenceEqual(shape))
-            throw new ModelException($"{weight.Origin}: tensor '{name}': expected shape {Shape(shape)}, the stored {weight.Describe()} weight has {Shape(weight.Shape)}");
+            throw new ModelException($"{weight.Origin}: tensor '{name}': expected shape {Shape(shape)}, found {Shape(weight.Shape)} (stored as {weight.Describe()})");
         try
         {
             target.LoadQuantized(local, weight);
