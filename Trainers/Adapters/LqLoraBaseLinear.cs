@@ -18,7 +18,7 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
     private readonly ScalarType _computeDType;
     private readonly Device _device;
     private LqQuantizedMatrix? _weight;
-    private Tensor? _bias;
+    private readonly FrozenBias _bias;
 
     /// <summary>Creates an empty base of shape [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>].</summary>
     public LqLoraBaseLinear(long inFeatures, long outFeatures, LqQuantConfig config, ScalarType computeDType = ScalarType.BFloat16, Device? device = null)
@@ -29,6 +29,7 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
         _config = config;
         _computeDType = computeDType;
         _device = device ?? CPU;
+        _bias = new FrozenBias(outFeatures, _device, computeDType);
         RegisterComponents();
     }
 
@@ -42,7 +43,7 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
     public Device Device => _device;
 
     /// <inheritdoc />
-    public Tensor? Bias => _bias;
+    public Tensor? Bias => _bias.Value;
 
     /// <summary>The configuration this projection is stored in.</summary>
     public LqQuantConfig Config => _config;
@@ -51,7 +52,7 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
     public LqQuantizedMatrix? Weight => _weight;
 
     /// <summary>Bytes the base holds (packed codes, scales, bias).</summary>
-    public long StorageBytes => (_weight?.StorageBytes ?? 0) + (_bias is null ? 0 : _bias.numel() * _bias.ElementSize);
+    public long StorageBytes => (_weight?.StorageBytes ?? 0) + _bias.Bytes;
 
     /// <inheritdoc />
     public bool SupportsMerge => false;
@@ -72,9 +73,7 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
                 }
                 break;
             case "bias":
-                var bias = FrozenBias.Load(value, OutFeatures, _device, _computeDType);
-                _bias?.Dispose();
-                _bias = bias;
+                _bias.Load(value);
                 break;
             default:
                 throw new AdapterException($"an LQ-LoRA base linear has no tensor '{localName}' (expected weight or bias)");
@@ -107,13 +106,7 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var y = ForwardNoBias(x);
-        if (_bias is not null) y = y.add(_bias.to(y.dtype));
-        return y.MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor x) => _bias.Forward(x, ForwardNoBias);
 
     /// <inheritdoc />
     public Tensor ForwardNoBias(Tensor x)
@@ -142,8 +135,7 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
         {
             _weight?.Dispose();
             _weight = null;
-            _bias?.Dispose();
-            _bias = null;
+            _bias.Dispose();
         }
         base.Dispose(disposing);
     }

@@ -24,7 +24,7 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
     private readonly ScalarType _computeDType;
     private readonly Device _device;
     private QuantizedTensor? _weight;
-    private Tensor? _bias;
+    private readonly FrozenBias _bias;
 
     /// <summary>Creates an empty base of shape [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>]; load its weight with <see cref="LoadTensor"/> or <see cref="SetWeight"/>.</summary>
     /// <param name="inFeatures">Input width.</param>
@@ -45,6 +45,7 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
         _blockSize = blockSize;
         _computeDType = computeDType;
         _device = device ?? CPU;
+        _bias = new FrozenBias(outFeatures, _device, computeDType);
         RegisterComponents();
     }
 
@@ -58,13 +59,13 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
     public Device Device => _device;
 
     /// <inheritdoc />
-    public Tensor? Bias => _bias;
+    public Tensor? Bias => _bias.Value;
 
     /// <summary>The quantized weight, or null before loading.</summary>
     public QuantizedTensor? Weight => _weight;
 
     /// <summary>Bytes the base holds (codes, scales, bias).</summary>
-    public long StorageBytes => (_weight?.StorageBytes ?? 0) + (_bias is null ? 0 : _bias.numel() * _bias.ElementSize);
+    public long StorageBytes => (_weight?.StorageBytes ?? 0) + _bias.Bytes;
 
     /// <inheritdoc />
     public bool SupportsMerge => false;
@@ -91,9 +92,7 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
                 SetWeight(value);
                 break;
             case "bias":
-                var bias = FrozenBias.Load(value, OutFeatures, _device, _computeDType);
-                _bias?.Dispose();
-                _bias = bias;
+                _bias.Load(value);
                 break;
             default:
                 throw new AdapterException($"a 4-bit base linear has no tensor '{localName}' (expected weight or bias)");
@@ -101,13 +100,7 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var y = ForwardNoBias(x);
-        if (_bias is not null) y = y.add(_bias.to(y.dtype));
-        return y.MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor x) => _bias.Forward(x, ForwardNoBias);
 
     /// <inheritdoc />
     public Tensor ForwardNoBias(Tensor x)
@@ -138,8 +131,7 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
         {
             _weight?.Dispose();
             _weight = null;
-            _bias?.Dispose();
-            _bias = null;
+            _bias.Dispose();
         }
         base.Dispose(disposing);
     }

@@ -74,13 +74,19 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     }
 
     /// <summary>diag(λ_b) B diag(λ_d) A [out, in] in f32 (f64 for f64 shared matrices).</summary>
-    public Tensor Delta()
+    public Tensor Delta() => SlicedDelta(_shared.A, _shared.B, _lambdaD, _lambdaB, _baseLinear.InFeatures, _baseLinear.OutFeatures);
+
+    /// <summary>
+    /// PEFT's VeRA update for one layer: diag(λ_b) B[:out, :] diag(λ_d) A[:, :in] [out, in], the shared A [r, ≥ in] and
+    /// B [≥ out, r] sliced to the layer, in f32 (f64 when A is f64). The export merges saved adapters with it too.
+    /// </summary>
+    public static Tensor SlicedDelta(Tensor a, Tensor b, Tensor lambdaD, Tensor lambdaB, long inFeatures, long outFeatures)
     {
         using var scope = torch.NewDisposeScope();
-        ScalarType t = _shared.A.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-        Tensor a = _shared.A.narrow(1, 0, _baseLinear.InFeatures).to(t);
-        Tensor b = _shared.B.narrow(0, 0, _baseLinear.OutFeatures).to(t);
-        Tensor d = b.mul(_lambdaD.detach().to(t).unsqueeze(0)).matmul(a).mul(_lambdaB.detach().to(t).unsqueeze(1));
+        ScalarType t = a.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        Tensor sa = a.narrow(1, 0, inFeatures).to(t);
+        Tensor sb = b.narrow(0, 0, outFeatures).to(t);
+        Tensor d = sb.mul(lambdaD.detach().to(t).unsqueeze(0)).matmul(sa).mul(lambdaB.detach().to(t).unsqueeze(1));
         return d.MoveToOuterDisposeScope();
     }
 

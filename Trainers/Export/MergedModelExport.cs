@@ -17,8 +17,8 @@ namespace QuantPeft.Trainers.Export;
 public sealed record ExportResult(string Folder, IReadOnlyList<string> WeightFiles, string? IndexFile, int MergedModules);
 
 /// <summary>
-/// <c>qpeft export --merge</c>: the base model loaded densely in bf16, the adapter attached and folded in through
-/// <see cref="IAdapterLayer.Merge"/>, written as a Hugging Face model folder that other tools load as a plain model:
+/// <c>qpeft export --merge</c>: the base model loaded densely in bf16, the adapter folded in (LoRA and DoRA attached and
+/// merged through <see cref="IAdapterLayer.Merge"/>; VeRA and OSoRA updates computed from their files' tensors), written as a Hugging Face model folder that other tools load as a plain model:
 /// <c>config.json</c> (torch_dtype bfloat16), <c>model.safetensors</c> or shards with
 /// <c>model.safetensors.index.json</c>, and the base folder's tokenizer and other side files.
 /// </summary>
@@ -35,8 +35,8 @@ public static class MergedModelExport
     public static ExportResult Merge(string adapterFolder, string modelFolder, string output, long maxShardBytes)
     {
         var (spec, configPath) = ReadSpec(modelFolder);
-        using var adapter = PeftAdapter.Load(adapterFolder);
-        PeftAdapterApplier.CheckFits(adapter, spec, configPath);
+        using var adapter = ExportableAdapters.Open(adapterFolder);
+        adapter.CheckFits(spec, configPath);
         ExportFolder.CheckTarget(output);
         using var checkpoint = SafetensorsCheckpoint.Open(modelFolder);
         var decoder = new DecoderOptions
@@ -47,8 +47,7 @@ public static class MergedModelExport
         using var model = new CausalLm(spec, decoder);
         using (var source = new ShardedTensorSource(checkpoint))
             model.LoadWeights(source);
-        var attached = PeftAdapterApplier.Apply(model, adapter);
-        foreach (var a in attached) a.Layer.Merge();
+        int merged = adapter.MergeInto(model);
 
         // The model's own parameters under their checkpoint names: an adapter keeps its base as `base_layer`.
         var byName = model.named_parameters().ToDictionary(p => p.name.Replace(".base_layer.", ".", StringComparison.Ordinal), p => (Tensor)p.parameter, StringComparer.Ordinal);
@@ -78,7 +77,7 @@ public static class MergedModelExport
                 File.WriteAllText(Path.Combine(temp, ModelConfigReader.FileName), config.ToJsonString(new() { WriteIndented = true }) + "\n");
                 ExportFolder.CopySideFiles(modelFolder, temp);
             });
-            return ExportFolder.Describe(written, attached.Count);
+            return ExportFolder.Describe(written, merged);
         }
         finally
         {

@@ -8,20 +8,15 @@ using static TorchSharp.torch;
 namespace QuantPeft.Trainers.Export;
 
 /// <summary>
-/// Puts a saved PEFT adapter onto a model: checks that it fits the architecture (before any weight is read), attaches
-/// the adapter layers its config names and copies its tensors in. Everything after that (merging, exporting) goes
-/// through <see cref="IAdapterLayer"/>, so an adapter kind is supported here once it has a case in <see cref="MethodOf"/>.
+/// Puts a saved PEFT LoRA adapter (DoRA with <c>use_dora</c>) onto a model: checks that it fits the architecture (before
+/// any weight is read), attaches the adapter layers its config names and copies its tensors in. Merging then goes through
+/// <see cref="IAdapterLayer"/>. VeRA and OSoRA folders are merged from their files by <see cref="VeraExportAdapter"/> and
+/// <see cref="OsoraExportAdapter"/> instead (<see cref="ExportableAdapters"/> picks by <c>peft_type</c>).
 /// </summary>
 public static class PeftAdapterApplier
 {
-    /// <summary>The adapter kind a PEFT config describes.</summary>
-    /// <exception cref="ExportException">A kind the trainer cannot attach.</exception>
-    public static AdapterMethod MethodOf(PeftAdapterConfig config, string configPath) => config.PeftType switch
-    {
-        "LORA" when config.UseDora => AdapterMethod.Dora,
-        "LORA" => AdapterMethod.Lora,
-        _ => throw new ExportException($"{configPath}: peft_type \"{config.PeftType}\" cannot be applied by qpeft; expected \"LORA\" (with use_dora for DoRA)"),
-    };
+    // A PeftAdapter is a LORA folder (its Load refuses other peft_types); use_dora picks DoRA.
+    private static AdapterMethod MethodOf(PeftAdapterConfig config) => config.UseDora ? AdapterMethod.Dora : AdapterMethod.Lora;
 
     /// <summary>
     /// Checks <paramref name="adapter"/> against <paramref name="spec"/> without loading weights: each adapted module is
@@ -34,23 +29,17 @@ public static class PeftAdapterApplier
         string config = Path.Combine(adapter.Folder, PeftAdapter.ConfigFileName);
         string weights = Path.Combine(adapter.Folder, PeftAdapter.WeightsFileName);
         var c = adapter.Config;
-        MethodOf(c, config);
         if (c.RankPattern.Count > 0 || c.AlphaPattern.Count > 0)
             throw new ExportException($"{config}: rank_pattern/alpha_pattern (per-module ranks) are not supported by qpeft export");
-        if (c.ModulesToSave is { Count: > 0 })
-            throw new ExportException($"{config}: modules_to_save ({string.Join(", ", c.ModulesToSave)}) is not supported by qpeft export");
-        if (c.Bias != "none" || c.LoraBias)
-            throw new ExportException($"{config}: trained biases (bias \"{c.Bias}\", lora_bias {c.LoraBias}) are not supported by qpeft export");
-        if (c.FanInFanOut)
-            throw new ExportException($"{config}: fan_in_fan_out (Conv1D-style weights) does not apply to {spec.ModelType} models");
+        ExportChecks.Config(c, config, spec);
         if (adapter.Modules.Count == 0)
             throw new ExportException($"{weights}: no adapter tensors");
-        var shapes = spec.Tensors().ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        var shapes = ExportChecks.Shapes(spec);
         foreach (var m in adapter.Modules)
         {
-            string projection = m.ModulePath[(m.ModulePath.LastIndexOf('.') + 1)..];
-            if (m.IsEmbedding || !ModelAdapters.AllLinear.Contains(projection) || !shapes.TryGetValue(m.ModulePath + ".weight", out var shape))
+            if (m.IsEmbedding)
                 throw new ExportException($"{weights}: module '{m.ModulePath}' is not a decoder projection of the {spec.ModelType} model in {modelConfigPath} ({spec.NumLayers} layers)");
+            var shape = ExportChecks.ProjectionShape(shapes, m.ModulePath, weights, spec, modelConfigPath);
             if (shape[0] != m.OutFeatures || shape[1] != m.InFeatures)
                 throw new ExportException($"{weights}: module '{m.ModulePath}' adapts [{m.OutFeatures}, {m.InFeatures}] (out, in), the model's weight is [{shape[0]}, {shape[1]}] ({modelConfigPath}); the adapter was trained on another model");
         }
@@ -63,10 +52,9 @@ public static class PeftAdapterApplier
     /// <exception cref="ExportException">A tensor the layer needs is missing or has another shape; the message names the file.</exception>
     public static IReadOnlyList<AttachedAdapter> Apply(CausalLm model, PeftAdapter adapter)
     {
-        string config = Path.Combine(adapter.Folder, PeftAdapter.ConfigFileName);
         string weights = Path.Combine(adapter.Folder, PeftAdapter.WeightsFileName);
         var c = adapter.Config;
-        var method = MethodOf(c, config);
+        var method = MethodOf(c);
         var targets = adapter.Modules.Select(m => m.ModulePath[(m.ModulePath.LastIndexOf('.') + 1)..]).Distinct().ToList();
         var attached = ModelAdapters.Attach(model, method, new LoraOptions(c.R, c.LoraAlpha, 0, c.UseRslora), targets, seed: 0);
         var covered = adapter.Modules.Select(m => m.ModulePath).ToHashSet(StringComparer.Ordinal);

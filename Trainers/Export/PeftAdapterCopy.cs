@@ -3,7 +3,7 @@ using QuantPeft.Formats.Peft;
 namespace QuantPeft.Trainers.Export;
 
 /// <summary>
-/// <c>qpeft export</c> without <c>--merge</c>: the PEFT adapter validated (its config and tensors, and that it fits
+/// <c>qpeft export</c> without <c>--merge</c>: the adapter (LoRA, DoRA, VeRA or OSoRA) validated (its config and tensors, and that it fits
 /// the base model's architecture) and copied to a new folder atomically.
 /// </summary>
 public static class PeftAdapterCopy
@@ -13,8 +13,8 @@ public static class PeftAdapterCopy
     public static ExportResult Copy(string adapterFolder, string modelFolder, string output)
     {
         var (spec, configPath) = MergedModelExport.ReadSpec(modelFolder);
-        using (var adapter = PeftAdapter.Load(adapterFolder))
-            PeftAdapterApplier.CheckFits(adapter, spec, configPath);
+        using (var adapter = ExportableAdapters.Open(adapterFolder))
+            adapter.CheckFits(spec, configPath);
         string written = ExportFolder.Build(output, temp =>
         {
             foreach (var file in Directory.EnumerateFiles(adapterFolder))
