@@ -23,7 +23,9 @@ public static class MemoryCostModel
     {
         TrainableSet set = TrainableSet.Build(inv, s);
         long baseWeights = WeightCost.BaseWeights(inv, s);
-        long adapter = 2 * set.AdapterElements;
+        long adapter = settings.AdapterBytes * set.AdapterElements;
+        // Full-parameter gradients are bf16 like their weights; adapter gradients take the adapters' dtype.
+        int gradBytes = set.AdapterElements > 0 ? settings.AdapterBytes : 2;
         OptimizerBytes opt = OptimizerCost.Estimate(set, s, settings, budget.DeviceKind);
         long dequant = WeightCost.DequantBuffer(inv, s);
         ActivationBytes act = ActivationCost.Estimate(inv, set, s, w, settings);
@@ -43,7 +45,7 @@ public static class MemoryCostModel
         }
         else
         {
-            grads = stepGrads = 2 * (s.Layerwise ? set.LargestUnitElements : set.TrainableElements);
+            grads = stepGrads = gradBytes * (s.Layerwise ? set.LargestUnitElements : set.TrainableElements);
             backwardTemp = s.Layerwise ? opt.StepTemp : 0;
             backward = grads + act.Peak + dequant + backwardTemp;
             step = s.Layerwise ? 0 : grads + opt.StepTemp;
