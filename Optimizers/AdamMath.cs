@@ -8,31 +8,45 @@ namespace QuantPeft.Optimizers;
 /// Scalars are created explicitly and disposed after the op: TorchSharp's implicit <c>double → Scalar</c>
 /// conversion leaves a temporary that only a finalizer frees, and nothing keeps it alive while the native op runs,
 /// so a garbage collection during the call can free the value the op is reading (seen once as a libtorch
-/// <c>toFloat</c> error in <see cref="Direction"/> on a loaded machine).
+/// <c>toFloat</c> error in <c>Direction</c> (now <see cref="DirectionInPlace"/>) on a loaded machine).
 /// </remarks>
 internal static class AdamMath
 {
-    /// <summary>m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g². Returns new tensors.</summary>
-    public static (Tensor M, Tensor V) Moments(Tensor g, Tensor m, Tensor v, double beta1, double beta2)
+    /// <summary>
+    /// m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g², in place: the rules pass the f32 copies their state codecs
+    /// decode (<see cref="State.IMomentState.Decode"/>), so updating them allocates nothing and a step's f32
+    /// temporaries stay at g, m and v (docs/planner.md, "Optimizer step temporaries").
+    /// </summary>
+    public static void Moments(Tensor g, Tensor m, Tensor v, double beta1, double beta2)
     {
         using Scalar b1 = beta1.ToScalar(), oneMinusB1 = (1 - beta1).ToScalar();
         using Scalar b2 = beta2.ToScalar(), oneMinusB2 = (1 - beta2).ToScalar();
-        var mNew = m.mul(b1).add_(g, alpha: oneMinusB1);
-        var vNew = v.mul(b2).addcmul_(g, g, value: oneMinusB2);
-        return (mNew, vNew);
+        m.mul_(b1).add_(g, alpha: oneMinusB1);
+        v.mul_(b2).addcmul_(g, g, value: oneMinusB2);
+    }
+
+    /// <summary>Zeroes both moments where <paramref name="finite"/> is false, in place (the 8-bit codecs' rule for a non-finite gradient).</summary>
+    public static void ZeroWhereNotFinite(Tensor finite, Tensor m, Tensor v)
+    {
+        using var bad = finite.logical_not();
+        using Scalar zero = 0f.ToScalar();
+        m.masked_fill_(bad, zero);
+        v.masked_fill_(bad, zero);
     }
 
     /// <summary>
     /// The bias-corrected Adam direction N = (m / (1−β1^t)) / (√v / √(1−β2^t) + eps), so the update is
     /// p ← p − lr·N. (bitsandbytes writes the same quantity as √(1−β2^t)/(1−β1^t) · m/(√v + eps·√(1−β2^t)).)
     /// </summary>
-    public static Tensor Direction(Tensor m, Tensor v, long t, double beta1, double beta2, double eps)
+    /// <remarks>Computed in place over <paramref name="m"/> (returned) and <paramref name="v"/> (left holding the
+    /// denominator), so the caller encodes both moments first.</remarks>
+    public static Tensor DirectionInPlace(Tensor m, Tensor v, long t, double beta1, double beta2, double eps)
     {
         using Scalar bc1 = (1 - Math.Pow(beta1, t)).ToScalar();
         using Scalar sqrtBc2 = Math.Sqrt(1 - Math.Pow(beta2, t)).ToScalar();
         using Scalar epsilon = eps.ToScalar();
-        var denom = v.sqrt().div_(sqrtBc2).add_(epsilon);
-        return m.div(denom).div_(bc1);
+        var denom = v.sqrt_().div_(sqrtBc2).add_(epsilon);
+        return m.div_(denom).div_(bc1);
     }
 
     /// <summary>p ← p + alpha · update, with the scalar kept alive for the whole native call (see the type's remarks).</summary>

@@ -46,25 +46,34 @@ internal sealed class AdamWRule : IParameterRule
         var o = Group.Options;
         double lr = Group.Lr;
         long t = ++Step;
+        // Peak f32 temporaries: g, m and v (12 bytes per element); g goes before the direction, v after it.
         var g = grad.to(ScalarType.Float32);
-        var (m, v) = AdamMath.Moments(g, _m.Decode(), _v.Decode(), o.Beta1, o.Beta2);
+        Tensor m = _m.Decode(), v = _v.Decode();
+        AdamMath.Moments(g, m, v, o.Beta1, o.Beta2);
         Tensor? finite = null;
         if (_zeroOnNonFinite)
         {
             finite = g.isfinite();
-            m = where(finite, m, 0f);
-            v = where(finite, v, 0f);
+            AdamMath.ZeroWhereNotFinite(finite, m, v);
         }
-        var direction = AdamMath.Direction(m, v, t, o.Beta1, o.Beta2, o.Eps);
+        if (!ReferenceEquals(g, grad)) g.Dispose(); // a gradient already in f32 is not ours to free
+        _m.Encode(m);
+        _v.Encode(v);
+        var direction = AdamMath.DirectionInPlace(m, v, t, o.Beta1, o.Beta2, o.Eps);
+        v.Dispose();
         var p = Param.detach().to(ScalarType.Float32, copy: true);
         double decay = 1 - lr * o.WeightDecay;
         if (o.WeightDecay > 0 && !_decayAfterStep) AdamMath.Scale(p, decay);
         AdamMath.AddScaled(p, direction, -lr);
         if (o.WeightDecay > 0 && _decayAfterStep) AdamMath.Scale(p, decay);
-        if (finite is not null) p = where(finite, p, Param.detach().to(ScalarType.Float32));
+        if (finite is not null)
+        {
+            // Where the gradient was not finite the parameter keeps its value (only those elements are copied).
+            using var bad = finite.logical_not();
+            using var kept = Param.detach().masked_select(bad).to(ScalarType.Float32);
+            p.masked_scatter_(bad, kept);
+        }
         Param.detach().copy_(p);
-        _m.Encode(m);
-        _v.Encode(v);
     }
 
     public void Dispose()

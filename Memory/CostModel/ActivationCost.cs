@@ -95,7 +95,7 @@ public static class ActivationCost
             bytes += 2 * h;                                                     // normed input of gate/up
         bytes += (compiled ? 2 : 3) * 2 * inter;                                // gate, up (, SiLU(gate))
         if (keepsInput(LinearModule.Down) && !compiled) bytes += 2 * inter;     // SiLU(gate)·up → down_proj
-        bytes += AdapterBytesPerToken(inv, s, w, shape);
+        bytes += AdapterBytesPerToken(inv, s, w, shape, settings);
         return bytes;
     }
 
@@ -104,7 +104,9 @@ public static class ActivationCost
     // Adapters keep their own intermediates: LoRA's A·x (r) for B; DoRA also the base output (d_out) it rescales;
     // OSoRA and VeRA keep two r-vectors and the d_out vector their trained output scale multiplies.
     // Dropout keeps the dropped copy (bf16) and its mask (1 byte) once per distinct input.
-    private static long AdapterBytesPerToken(ModelInventory inv, Strategy s, Workload w, LayerShape shape)
+    // f32 LoRA-family adapters (CostSettings.AdapterBytes = 4) cast each projection's input to f32 for A, which keeps
+    // that copy and its own f32 output: 4·(d_in + r) per projection instead of 2·r.
+    private static long AdapterBytesPerToken(ModelInventory inv, Strategy s, Workload w, LayerShape shape, CostSettings settings)
     {
         if (!s.IsAdapterMethod) return 0;
         long h = inv.Spec.HiddenSize;
@@ -119,10 +121,17 @@ public static class ActivationCost
                 LinearModule.Gate or LinearModule.Up => shape.Intermediate,
                 _ => h,
             };
+            long inDim = m switch
+            {
+                LinearModule.O => shape.QDim,
+                LinearModule.Down => shape.Intermediate,
+                _ => h,
+            };
             bytes += s.Method switch
             {
                 TrainingMethod.Dora => 2 * s.Rank + 2 * outDim,
                 TrainingMethod.Osora or TrainingMethod.Vera => 4 * s.Rank + 2 * outDim,
+                _ when settings.AdapterBytes == 4 => 4 * (inDim + s.Rank),
                 _ => 2 * s.Rank,
             };
         }

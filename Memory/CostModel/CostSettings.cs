@@ -36,14 +36,38 @@ public sealed record CostSettings
     /// </summary>
     public bool Compiled { get; init; }
 
+    /// <summary>
+    /// Whether the optimizer step runs QuantPeft's per-tensor rules, which upcast the gradient and decode both
+    /// moments into f32 copies (whatever the state format) before updating them in place, instead of updating the
+    /// states where they lie as PyTorch's AdamW and bitsandbytes' 8-bit kernels do; the step's temporaries are then
+    /// priced by <see cref="OptimizerCost.DecodedStepTemp"/>. Under layer-wise updates the rules step only the
+    /// decoder projections inside backward; the other trainable tensors keep their gradients until the step after it.
+    /// </summary>
+    public bool DecodedMomentStep { get; init; }
+
+    /// <summary>
+    /// Whether the chunked loss accumulates a training LM head's gradient in an f32 V×H buffer (QuantPeft's
+    /// <c>ChunkedCrossEntropyFunction</c>), converted to the head's dtype at the end: 4·V·H bytes beside the saved
+    /// activations while the head's backward runs.
+    /// </summary>
+    public bool HeadGradientInF32 { get; init; }
+
+    /// <summary>
+    /// Bytes per element of adapter parameters and their gradients: 2 where adapters live in the base's bf16, 4 where
+    /// they are kept in f32 (QuantPeft's adapters: <c>LoraLinear</c>, <c>DoraLinear</c>, <c>OsoraLinear</c> default to f32).
+    /// With 4, a LoRA-family adapter also casts its projection's input to f32 before A, and A's matmul saves that copy
+    /// and its own f32 output for backward: <c>4·(d_in + r)</c> bytes per token per adapted projection.
+    /// </summary>
+    public int AdapterBytes { get; init; } = 2;
+
     /// <summary>Number of chunks of a chunked loss (torchtune and our runtime use 8).</summary>
     public int LossChunks { get; init; } = 8;
 
     /// <summary>Natural GaLore's gradient history length s (default 20).</summary>
     public int NaturalGaloreHistory { get; init; } = 20;
 
-    /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW.</summary>
-    public static CostSettings QuantPeft { get; } = new();
+    /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW over decoded moments, f32 adapters.</summary>
+    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4 };
 
     /// <summary>PyTorch + Hugging Face-style modules: foreach AdamW.</summary>
     public static CostSettings PyTorch { get; } = new() { ForeachAdamW = true };

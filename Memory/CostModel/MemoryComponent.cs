@@ -23,6 +23,11 @@ public enum MemoryComponent
     Logits,
     /// <summary>One dequantized weight matrix in bf16.</summary>
     DequantBuffer,
+    /// <summary>
+    /// On the CPU only, where the host is the device: the loader's staging of the largest tensor while the base streams
+    /// in (<see cref="WeightCost.LoadStaging"/>); priced in a load phase of its own.
+    /// </summary>
+    LoadStaging,
     /// <summary>Allocator fragmentation margin.</summary>
     Fragmentation,
     /// <summary>Host-side share of paged optimizer states (checked against the RAM budget).</summary>
@@ -45,6 +50,7 @@ public static class MemoryComponents
         MemoryComponent.ActivationGradients => "activation_gradients",
         MemoryComponent.Logits => "logits",
         MemoryComponent.DequantBuffer => "dequant_buffer",
+        MemoryComponent.LoadStaging => "load_staging",
         MemoryComponent.Fragmentation => "fragmentation",
         MemoryComponent.PagedStatesHost => "paged_states_host",
         _ => throw new ArgumentOutOfRangeException(nameof(c), c, "unknown memory component"),
@@ -56,6 +62,6 @@ public static class MemoryComponents
         MemoryComponent.RuntimeOverhead, MemoryComponent.BaseWeights, MemoryComponent.AdapterWeights,
         MemoryComponent.OptimizerStates, MemoryComponent.Gradients, MemoryComponent.OptimizerStepTemp,
         MemoryComponent.DequantBuffer, MemoryComponent.Activations, MemoryComponent.ActivationGradients,
-        MemoryComponent.Logits, MemoryComponent.Fragmentation,
+        MemoryComponent.Logits, MemoryComponent.LoadStaging, MemoryComponent.Fragmentation,
     ];
 }

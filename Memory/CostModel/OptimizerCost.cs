@@ -5,8 +5,9 @@ namespace QuantPeft.Memory.CostModel;
 /// <summary>Optimizer memory split by where it lives.</summary>
 /// <param name="Device">State bytes resident on the device.</param>
 /// <param name="Host">Host share of paged states.</param>
-/// <param name="StepTemp">Temporaries the update allocates.</param>
-public readonly record struct OptimizerBytes(long Device, long Host, long StepTemp);
+/// <param name="StepTemp">Temporaries the update allocates (under QuantPeft's layer-wise updates: the step after backward, of the tensors not stepped inside it).</param>
+/// <param name="InBackwardStepTemp">Under QuantPeft's layer-wise updates, the temporaries of the largest projection's update inside backward (0 otherwise).</param>
+public readonly record struct OptimizerBytes(long Device, long Host, long StepTemp, long InBackwardStepTemp = 0);
 
 /// <summary>
 /// Optimizer states per trainable tensor of n elements:
@@ -53,6 +54,20 @@ public static class OptimizerCost
         }
         device_ += largestPaged;
 
+        if (settings.DecodedMomentStep)
+        {
+            // One tensor at a time, so the largest update decides; layer-wise, the projections (the tensors with a
+            // matrix shape) step inside backward and the rest after it.
+            long after = 0, inside = 0;
+            foreach (TrainableTensor t in set.Tensors)
+            {
+                long bytes = DecodedStepTemp(t, s);
+                if (s.Layerwise && t.IsGaloreMatrix) inside = Math.Max(inside, bytes);
+                else after = Math.Max(after, bytes);
+            }
+            return new OptimizerBytes(device_, host, after, inside);
+        }
+
         // The update's temporaries: sqrt(v) (+eps) in the state dtype, for all tensors at once when the step
         // runs multi-tensor, else for one tensor; GaLore also back-projects one full-size update in bf16.
         // 8-bit kernels update in registers and allocate nothing.
@@ -65,6 +80,48 @@ public static class OptimizerCost
             _ => 0,
         };
         return new OptimizerBytes(device_, host, temp);
+    }
+
+    /// <summary>Elements QuantPeft's 8-bit state codec decodes or encodes at a time (its <c>ChunkElements</c>).</summary>
+    public const long CodecChunkElements = 1L << 20;
+
+    /// <summary>
+    /// Peak temporaries of one tensor's update under QuantPeft's rules (<see cref="CostSettings.DecodedMomentStep"/>),
+    /// counted tensor by tensor from the rules' code (docs/planner.md, "Optimizer step temporaries"), for n elements:
+    /// <list type="bullet">
+    /// <item>AdamW (any state dtype, and 8-bit AdamW under 4,096 elements): the f32 gradient, m and v: 12n;</item>
+    /// <item>8-bit AdamW: the larger of 14n (g, m, v and two 1-byte finiteness masks), 12n + 20c (decoding v while g
+    /// and m are alive: int64 codes 8, looked-up values 4, padded copy 4, scaled 4 bytes per element of a chunk of
+    /// c = min(n, 2²⁰)) and 9n + 77c (encoding m, signed: 77 bytes of quantizer temporaries per chunk element beside
+    /// m, v and the mask);</item>
+    /// <item>GaLore, per projected rows×cols matrix with projected size P = r·max(rows, cols) (r·r two-sided) and
+    /// projector elements J = r·min(rows, cols) (r·(rows+cols) two-sided): the update 8·rows·cols + 12P + 4J (the f32
+    /// parameter copy and back-projected update, beside the projected gradient and both moments), the projector
+    /// refresh 8·rows·cols + 4k·(rows+cols) with k = min(rows, cols) (the f32 gradient, LAPACK's column-major copy, U
+    /// and Vᴴ; LAPACK's own work array is not counted), and for galore-8bit the moments' 13P + 77·min(P, 2²⁰).</item>
+    /// </list>
+    /// </summary>
+    public static long DecodedStepTemp(TrainableTensor t, Strategy s)
+    {
+        long n = t.Elements;
+        bool eightBit = s.Optimizer is OptimizerKind.AdamW8bit or OptimizerKind.PagedAdamW8bit or OptimizerKind.Galore8bit;
+        if (!(t.IsGaloreMatrix && UsesGalore(s.Optimizer)))
+            return eightBit && n >= Min8bitSize ? EightBitStep(n) : 12 * n;
+        long rows = t.Rows, cols = t.Cols, k = Math.Min(rows, cols);
+        long r = Math.Min(s.Rank, k);
+        bool twoSided = s.Optimizer == OptimizerKind.NaturalGalore;
+        long projected = twoSided ? r * r : r * Math.Max(rows, cols);
+        long projector = twoSided ? r * (rows + cols) : r * k;
+        long update = 8 * rows * cols + 12 * projected + 4 * projector;
+        long refresh = 8 * rows * cols + 4 * k * (rows + cols);
+        long moments = eightBit && projected >= Min8bitSize ? 13 * projected + 77 * Math.Min(projected, CodecChunkElements) : 0;
+        return Math.Max(update, Math.Max(refresh, moments));
+    }
+
+    private static long EightBitStep(long n)
+    {
+        long c = Math.Min(n, CodecChunkElements);
+        return Math.Max(14 * n, Math.Max(12 * n + 20 * c, 9 * n + 77 * c));
     }
 
     /// <summary>State bytes of one tensor.</summary>

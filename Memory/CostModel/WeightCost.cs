@@ -58,5 +58,20 @@ public static class WeightCost
     public static long DequantBuffer(ModelInventory inv, Strategy s) =>
         s.IsQuantized ? 2 * inv.Linears.Max(t => t.Elements) : 0;
 
+    /// <summary>
+    /// Bytes the loader holds beside the base weights while the largest tensor streams in, on a CPU device (on CUDA
+    /// the staging is in host memory and the device never sees it): one tensor as it arrives, in bf16 (2 bytes per
+    /// element) when it is kept as it is (a bf16 base; the embedding, LM head and norms of a quantized one), and in
+    /// f32 (4 bytes) when it is quantized on arrival, since the quantizer works on an f32 copy. The larger of the two
+    /// decides. On the 156M-parameter check shape the live C heap during the load peaked 0.5–1.3 MiB above this
+    /// (perf/results/bench-memory-cpu.md).
+    /// </summary>
+    public static long LoadStaging(ModelInventory inv, Strategy s)
+    {
+        long linear = inv.Linears.Select(t => t.Elements).DefaultIfEmpty(0).Max();
+        long kept = Math.Max(inv.EmbeddingElements, inv.LmHeadElements);
+        return s.IsQuantized ? Math.Max(2 * kept, 4 * linear) : 2 * Math.Max(kept, linear);
+    }
+
     internal static long Ceil(long a, long b) => (a + b - 1) / b;
 }

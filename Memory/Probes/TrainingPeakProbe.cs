@@ -6,7 +6,13 @@ namespace QuantPeft.Memory.Probes;
 /// <param name="Label">What had just finished (e.g. <c>setup</c>, <c>step 1</c>).</param>
 /// <param name="CurrentBytes">Memory above the baseline at the mark.</param>
 /// <param name="PhasePeakBytes">Highest memory above the baseline since the previous mark.</param>
-public sealed record PeakMark(string Label, long CurrentBytes, long PhasePeakBytes);
+/// <param name="Heap">On the CPU, the C heap's accounting at the mark (where glibc reports it): which share of the
+/// resident set is live tensors and which is freed blocks the heap keeps.</param>
+/// <param name="ManagedBytes">On the CPU, the .NET heap's committed bytes at the mark.</param>
+/// <param name="PhaseLivePeakBytes">On the CPU, the highest live C-heap bytes (in use + mapped, <see cref="NativeHeapStats.LiveBytes"/>)
+/// sampled in the phase, above the baseline's: the tensors alive at once, without the freed blocks the heap keeps.</param>
+public sealed record PeakMark(string Label, long CurrentBytes, long PhasePeakBytes, NativeHeapStats? Heap = null, long? ManagedBytes = null,
+    long? PhaseLivePeakBytes = null);
 
 /// <summary>
 /// The peak memory of a training run above a baseline taken before the model loads, on the device that trains:
@@ -23,6 +29,8 @@ public sealed class TrainingPeakProbe : IDisposable
     private volatile bool _stop;
     private long _runMax;
     private long _phaseMax;
+    private long _phaseLiveMax;
+    private readonly bool _sampleHeap;
     private readonly List<PeakMark> _marks = [];
 
     private TrainingPeakProbe(DeviceKind kind)
@@ -34,6 +42,8 @@ public sealed class TrainingPeakProbe : IDisposable
             // between samples); this probe's own sampler splits the run into phases.
             _process = new ProcessMemoryProbe(TimeSpan.FromMilliseconds(2));
             BaselineBytes = _process.BaselineBytes;
+            BaselineHeap = NativeHeap.Read();
+            _sampleHeap = BaselineHeap is not null;
             _read = () => ProcessMemoryProbe.Read().CurrentBytes;
             Source = _process.HighWaterMarkReset ? "VmRSS sampled every 2 ms, and VmHWM (reset at the baseline)" : "VmRSS sampled every 2 ms (VmHWM not resettable here)";
         }
@@ -64,6 +74,9 @@ public sealed class TrainingPeakProbe : IDisposable
     /// <summary>Memory in use when the probe started (the runtime, before the model).</summary>
     public long BaselineBytes { get; }
 
+    /// <summary>On the CPU, the C heap's accounting when the probe started (null elsewhere, or without glibc's <c>mallinfo2</c>).</summary>
+    public NativeHeapStats? BaselineHeap { get; private init; }
+
     /// <summary>Highest memory above the baseline since the start.</summary>
     public long PeakAboveBaselineBytes
     {
@@ -82,7 +95,13 @@ public sealed class TrainingPeakProbe : IDisposable
     {
         long current = _read();
         long phase = Math.Max(Interlocked.Exchange(ref _phaseMax, current), current);
-        var mark = new PeakMark(label, Math.Max(0, current - BaselineBytes), Math.Max(0, phase - BaselineBytes));
+        bool cpu = DeviceKind == DeviceKind.Cpu;
+        NativeHeapStats? heap = cpu ? NativeHeap.Read() : null;
+        long? live = null;
+        if (_sampleHeap && heap is { } h && BaselineHeap is { } b)
+            live = Math.Max(Interlocked.Exchange(ref _phaseLiveMax, h.LiveBytes), h.LiveBytes) - b.LiveBytes;
+        var mark = new PeakMark(label, Math.Max(0, current - BaselineBytes), Math.Max(0, phase - BaselineBytes),
+            heap, cpu ? GC.GetGCMemoryInfo().TotalCommittedBytes : null, live);
         _marks.Add(mark);
         return mark;
     }
@@ -102,6 +121,7 @@ public sealed class TrainingPeakProbe : IDisposable
             long now = _read();
             Raise(ref _runMax, now);
             Raise(ref _phaseMax, now);
+            if (_sampleHeap && NativeHeap.Read() is { } heap) Raise(ref _phaseLiveMax, heap.LiveBytes);
             Thread.Sleep(2);
         }
     }

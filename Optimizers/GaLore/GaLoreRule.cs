@@ -1,5 +1,6 @@
 using QuantPeft.Optimizers.State;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Optimizers.GaLore;
@@ -62,27 +63,35 @@ internal sealed class GaLoreRule : IParameterRule
         using var scope = NewDisposeScope();
         var o = Group.Options;
         double lr = Group.Lr;
+        // Peak f32 temporaries: the full-size gradient g, then the full-size parameter copy and back-projected
+        // update (8 bytes per element of the matrix); g goes once it is projected, the small moments once encoded.
         var g = grad.to(ScalarType.Float32);
         if (Step % _options.UpdateProjGap == 0) _projector.Refresh(g);
         var r = _projector.Project(g);
+        if (!ReferenceEquals(g, grad)) g.Dispose(); // a gradient already in f32 is not ours to free
         long t = ++Step;
         if (_natural is not null) r = _natural.Apply(r.reshape(-1), t).view_as(r);
-        var (m, v) = AdamMath.Moments(r, _m.Decode(), _v.Decode(), o.Beta1, o.Beta2);
+        Tensor m = _m.Decode(), v = _v.Decode();
+        AdamMath.Moments(r, m, v, o.Beta1, o.Beta2);
         Tensor? finite = null;
         if (_zeroOnNonFinite)
         {
             finite = r.isfinite();
-            m = where(finite, m, 0f);
-            v = where(finite, v, 0f);
+            AdamMath.ZeroWhereNotFinite(finite, m, v);
         }
-        var n = AdamMath.Direction(m, v, t, o.Beta1, o.Beta2, o.Eps);
-        if (finite is not null) n = where(finite, n, 0f);
+        _m.Encode(m);
+        _v.Encode(v);
+        var n = AdamMath.DirectionInPlace(m, v, t, o.Beta1, o.Beta2, o.Eps);
+        if (finite is not null)
+        {
+            using var bad = finite.logical_not();
+            using Scalar zero = 0f.ToScalar();
+            n.masked_fill_(bad, zero);
+        }
         var p = Param.detach().to(ScalarType.Float32, copy: true);
         AdamMath.AddScaled(p, _projector.ProjectBack(n), -lr * _options.Scale);
         if (o.WeightDecay > 0) AdamMath.Scale(p, 1 - lr * o.WeightDecay);
         Param.detach().copy_(p);
-        _m.Encode(m);
-        _v.Encode(v);
     }
 
     public void Dispose()

@@ -44,18 +44,49 @@ public sealed class Blockwise8BitStateCodec : IOptimizerStateCodec
         return new Quantized(codes, absmax, signed, BlockSize, shape);
     }
 
+    /// <summary>
+    /// Elements decoded or encoded at a time (a multiple of both block sizes, so every chunk starts on a block):
+    /// the quantizer's TorchSharp ops materialise about 80 bytes of temporaries per element, so a whole-tensor pass
+    /// over a 65M-element embedding would need 5 GB beside states of 130 MB. Blocks are independent, so chunking
+    /// changes no bit of the result.
+    /// </summary>
+    internal const long ChunkElements = 1L << 20;
+
     private sealed class Quantized(IStateTensor codes, IStateTensor absmax, bool signed, int blockSize, long[] shape) : IMomentState
     {
         public IReadOnlyList<IStateTensor> Tensors { get; } = [codes, absmax];
 
-        public Tensor Decode() =>
-            BlockwiseDynamicQuantizer.Dequantize(codes.Value, absmax.Value, signed, blockSize, shape);
+        public Tensor Decode()
+        {
+            long n = codes.Value.numel();
+            var result = empty([n], ScalarType.Float32, codes.Value.device);
+            for (long start = 0; start < n; start += ChunkElements)
+            {
+                using var scope = NewDisposeScope();
+                long length = Math.Min(ChunkElements, n - start);
+                var part = BlockwiseDynamicQuantizer.Dequantize(codes.Value.narrow(0, start, length), Blocks(absmax.Value, start, length),
+                    signed, blockSize, [length]);
+                result.narrow(0, start, length).copy_(part);
+            }
+            return result.view(shape);
+        }
 
         public void Encode(Tensor value)
         {
-            var (c, a) = BlockwiseDynamicQuantizer.Quantize(value, signed, blockSize, signFix: signed);
-            using (c) codes.Value.copy_(c);
-            using (a) absmax.Value.copy_(a);
+            using var outer = NewDisposeScope();
+            var flat = value.reshape(-1);
+            long n = flat.numel();
+            for (long start = 0; start < n; start += ChunkElements)
+            {
+                using var scope = NewDisposeScope();
+                long length = Math.Min(ChunkElements, n - start);
+                var (c, a) = BlockwiseDynamicQuantizer.Quantize(flat.narrow(0, start, length), signed, blockSize, signFix: signed);
+                codes.Value.narrow(0, start, length).copy_(c);
+                Blocks(absmax.Value, start, length).copy_(a);
+            }
         }
+
+        private Tensor Blocks(Tensor all, long start, long length) =>
+            all.narrow(0, start / blockSize, BlockwiseDynamicQuantizer.BlockCount(length, blockSize));
     }
 }

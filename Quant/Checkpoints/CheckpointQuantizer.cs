@@ -27,9 +27,10 @@ public sealed record QuantizeSummary(string OutputFolder, int QuantizedTensors, 
 /// </remarks>
 public static class CheckpointQuantizer
 {
-    /// <summary>Files copied from the model folder when present.</summary>
+    /// <summary>Files copied from the model folder when present (<c>qpeft-tokenizer.json</c> declares the byte-level tokenizer of the demo model).</summary>
     public static IReadOnlyList<string> SideFiles { get; } =
-        ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt"];
+        ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt",
+         "qpeft-tokenizer.json"];
 
     /// <summary>Quantizes <paramref name="modelFolder"/> into <paramref name="outputFolder"/>.</summary>
     /// <exception cref="QuantInputException">Missing config, an output folder that is not empty, a quantized tensor that is not a 2-D float matrix.</exception>

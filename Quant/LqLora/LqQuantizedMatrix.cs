@@ -11,7 +11,8 @@ namespace QuantPeft.Quant.LqLora;
 /// </summary>
 /// <remarks>
 /// Packing: k = 2 and k = 4 put 4 or 2 codes in a byte, the first code in the lowest bits; k = 3 puts 8 codes in
-/// 3 bytes as one little-endian 24-bit word, code i at bits 3i..3i+2 (bitsandbytes has no 3-bit format).
+/// 3 bytes as one little-endian 24-bit word, code i at bits 3i..3i+2 (bitsandbytes has no 3-bit format); NF8, only
+/// reached through <see cref="FromCodes"/>, is one code per byte.
 /// </remarks>
 public sealed class LqQuantizedMatrix : IDisposable
 {
@@ -81,6 +82,35 @@ public sealed class LqQuantizedMatrix : IDisposable
         return new LqQuantizedMatrix(config, matrix.shape[0], matrix.shape[1],
             packed.MoveToOuterDisposeScope(), scaleBytes.MoveToOuterDisposeScope(), s3.MoveToOuterDisposeScope(),
             offset.MoveToOuterDisposeScope(), torch.tensor(table, device: matrix.device).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Packs the stored form an LQ-LoRA checkpoint reads back (<see cref="LqCodes"/>, one code per weight) into this
+    /// slab-decodable form on the codes' device, keeping every code and scale as it is, so it dequantizes to exactly
+    /// <see cref="LqCodes.Dequantize"/>. NF8 (which the checkpoint writer may choose) is stored one code per byte.
+    /// </summary>
+    /// <param name="codes">The stored matrix; not disposed.</param>
+    /// <param name="name">The matrix's name for error messages.</param>
+    /// <exception cref="QuantInputException">A bit width other than 2, 3, 4 or 8, scale codes wider than 8 bits, or a matrix that is not 2-D.</exception>
+    public static LqQuantizedMatrix FromCodes(LqCodes codes, string name = "matrix")
+    {
+        var config = codes.Config;
+        if (config.Bits is not (2 or 3 or 4 or 8))
+            throw new QuantInputException($"'{name}': packed LQ-LoRA storage holds NF2, NF3, NF4 or NF8 codes, not NF{config.Bits}.");
+        if (config.ScaleBits > 8)
+            throw new QuantInputException($"'{name}': scale codes wider than 8 bits are not stored packed ({config}).");
+        if (codes.Shape.Length != 2)
+            throw new QuantInputException($"'{name}': expected a 2-D matrix, got [{string.Join(", ", codes.Shape)}].");
+        using var scope = torch.NewDisposeScope();
+        var device = codes.Codes.device;
+        var packed = Pack(codes.Codes.reshape(-1), config.Bits);
+        var scaleCodes = codes.ScaleCodes.to(ScalarType.Byte, copy: true).view(-1, config.BlockSize1);
+        var secondLevel = codes.SecondLevel.to(ScalarType.Float32, copy: true).view(-1, 1);
+        var offset = torch.tensor(codes.Offset, device: device);
+        var table = torch.tensor(CodeTables.NormalFloat(config.Bits).ToArray(), device: device);
+        return new LqQuantizedMatrix(config, codes.Shape[0], codes.Shape[1],
+            packed.MoveToOuterDisposeScope(), scaleCodes.MoveToOuterDisposeScope(), secondLevel.MoveToOuterDisposeScope(),
+            offset.MoveToOuterDisposeScope(), table.MoveToOuterDisposeScope());
     }
 
     /// <summary>The whole matrix in <paramref name="dtype"/> (a new tensor the caller owns).</summary>

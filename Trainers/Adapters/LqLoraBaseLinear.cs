@@ -9,9 +9,10 @@ namespace QuantPeft.Trainers.Adapters;
 /// The frozen LQ-LoRA base: the projection's Q stored as packed NF-k codes under the configuration the bit
 /// allocator chose for it (<see cref="LqQuantizedMatrix"/>), decoded slab by slab in forward and backward.
 /// It receives what the loader hands it (W − L1·L2 from <see cref="SvdInitLinear"/>, or W for a projection
-/// without an adapter) and quantizes it; the dense tensor is not kept.
+/// without an adapter) and quantizes it; the dense tensor is not kept. From an LQ-LoRA checkpoint it takes the stored
+/// Q as it is (<see cref="LoadQuantized"/>).
 /// </summary>
-public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, ITensorLoadTarget
+public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, ITensorLoadTarget, IQuantizedLoadTarget
 {
     private readonly LqQuantConfig _config;
     private readonly ScalarType _computeDType;
@@ -77,6 +78,31 @@ public sealed class LqLoraBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, I
             default:
                 throw new AdapterException($"an LQ-LoRA base linear has no tensor '{localName}' (expected weight or bias)");
         }
+    }
+
+    /// <summary>Takes the Q of an LQ-LoRA checkpoint as this base's weight, code for code (the factors are the load hook's).</summary>
+    /// <exception cref="AdapterException">Not an LQ-LoRA weight, or another shape or configuration than the base's.</exception>
+    public void LoadQuantized(string localName, QuantizedWeight weight)
+    {
+        if (localName != "weight" || weight is not LqLoraWeight lq)
+            throw new AdapterException($"an LQ-LoRA base linear takes an LQ-LoRA 'weight', not '{localName}' stored as {weight.Describe()}");
+        var q = lq.Quantized;
+        if (q.Shape.Length != 2 || q.Shape[0] != OutFeatures || q.Shape[1] != InFeatures)
+            throw new AdapterException($"expected shape [{OutFeatures}, {InFeatures}], found [{string.Join(", ", q.Shape)}]");
+        if (q.Config != _config)
+            throw new AdapterException($"stored as {q.Config}, but quantization_config.matrices declares {_config}");
+        LqQuantizedMatrix stored;
+        if (q.Codes.device.type == _device.type && q.Codes.device.index == _device.index)
+        {
+            stored = LqQuantizedMatrix.FromCodes(q, weight.Name);
+        }
+        else
+        {
+            using var moved = new LqCodes(q.Config, q.Shape, q.Codes.to(_device), q.ScaleCodes.to(_device), q.Offset, q.SecondLevel.to(_device), weight.Name);
+            stored = LqQuantizedMatrix.FromCodes(moved, weight.Name);
+        }
+        _weight?.Dispose();
+        _weight = stored;
     }
 
     /// <inheritdoc />

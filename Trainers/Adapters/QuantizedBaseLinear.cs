@@ -16,7 +16,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// full-precision weight never stays resident. The dequantized copy of one forward lives until backward has
 /// used it, which bounds the extra memory to one layer's dense weights per projection in flight.
 /// </remarks>
-public sealed class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, ITensorLoadTarget
+public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, ITensorLoadTarget
 {
     private readonly FourBitFormat _format;
     private readonly bool _doubleQuant;

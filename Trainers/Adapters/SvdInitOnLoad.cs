@@ -42,7 +42,7 @@ public sealed record SvdInitFactors(SvdInitKind Kind, Tensor First, Tensor Secon
 /// to the real base (which a 4-bit base then quantizes: QPiSSA, OSoRA on NF4). The full-precision weight is
 /// never stored. <see cref="ModelAdapters.Attach"/> replaces this module with the adapter over <see cref="Inner"/>.
 /// </summary>
-public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
+public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget, IQuantizedLoadTarget
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _inner;
@@ -122,6 +122,31 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
         factors.Second.DetachFromDisposeScope();
         factors.Third?.DetachFromDisposeScope();
         Factors = factors;
+    }
+
+    /// <summary>
+    /// LQ-LoRA from a checkpoint that already holds the decomposition: the stored factors give the LoRA's start exactly
+    /// as a decomposition on load would (A = L2/√s, B = L1/√s, in f32), and the stored Q goes to the base as it is.
+    /// </summary>
+    /// <exception cref="AdapterException">The hook is for PiSSA/OSoRA (they need the full-precision weight), the weight is
+    /// not an LQ-LoRA one, or its factors are not of this hook's rank.</exception>
+    public void LoadQuantized(string localName, QuantizedWeight weight)
+    {
+        if (_kind != SvdInitKind.LqLora)
+            throw new AdapterException($"{_kind} computes its initialisation from the full-precision weight; this one is stored as {weight.Describe()}");
+        if (localName != "weight" || weight is not LqLoraWeight lq)
+            throw new AdapterException($"the LQ-LoRA load hook takes an LQ-LoRA 'weight', not '{localName}' stored as {weight.Describe()}");
+        if (lq.L1.shape[1] != _rank)
+            throw new AdapterException($"the stored factors L1, L2 have rank {lq.L1.shape[1]}, the LoRA rank is {_rank}");
+        if (_inner is not IQuantizedLoadTarget target)
+            throw new AdapterException($"{_inner.GetType().Name} cannot take a stored LQ-LoRA weight");
+        target.LoadQuantized(localName, weight);
+        using var scope = NewDisposeScope();
+        double root = Math.Sqrt(_scaling);
+        var a = lq.L2.to(ScalarType.Float32).div(root).contiguous();
+        var b = lq.L1.to(ScalarType.Float32).div(root).contiguous();
+        Factors?.Dispose();
+        Factors = new SvdInitFactors(_kind, a.DetachFromDisposeScope(), b.DetachFromDisposeScope(), null);
     }
 
     // W ≈ Q + L1·L2 under this matrix's configuration; the base gets W − L1·L2, which it quantizes to exactly the

@@ -78,7 +78,9 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
                 var d = dLogits.to_type(hidden.dtype);                             // (len, V)
                 var h = hidden.narrow(0, start, len);                              // (len, H)
                 gradHidden?.narrow(0, start, len).copy_(matmul(d, weight));
-                gradWeight?.add_(matmul(d.t(), h).to_type(ScalarType.Float32));
+                // Accumulated in place in f32 from f32 copies of the chunk's (len × V, len × H) operands: a V × H
+                // product per chunk (bf16, then its f32 upcast) would add 6·V·H bytes beside the accumulator.
+                if (gradWeight is not null) gradWeight.addmm_(d.t().to_type(ScalarType.Float32), h.to_type(ScalarType.Float32));
             }
         }
         if (gradWeight is not null && weight.dtype != ScalarType.Float32)

@@ -12,7 +12,7 @@ namespace QuantPeft.Trainers.Model;
 /// development machine; trimming brings an 8-layer slice from 123–127 % of that bound to 87–106 %
 /// (perf/results/quantize-on-load.md). Elsewhere than glibc the trim is skipped.
 /// </summary>
-internal sealed partial class HeapTrimmingTensorSource(ITensorSource inner) : ISelectingTensorSource
+internal sealed partial class HeapTrimmingTensorSource(ITensorSource inner) : ISelectingTensorSource, IQuantizedTensorSource
 {
     private static bool _available = OperatingSystem.IsLinux();
 
@@ -48,6 +48,25 @@ internal sealed partial class HeapTrimmingTensorSource(ITensorSource inner) : IS
         if (inner is not ISelectingTensorSource selecting || !selecting.TrySelect(name, dim, indices, out selected)) return false;
         _sinceTrim += selected!.numel() * selected.ElementSize;
         return true;
+    }
+
+    /// <inheritdoc />
+    public bool IsQuantized(string name) => inner is IQuantizedTensorSource q && q.IsQuantized(name);
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The wrapped source stores nothing quantized.</exception>
+    public QuantizedWeight GetQuantized(string name)
+    {
+        var source = inner as IQuantizedTensorSource ?? throw new InvalidOperationException($"{inner.Origin} stores no quantized tensors");
+        if (_sinceTrim >= TrimEveryBytes)
+        {
+            Trim();
+            _sinceTrim = 0;
+        }
+        var weight = source.GetQuantized(name);
+        // The reading buffers of a stored weight are about the size of its codes: half a byte per element.
+        _sinceTrim += weight.Shape.Aggregate(1L, (a, d) => a * d) / 2;
+        return weight;
     }
 
     /// <summary>Returns free C-heap pages to the kernel; false when the C library has no <c>malloc_trim</c>.</summary>

@@ -8,7 +8,8 @@ namespace QuantPeft.Trainers.Model;
 /// Streams a checkpoint into a <see cref="CausalLm"/> tensor by tensor, by Hugging Face name. The
 /// whole name set is checked against <see cref="ModelSpec.Tensors"/> before anything is copied, so a
 /// wrong checkpoint fails before it half-overwrites the model; each tensor's shape is checked before
-/// it is copied. Only one source tensor is alive at a time.
+/// it is copied. Only one source tensor is alive at a time. A weight that an <see cref="IQuantizedTensorSource"/>
+/// stores quantized goes as stored to a module that implements <see cref="IQuantizedLoadTarget"/>.
 /// </summary>
 public static class WeightLoader
 {
@@ -34,17 +35,40 @@ public static class WeightLoader
                 + Describe("unexpected", unexpected));
 
         var modules = model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+        var quantized = source as IQuantizedTensorSource;
         foreach (var name in names)
         {
             if (!expected.TryGetValue(name, out var spec)) continue;
-            using var value = source.Get(name);
-            if (!value.shape.SequenceEqual(spec.Shape))
-                throw new ModelException($"{source.Origin}: tensor '{name}': expected shape {Shape(spec.Shape)}, found {Shape(value.shape)}");
             int dot = name.LastIndexOf('.');
             string moduleName = name[..dot], local = name[(dot + 1)..];
             if (!modules.TryGetValue(moduleName, out var owner))
                 throw new ModelException($"{source.Origin}: tensor '{name}': the model has no module '{moduleName}'");
+            if (quantized is not null && owner is IQuantizedLoadTarget target && quantized.IsQuantized(name))
+            {
+                LoadQuantized(quantized, target, name, local, spec.Shape);
+                continue;
+            }
+            using var value = source.Get(name);
+            if (!value.shape.SequenceEqual(spec.Shape))
+                throw new ModelException($"{source.Origin}: tensor '{name}': expected shape {Shape(spec.Shape)}, found {Shape(value.shape)}");
             Assign(owner, moduleName, local, value, source.Origin, name);
+        }
+    }
+
+    // A pre-quantized weight goes to its module as stored; the module's own checks (format, configuration) are
+    // reported with the tensor and the file, as the loader's are.
+    private static void LoadQuantized(IQuantizedTensorSource source, IQuantizedLoadTarget target, string name, string local, long[] shape)
+    {
+        using var weight = source.GetQuantized(name);
+        if (!weight.Shape.SequenceEqual(shape))
+            throw new ModelException($"{weight.Origin}: tensor '{name}': expected shape {Shape(shape)}, found {Shape(weight.Shape)} (stored as {weight.Describe()})");
+        try
+        {
+            target.LoadQuantized(local, weight);
+        }
+        catch (QuantPeft.Formats.QuantPeftException e) when (e is not ModelException)
+        {
+            throw new ModelException($"{weight.Origin}: tensor '{name}': {e.Message}");
         }
     }
 

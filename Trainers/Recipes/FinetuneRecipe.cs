@@ -101,6 +101,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     public void Setup()
     {
         Spec = ModelFolder.ReadSpec(_options.ModelFolder);
+        PrequantizedOptions.Check(_options);
         if (_options.SequenceLength > Spec.MaxPositionEmbeddings)
             throw new RecipeException($"--seq: {_options.SequenceLength} exceeds the model's max_position_embeddings {Spec.MaxPositionEmbeddings} ({Path.Combine(_options.ModelFolder, ModelConfigReader.FileName)})");
         var targets = ModelAdapters.ResolveTargets(_options.Targets);
@@ -118,6 +119,9 @@ public sealed partial class FinetuneRecipe : IDisposable
         Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, evalPath: _options.EvalPath);
 
         _model = LoadModel(Spec);
+        // The loader trims the C heap every 128 MiB streamed; the last tensors' staging blocks are still kept, and
+        // training would otherwise start on top of them (up to the largest tensor's worth, freed but resident).
+        HeapTrimmingTensorSource.Trim();
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
             + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
             + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
@@ -130,7 +134,12 @@ public sealed partial class FinetuneRecipe : IDisposable
     // Phase 1: the model, its base projections stored as the options ask (quantized while the checkpoint streams in).
     private CausalLm LoadModel(ModelSpec spec)
     {
-        var factory = _options.Weights == WeightFormat.LqLora ? LqLoraFactory() : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16);
+        // A pre-quantized folder decides the bases itself (its format, per-matrix LQ-LoRA configurations); Setup has
+        // checked that the options agree with it.
+        var prequantized = PrequantizedFolder.Read(_options.ModelFolder);
+        var factory = prequantized is not null ? prequantized.Factory(_options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ScalarType.BFloat16)
+            : _options.Weights == WeightFormat.LqLora ? LqLoraFactory()
+            : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16);
         // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
         if (_options.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
             factory = SvdInitOnLoad.Wrap(factory, _options.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,

@@ -14,7 +14,9 @@ namespace QuantPeft.Trainers.Recipes;
 /// <c>config.json</c>, the weights as one <c>model.safetensors</c> or as shards listed by
 /// <c>model.safetensors.index.json</c>, and a tokenizer (<c>tokenizer.json</c> / <c>tokenizer.model</c>, or the
 /// project's <c>qpeft-tokenizer.json</c> that declares the byte-level tokenizer of the demo model) — or a
-/// <c>synthetic:NAME[@SEED]</c> reference (<see cref="SyntheticModel"/>) whose weights are generated on load.
+/// <c>synthetic:NAME[@SEED]</c> reference (<see cref="SyntheticModel"/>) whose weights are generated on load. A folder
+/// whose weights are already quantized (bitsandbytes 4-bit or LQ-LoRA, <see cref="PrequantizedFolder"/>) hands its
+/// quantized projections to the bases as stored.
 /// </summary>
 public static class ModelFolder
 {
@@ -27,8 +29,12 @@ public static class ModelFolder
     /// <summary>The file that declares the byte-level tokenizer (it has no vocabulary to store).</summary>
     public const string ByteTokenizerFileName = "qpeft-tokenizer.json";
 
-    /// <summary>Checks that the reference resolves: a synthetic reference parses, a folder has a config and weights (naming the first missing file).</summary>
-    /// <exception cref="ModelException">The folder or one of its files is missing, or the synthetic reference is wrong.</exception>
+    /// <summary>
+    /// Checks that the reference resolves: a synthetic reference parses, a folder has a config and weights (naming the
+    /// first missing file) and, when pre-quantized, a <c>quantization_config</c> the trainer reads (<see cref="PrequantizedFolder"/>).
+    /// </summary>
+    /// <exception cref="ModelException">The folder or one of its files is missing, the synthetic reference is wrong, or the
+    /// folder's quantization is not one the trainer reads.</exception>
     public static void Check(string model)
     {
         if (SyntheticModel.IsSynthetic(model))
@@ -40,6 +46,7 @@ public static class ModelFolder
         if (!File.Exists(Path.Combine(model, ModelConfigReader.FileName)))
             throw new ModelException($"model folder '{model}': missing {ModelConfigReader.FileName}");
         WeightsPath(model);
+        PrequantizedFolder.Read(model);
     }
 
     /// <summary>How run records name the model: a synthetic reference as given, a folder as its full path.</summary>
@@ -110,14 +117,22 @@ public static class ModelFolder
 
     /// <summary>
     /// Runs <paramref name="use"/> on the model's weights as a tensor source (the checkpoint file or shards, closed
-    /// afterwards, or the generator of a synthetic reference), for passes over the checkpoint besides loading.
+    /// afterwards, or the generator of a synthetic reference), for passes over the checkpoint besides loading. The
+    /// source of a pre-quantized folder is an <see cref="IQuantizedTensorSource"/>.
     /// </summary>
     /// <returns>What <paramref name="use"/> returns.</returns>
     public static T WithWeights<T>(string model, Func<ITensorSource, T> use)
     {
         if (SyntheticModel.IsSynthetic(model)) return use(SyntheticModel.Parse(model).Source());
-        using var source = new SafetensorsModelSource(WeightsPath(model));
-        return use(source);
+        ITensorSource source = PrequantizedFolder.Read(model)?.Open() ?? new SafetensorsModelSource(WeightsPath(model));
+        try
+        {
+            return use(source);
+        }
+        finally
+        {
+            ((IDisposable)source).Dispose();
+        }
     }
 
     /// <summary>

@@ -29,9 +29,13 @@ public sealed class SafetensorsModelSource : ITensorSource, IDisposable
     public IEnumerable<string> Names => _checkpoint.Tensors.Select(t => t.Name);
 
     /// <inheritdoc />
-    public Tensor Get(string name)
+    public Tensor Get(string name) => Read(_checkpoint, name);
+
+    /// <summary>Reads tensor <paramref name="name"/> of <paramref name="checkpoint"/> into a new CPU tensor of its stored dtype.</summary>
+    /// <exception cref="ModelException">The dtype is not one the trainer loads.</exception>
+    internal static Tensor Read(SafetensorsCheckpoint checkpoint, string name)
     {
-        var info = _checkpoint.GetTensor(name);
+        var info = checkpoint.GetTensor(name);
         var dtype = info.DType switch
         {
             SafetensorsDType.BF16 => ScalarType.BFloat16,
@@ -41,10 +45,10 @@ public sealed class SafetensorsModelSource : ITensorSource, IDisposable
             SafetensorsDType.I64 => ScalarType.Int64,
             SafetensorsDType.I32 => ScalarType.Int32,
             SafetensorsDType.U8 => ScalarType.Byte,
-            _ => throw new ModelException($"{_checkpoint.FileOf(name).Path}: tensor '{name}' has dtype {info.DType}; the trainer loads BF16, F16, F32, F64, I64, I32 or U8"),
+            _ => throw new ModelException($"{checkpoint.FileOf(name).Path}: tensor '{name}' has dtype {info.DType}; the trainer loads BF16, F16, F32, F64, I64, I32 or U8"),
         };
         var tensor = empty(info.Shape, dtype);
-        if (tensor.numel() > 0) _checkpoint.CopyTo(name, tensor.bytes);
+        if (tensor.numel() > 0) checkpoint.CopyTo(name, tensor.bytes);
         return tensor;
     }
 

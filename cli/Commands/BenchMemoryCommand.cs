@@ -12,7 +12,7 @@ using QuantPeft.Trainers.Recipes;
 namespace QuantPeft.Cli.Commands;
 
 /// <summary>
-/// <c>qpeft bench-memory MODEL --strategies a,b,c --steps N [--batch B] [--seq S] [-o DIR]</c>: prices each
+/// <c>qpeft bench-memory MODEL --strategies a,b,c --steps N [--batch B] [--seq S] [-o DIR] [--resume]</c>: prices each
 /// strategy with the planner, trains it for N steps in a fresh process (<c>qpeft train --plan … --measure-peak …</c>),
 /// and writes predicted vs measured peak with the error in % as Markdown, JSON and a bar chart (SVG and PNG).
 /// </summary>
@@ -30,12 +30,13 @@ internal static class BenchMemoryCommand
     private static readonly Option<string?> Seq = new("--seq") { Description = "Tokens per row (default 64)" };
     private static readonly Option<string?> DeviceKindOpt = new("--device-kind") { Description = "cuda|cpu: the device whose memory is read (default: cuda when available, else cpu)" };
     private static readonly Option<string?> Output = new("-o", "--output") { Description = "Output folder (default bench-memory/<UTC timestamp>)" };
+    private static readonly Option<bool> Resume = new("--resume") { Description = "Keep the measurements already in the output folder: a strategy whose NN-name/peak.json exists is priced again but not run again" };
 
     public static Command Create()
     {
         var command = new Command("bench-memory", "Measure each strategy's peak memory in a fresh process beside the planner's prediction");
         command.Add(Model);
-        foreach (Option o in new Option[] { Strategies, Steps, Batch, Seq, DeviceKindOpt, Output })
+        foreach (Option o in new Option[] { Strategies, Steps, Batch, Seq, DeviceKindOpt, Output, Resume })
             command.Add(o);
         command.SetAction(r => CliRunner.Run(() => Execute(r, r.InvocationConfiguration.Output), r.InvocationConfiguration.Error));
         return command;
@@ -67,9 +68,11 @@ internal static class BenchMemoryCommand
             string dir = Path.Combine(folder, $"{i + 1:00}-{Slug(strategies[i].Name)}");
             Directory.CreateDirectory(dir);
             string planPath = Path.Combine(dir, "plan.json"), peakPath = Path.Combine(dir, "peak.json");
+            if (!r.GetValue(Resume)) File.Delete(peakPath);
             AtomicFile.WriteAllText(planPath, PlanJson.Write(plans[i]));
-            stdout.WriteLine($"[{i + 1}/{strategies.Count}] {strategies[i].Name}: {c.Strategy.Describe()}");
-            string? failure = RunChild(["train", modelPath, "--plan", planPath, "--steps", steps.ToString(CultureInfo.InvariantCulture),
+            bool reuse = r.GetValue(Resume) && File.Exists(peakPath);
+            stdout.WriteLine($"[{i + 1}/{strategies.Count}] {strategies[i].Name}: {c.Strategy.Describe()}{(reuse ? " (measured before, kept)" : "")}");
+            string? failure = reuse ? null : RunChild(["train", modelPath, "--plan", planPath, "--steps", steps.ToString(CultureInfo.InvariantCulture),
                 "--measure-peak", peakPath, "-o", Path.Combine(dir, "run")], Path.Combine(dir, "train.log"));
             long overhead = c.Estimate.Device[MemoryComponent.RuntimeOverhead];
             long predicted = c.Estimate.PeakBytes - overhead;

@@ -52,12 +52,21 @@ internal static class MeasuredTraining
             ["marks"] = new JsonArray([.. probe.Marks.Select(m => (JsonNode)new JsonObject
             {
                 ["label"] = m.Label, ["current_bytes"] = m.CurrentBytes, ["phase_peak_bytes"] = m.PhasePeakBytes,
+                ["c_heap"] = HeapJson(m.Heap), ["managed_committed_bytes"] = m.ManagedBytes,
+                ["phase_c_heap_live_peak_bytes"] = m.PhaseLivePeakBytes,
             })]),
+            ["baseline_c_heap"] = HeapJson(probe.BaselineHeap),
+            ["c_heap_thresholds_pinned"] = NativeHeap.IsConfigured,
         };
         AtomicFile.WriteAllText(measureFile, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
         console.MarkupLine($"[bold]measured peak[/] {ByteSize.Format(peak)} above a baseline of {ByteSize.Format(probe.BaselineBytes)} ({Markup.Escape(probe.Source)}); written to {Markup.Escape(measureFile)}");
         return CliRunner.Ok;
     }
+
+    private static JsonObject? HeapJson(NativeHeapStats? h) => h is not { } x ? null : new JsonObject
+    {
+        ["arena_bytes"] = x.ArenaBytes, ["in_use_bytes"] = x.InUseBytes, ["free_bytes"] = x.FreeBytes, ["mapped_bytes"] = x.MappedBytes,
+    };
 
     // Loads libtorch and starts its thread pool before the baseline, so the baseline holds the whole runtime.
     private static void WarmRuntime()

@@ -98,6 +98,9 @@ internal static class TrainCommand
                 GradientAccumulation = parse.GetValue(accum) ?? defaults.GradientAccumulation,
                 Seed = parse.GetValue(seed) ?? defaults.Seed,
             };
+            // A pre-quantized folder decides the weights format: flags left at their defaults take its values.
+            options = PrequantizedOptions.Align(options, new PrequantizedOptions.Given(
+                planning.IsGiven(parse, "--weights"), planning.IsGiven(parse, "--double-quant"), planning.IsGiven(parse, "--rank")));
             options.Validate();
             options.EnsureRunnable();
             ModelAdapters.ResolveTargets(options.Targets);
@@ -105,11 +108,23 @@ internal static class TrainCommand
             options.Validate();
             options.EnsureRunnable();
             ModelAdapters.ResolveTargets(options.Targets);
-            if (options.DataPath.Length == 0)
-                options = WriteDemoTask(options, runFolder);
-            if (planning.MeasurePeakFile(parse) is { } measure)
-                return MeasuredTraining.Run(options, runFolder, plan, measure, ConsoleFactory.Create());
-            return Run(options, runFolder, ConsoleFactory.Create(), plan);
+            PrequantizedOptions.Check(options);
+            bool freshFolder = !Path.Exists(runFolder);
+            try
+            {
+                if (options.DataPath.Length == 0)
+                    options = WriteDemoTask(options, runFolder);
+                if (planning.MeasurePeakFile(parse) is { } measure)
+                    return MeasuredTraining.Run(options, runFolder, plan, measure, ConsoleFactory.Create());
+                return Run(options, runFolder, ConsoleFactory.Create(), plan);
+            }
+            catch when (freshFolder && !File.Exists(Path.Combine(runFolder, "metrics.jsonl")))
+            {
+                // Nothing was trained (the model or the data failed to load): the folder this command created holds only
+                // its plan and demo data, so it goes rather than leave a run folder without a run.
+                if (Directory.Exists(runFolder)) Directory.Delete(runFolder, recursive: true);
+                throw;
+            }
         }));
         return command;
     }

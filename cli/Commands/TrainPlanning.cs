@@ -135,14 +135,19 @@ internal sealed class TrainPlanning
 
     private Constraints ExplicitKnobs(ParseResult parse, FinetuneOptions flags)
     {
-        var (weights, bits) = Knob.ParseWeights(Knob.Name(flags.Weights, flags.LqLoraBits));
+        var (weights, _) = Knob.ParseWeights(Knob.Name(flags.Weights, flags.LqLoraBits));
+        // A pre-quantized folder fixes the weights (and double quant, LQ-LoRA's rank) whether or not the flags were
+        // given, and the method: the search may not pick one that needs the full-precision weights.
+        var stored = PrequantizedFolder.Read(flags.ModelFolder);
+        bool fixedWeights = Given(parse, "--weights") || stored is not null;
         return new Constraints
         {
-            Weights = Given(parse, "--weights") ? weights : null,
-            LqLoraBits = Given(parse, "--weights") && weights == WeightFormat.LqLora ? bits : null,
-            DoubleQuant = Given(parse, "--double-quant") ? flags.DoubleQuant : null,
-            Method = Given(parse, "--method") ? flags.Method : null,
-            Rank = Given(parse, "--rank") ? flags.Rank : null,
+            Weights = fixedWeights ? weights : null,
+            LqLoraBits = fixedWeights && weights == WeightFormat.LqLora ? flags.LqLoraBits : null,
+            DoubleQuant = Given(parse, "--double-quant") ? flags.DoubleQuant
+                : stored is not null ? flags.DoubleQuant && weights is WeightFormat.Nf4 or WeightFormat.Fp4 : null,
+            Method = Given(parse, "--method") || stored is not null ? flags.Method : null,
+            Rank = Given(parse, "--rank") || stored?.Weights == WeightFormat.LqLora ? flags.Rank : null,
             Targets = Given(parse, "--targets") ? PlanOptions.ToStrategy(flags with { Method = TrainingMethod.Lora }).Targets : null,
             Optimizer = Given(parse, "--optimizer") ? Knob.ParseOptimizer(flags.Optimizer) : null,
             Layerwise = Given(parse, "--layerwise") ? flags.Layerwise : null,
@@ -154,6 +159,9 @@ internal sealed class TrainPlanning
             ChunkedLoss = true,
         };
     }
+
+    /// <summary>Whether <paramref name="flag"/> was given on the command line (not just its default).</summary>
+    public bool IsGiven(ParseResult parse, string flag) => Given(parse, flag);
 
     private bool Given(ParseResult parse, string flag)
     {

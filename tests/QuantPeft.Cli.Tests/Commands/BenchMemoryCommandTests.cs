@@ -51,4 +51,24 @@ public class BenchMemoryCommandTests
         Assert.Contains("--strategies: unknown strategy 'qlorax'", stderr);
         Assert.False(Directory.Exists(output));
     }
+
+    [Fact]
+    public void ResumeKeepsAMeasurementAlreadyThereAndPricesItAgain()
+    {
+        using var tmp = new TempFolder();
+        string output = Path.Combine(tmp.Path, "bench");
+        Directory.CreateDirectory(Path.Combine(output, "01-qlora"));
+        File.WriteAllText(Path.Combine(output, "01-qlora", "peak.json"),
+            """{ "source": "earlier run", "baseline_bytes": 1000, "peak_above_baseline_bytes": 123456789 }""");
+        var (exit, stdout, stderr) = CliHarness.Run("bench-memory", DemoModel.ShippedFolder()!, "--strategies", "qlora",
+            "--device-kind", "cpu", "-o", output, "--resume");
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.Contains("(measured before, kept)", stdout);
+        Assert.False(Directory.Exists(Path.Combine(output, "01-qlora", "run"))); // no training process ran
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "bench-memory.json")));
+        var row = json.RootElement.GetProperty("strategies")[0];
+        Assert.Equal(123456789, row.GetProperty("measured_bytes").GetInt64());
+        Assert.True(row.GetProperty("predicted_bytes").GetInt64() > 0);
+        Assert.True(File.Exists(Path.Combine(output, "01-qlora", "plan.json")));
+    }
 }

@@ -28,11 +28,12 @@ public sealed class ActivationCostTests
     [Fact]
     public void FrozenLinearsWithoutAdaptersKeepNoInput()
     {
-        // LoRA on q only: the norm inputs (64), q/k/v input (16), attention (56), gate, SiLU, up (96), A·x (2·r).
+        // LoRA on q only: the norm inputs (64), q/k/v input (16), attention (56), gate, SiLU, up (96); QuantPeft's f32
+        // adapter keeps its own f32 copy of q's input (4·8) and A·x in f32 (4·r = 8).
         var inv = ModelInventory.Build(Tiny);
         var s = Full with { Method = TrainingMethod.Lora, Rank = 2, Targets = TargetModules.Q };
         var set = TrainableSet.Build(inv, s);
-        Assert.Equal(64 + 16 + 56 + 96 + 4, ActivationCost.LayerBytesPerToken(inv, set, s, new Workload(16), CostSettings.QuantPeft, 0));
+        Assert.Equal(64 + 16 + 56 + 96 + 40, ActivationCost.LayerBytesPerToken(inv, set, s, new Workload(16), CostSettings.QuantPeft, 0));
     }
 
     [Fact]
@@ -87,8 +88,22 @@ public sealed class ActivationCostTests
         var s = Full with { Method = TrainingMethod.Lora, Rank = 2, Targets = TargetModules.Q, Weights = WeightFormat.Nf4 };
         var set = TrainableSet.Build(inv, s);
         var w = new Workload(16);
-        long ours = ActivationCost.LayerBytesPerToken(inv, set, s, w, CostSettings.QuantPeft, 0);
+        long plain = ActivationCost.LayerBytesPerToken(inv, set, s, w, CostSettings.PyTorch, 0);
         long bnb = ActivationCost.LayerBytesPerToken(inv, set, s, w, CostSettings.PyTorchBitsandbytes, 0);
-        Assert.Equal(2 * 8 + 2 * 8 + 2 * 16, bnb - ours); // o, gate/up and down inputs
+        Assert.Equal(2 * 8 + 2 * 8 + 2 * 16, bnb - plain); // o, gate/up and down inputs
+    }
+
+    [Fact]
+    public void F32AdaptersKeepTheirInputCopyPerProjection()
+    {
+        // LoRA r=2 on q and down of the tiny shape (h = 8, intermediate 16): with bf16 adapters each keeps A·x (2·r);
+        // with f32 adapters each keeps its f32 input copy and A·x in f32: q 4·(8 + 2) = 40, down 4·(16 + 2) = 72.
+        var inv = ModelInventory.Build(Tiny);
+        var s = Full with { Method = TrainingMethod.Lora, Rank = 2, Targets = TargetModules.Q | TargetModules.Down };
+        var set = TrainableSet.Build(inv, s);
+        var w = new Workload(16);
+        long bf16 = ActivationCost.LayerBytesPerToken(inv, set, s, w, CostSettings.PyTorch, 0);
+        long f32 = ActivationCost.LayerBytesPerToken(inv, set, s, w, CostSettings.PyTorch with { AdapterBytes = 4 }, 0);
+        Assert.Equal(40 + 72 - 2 * (2 * 2), f32 - bf16);
     }
 }

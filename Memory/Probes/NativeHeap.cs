@@ -1,0 +1,98 @@
+using System.Runtime.InteropServices;
+
+namespace QuantPeft.Memory.Probes;
+
+/// <summary>The C heap's own accounting (glibc <c>mallinfo2</c>), in bytes.</summary>
+/// <param name="ArenaBytes">Bytes the heap arenas hold from the kernel (<c>arena</c>): in use or free, resident unless trimmed.</param>
+/// <param name="InUseBytes">Bytes of live blocks in the arenas (<c>uordblks</c>).</param>
+/// <param name="FreeBytes">Bytes of freed blocks the arenas keep (<c>fordblks</c>).</param>
+/// <param name="MappedBytes">Bytes of live blocks served by their own <c>mmap</c> (<c>hblkhd</c>); unmapped on free.</param>
+public readonly record struct NativeHeapStats(long ArenaBytes, long InUseBytes, long FreeBytes, long MappedBytes)
+{
+    /// <summary>Bytes of live blocks, in arenas and mapped.</summary>
+    public long LiveBytes => InUseBytes + MappedBytes;
+}
+
+/// <summary>
+/// Makes the process's C heap track live memory, and reads its accounting. libtorch's CPU allocator is plain
+/// <c>malloc</c>, so every CPU tensor is a C-heap block. glibc serves a block at or above its mmap threshold
+/// with its own mapping, returned to the kernel on free; below it, from arenas whose freed pages stay resident.
+/// By default the threshold is dynamic: each freed mapped block raises it to that block's size (up to 32 MiB on
+/// 64-bit), and the trim threshold to twice that. After the first freed weight-sized tensor, every later tensor
+/// under 32 MiB (activations, gradients, dequantized weights, optimizer temporaries) lands in an arena, and the
+/// resident set keeps the high-water mark of all of them plus their fragmentation, run to run differently.
+/// <see cref="Configure"/> (opt-in: <c>QPEFT_NATIVE_HEAP=pinned</c>, since faulting the pages in again on every large tensor costs
+/// speed) pins glibc's documented static defaults (both thresholds 128 KiB), which turns the
+/// dynamic raise off: blocks of 128 KiB and more are mapped and unmapped, arenas only hold small blocks, and the
+/// resident set is what the planner prices (live tensors) plus the small-block heap.
+/// </summary>
+public static partial class NativeHeap
+{
+    /// <summary>glibc's static default mmap threshold (<c>DEFAULT_MMAP_THRESHOLD_MIN</c>): 128 KiB.</summary>
+    public const int DefaultMmapThreshold = 128 * 1024;
+
+    /// <summary>glibc's static default trim threshold (<c>DEFAULT_TRIM_THRESHOLD</c>): 128 KiB.</summary>
+    public const int DefaultTrimThreshold = 128 * 1024;
+
+    // mallopt parameter numbers from glibc's malloc.h.
+    private const int MTrimThreshold = -1;
+    private const int MMmapThreshold = -3;
+
+    private static bool _available = OperatingSystem.IsLinux();
+    private static bool _configured;
+
+    /// <summary>Whether <see cref="Configure"/> has pinned the thresholds in this process.</summary>
+    public static bool IsConfigured => _configured;
+
+    /// <summary>
+    /// Pins the mmap and trim thresholds (default: glibc's static defaults) so that freed large blocks go back to
+    /// the kernel. Call it at process start, before the first large tensor. Returns false, changing nothing, where
+    /// the C library is not glibc (no <c>mallopt</c>) or refuses a value.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A threshold is not positive.</exception>
+    public static bool Configure(int mmapThreshold = DefaultMmapThreshold, int trimThreshold = DefaultTrimThreshold)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mmapThreshold);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(trimThreshold);
+        if (!_available) return false;
+        try
+        {
+            // Setting either value by hand is what switches glibc's dynamic adjustment off (mp_.no_dyn_threshold).
+            bool ok = MallOpt(MMmapThreshold, mmapThreshold) == 1 && MallOpt(MTrimThreshold, trimThreshold) == 1;
+            _configured |= ok;
+            return ok;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _available = false;
+            return false;
+        }
+    }
+
+    /// <summary>The C heap's accounting now, or null where the C library has no <c>mallinfo2</c> (not glibc ≥ 2.33).</summary>
+    public static NativeHeapStats? Read()
+    {
+        if (!_available) return null;
+        try
+        {
+            MallInfo2 m = MallInfo2Native();
+            return new NativeHeapStats((long)m.Arena, (long)m.Uordblks, (long)m.Fordblks, (long)m.Hblkhd);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MallInfo2
+    {
+        public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
+    }
+
+    [LibraryImport("libc", EntryPoint = "mallopt")]
+    private static partial int MallOpt(int param, int value);
+
+    [LibraryImport("libc", EntryPoint = "mallinfo2")]
+    private static partial MallInfo2 MallInfo2Native();
+}

@@ -1,0 +1,90 @@
+using System.Runtime.InteropServices;
+using QuantPeft.Memory.Probes;
+
+namespace QuantPeft.Memory.Tests.Probes;
+
+/// <summary>
+/// The pinned C-heap thresholds, checked on glibc (where CI runs) against what glibc itself records: the
+/// IS_MMAPPED bit (0x2) of a block's chunk header, the size word just before the pointer, says whether the block
+/// has its own mapping. Under glibc's default dynamic threshold, freeing a 24 MiB mapped block raises the threshold
+/// to 24 MiB and a later 1 MiB block comes from an arena; pinned, it must still be mapped.
+/// </summary>
+[Collection(nameof(ProcessMemoryCollection))]
+public sealed class NativeHeapTests
+{
+    private static bool Glibc => OperatingSystem.IsLinux() && NativeHeap.Read() is not null;
+
+    [Fact]
+    public unsafe void AfterAFreedLargeBlockAOneMegabyteBlockIsStillMapped()
+    {
+        if (!Glibc) return;
+        Assert.True(NativeHeap.Configure());
+        Assert.True(NativeHeap.IsConfigured);
+        void* big = NativeMemory.Alloc(24u << 20);
+        Assert.True(IsMapped(big));
+        NativeMemory.Free(big); // would raise glibc's dynamic threshold to 24 MiB
+
+        void* oneMiB = NativeMemory.Alloc(1u << 20);
+        void* small = NativeMemory.Alloc(16u << 10);
+        try
+        {
+            Assert.True(IsMapped(oneMiB));
+            Assert.False(IsMapped(small)); // below 128 KiB blocks still come from the arenas
+        }
+        finally
+        {
+            NativeMemory.Free(oneMiB);
+            NativeMemory.Free(small);
+        }
+    }
+
+    [Fact]
+    public unsafe void FreedMidSizeBlocksLeaveTheResidentSet()
+    {
+        if (!Glibc || !ProcessMemoryProbe.IsSupported) return;
+        Assert.True(NativeHeap.Configure());
+        NativeMemory.Free(NativeMemory.Alloc(24u << 20));
+        const int count = 8;
+        const int size = 4 << 20; // 32 MiB in all: below glibc's raised trim threshold, so unpinned it would stay resident
+        var blocks = new byte*[count];
+        for (int i = 0; i < count; i++)
+        {
+            blocks[i] = (byte*)NativeMemory.Alloc(size);
+            for (int j = 0; j < size; j += 4096) blocks[i][j] = (byte)(i + 1);
+        }
+        long touched = ProcessMemoryProbe.Read().CurrentBytes;
+        for (int i = 0; i < count; i++)
+        {
+            Assert.Equal((byte)(i + 1), blocks[i][size - 4096]); // harmless: each block kept its own contents
+            NativeMemory.Free(blocks[i]);
+        }
+        long freed = touched - ProcessMemoryProbe.Read().CurrentBytes;
+        Assert.True(freed >= 24L << 20, $"freeing 32 MiB of 4 MiB blocks lowered the resident set by only {freed >> 20} MiB");
+    }
+
+    [Fact]
+    public unsafe void ReadAccountsArenaAsInUsePlusFreeAndSeesALiveMappedBlock()
+    {
+        if (!Glibc) return;
+        Assert.True(NativeHeap.Configure());
+        void* block = NativeMemory.Alloc(8u << 20);
+        try
+        {
+            NativeHeapStats s = NativeHeap.Read()!.Value;
+            Assert.Equal(s.ArenaBytes, s.InUseBytes + s.FreeBytes); // glibc computes uordblks as arena − fordblks
+            Assert.True(s.MappedBytes >= 8L << 20, $"mapped {s.MappedBytes} bytes with an 8 MiB block alive");
+            Assert.Equal(s.InUseBytes + s.MappedBytes, s.LiveBytes);
+        }
+        finally { NativeMemory.Free(block); }
+    }
+
+    [Fact]
+    public void NonPositiveThresholdsAreRefused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => NativeHeap.Configure(mmapThreshold: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => NativeHeap.Configure(trimThreshold: -1));
+    }
+
+    // glibc keeps a chunk's size word right before the user pointer; bit 1 marks a chunk with its own mapping.
+    private static unsafe bool IsMapped(void* p) => (((nuint*)p)[-1] & 2) != 0;
+}
