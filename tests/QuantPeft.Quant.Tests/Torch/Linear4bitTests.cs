@@ -91,6 +91,8 @@ public class Linear4bitTests(ITestOutputHelper output)
         using (var y = layer.forward(x)) y.backward([seed]);
         x.grad!.zero_();
 
+        // Tensors of earlier tests that only the finalizer frees would otherwise be freed between the readings.
+        DrainFinalizers();
         long before = NativeHeap.LiveBytes();
         using var y1 = layer.forward(x);
         long afterForward = NativeHeap.LiveBytes();
@@ -106,10 +108,19 @@ public class Linear4bitTests(ITestOutputHelper output)
         // Control: a dequantized weight kept alive crosses the same threshold, so the assertions above can fail.
         // (The heap is process-wide: other frees can land between the two readings, seen at −1.4 MB once, so the
         // control asks for the threshold the assertions use, not for the full 8 MiB.)
+        DrainFinalizers();
+        long beforeKept = NativeHeap.LiveBytes();
         using var kept = layer.Weight.Dequantize(ScalarType.BFloat16);
         long withKept = NativeHeap.LiveBytes();
-        Assert.True(withKept - afterBackward >= DequantBytes / 2,
-            $"probe missed a kept weight: {before} / {afterForward} / {afterBackward} → {withKept}");
+        Assert.True(withKept - beforeKept >= DequantBytes / 2,
+            $"probe missed a kept weight: {before} / {afterForward} / {afterBackward} / {beforeKept} → {withKept}");
+    }
+
+    private static void DrainFinalizers()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
     }
 
     [Fact]
