@@ -85,9 +85,7 @@ public static class CheckpointQuantizer
 
     private static QuantizeSummary WriteInto(string temp, SafetensorsCheckpoint checkpoint, QuantizeOptions options, long maxShardBytes, Action<string, int, int>? progress)
     {
-        string spoolPath = Path.Combine(temp, ".spool");
-        using var spool = new FileStream(spoolPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
-        var entries = new List<SafetensorsTensorEntry>(checkpoint.Tensors.Count * 2);
+        using var spool = new SpooledTensorEntries(temp);
         int quantized = 0, copied = 0, index = 0;
         long inputBytes = 0;
         foreach (SafetensorsTensorInfo t in checkpoint.Tensors)
@@ -96,26 +94,14 @@ public static class CheckpointQuantizer
             inputBytes += t.ByteLength;
             if (!options.Quantizes(t.Name))
             {
-                string name = t.Name;
-                entries.Add(SafetensorsTensorEntry.FromCallback(name, t.DType, t.Shape, s => checkpoint.FileOf(name).CopyTo(name, s)));
+                spool.AddCopy(checkpoint, t);
                 copied++;
                 continue;
             }
-            string prefix = t.Name[..^".weight".Length];
-            foreach (SerializedTensor piece in Quantize(checkpoint, t, options))
-            {
-                long offset = spool.Position;
-                int length = piece.Data.Length;
-                spool.Write(piece.Data);
-                if (!SafetensorsDTypes.TryParse(piece.DType, out SafetensorsDType dtype))
-                    throw new InvalidOperationException($"serializer produced unknown dtype {piece.DType}");
-                entries.Add(SafetensorsTensorEntry.FromCallback(prefix + "." + piece.NameSuffix, dtype, [.. piece.Shape], s => CopyRange(spool, offset, length, s)));
-            }
+            spool.AddPieces(t.Name[..^".weight".Length], Quantize(checkpoint, t, options));
             quantized++;
         }
-        spool.Flush();
-        var metadata = new Dictionary<string, string> { ["format"] = "pt" };
-        SafetensorsShardedWriteResult result = SafetensorsShardedWriter.Write(temp, entries, maxShardBytes, metadata);
+        SafetensorsShardedWriteResult result = spool.WriteShards(temp, maxShardBytes);
         return new QuantizeSummary(temp, quantized, copied, inputBytes, result.TotalSize);
     }
 
@@ -142,19 +128,5 @@ public static class CheckpointQuantizer
             _ => FourBitQuantizer.Quantize(MemoryMarshal.Cast<byte, float>(raw), shape, type, options.BlockSize, options.DoubleQuant),
         };
         return QuantStateSerializer.ToTensors(q.Packed, q.State);
-    }
-
-    private static void CopyRange(FileStream spool, long offset, int length, Stream destination)
-    {
-        spool.Position = offset;
-        byte[] buffer = new byte[Math.Min(length, 1 << 20)];
-        int left = length;
-        while (left > 0)
-        {
-            int n = spool.Read(buffer, 0, Math.Min(buffer.Length, left));
-            if (n <= 0) throw new IOException("spool file ended early");
-            destination.Write(buffer, 0, n);
-            left -= n;
-        }
     }
 }

@@ -76,18 +76,15 @@ public static class LqLoraCheckpointWriter
         Directory.CreateDirectory(temp);
         try
         {
-            string spoolPath = Path.Combine(temp, ".spool");
-            using var spool = new FileStream(spoolPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+            using var spool = new SpooledTensorEntries(temp);
             var records = new Dictionary<string, LqMatrixRecord>();
-            var entries = new List<SafetensorsTensorEntry>();
             int copied = 0;
             foreach (SafetensorsTensorInfo t in checkpoint.Tensors)
             {
                 int i = targets.FindIndex(x => x.Name == t.Name);
                 if (i < 0)
                 {
-                    string name = t.Name;
-                    entries.Add(SafetensorsTensorEntry.FromCallback(name, t.DType, t.Shape, s => checkpoint.FileOf(name).CopyTo(name, s)));
+                    spool.AddCopy(checkpoint, t);
                     copied++;
                     continue;
                 }
@@ -96,19 +93,9 @@ public static class LqLoraCheckpointWriter
                 using var weight = ReadWeight(checkpoint, t);
                 using var d = LqStoredDecomposition.Create(weight, chosen, options.Rank, options.MaxIterations, options.Seed + (ulong)i, t.Name);
                 records[t.Name] = new LqMatrixRecord(chosen, d.Error, d.Iterations);
-                string prefix = t.Name[..^".weight".Length];
-                foreach (SerializedTensor piece in LqLoraSerializer.ToTensors(d.Quantized, d.L1, d.L2))
-                {
-                    long offset = spool.Position;
-                    int length = piece.Data.Length;
-                    spool.Write(piece.Data);
-                    if (!SafetensorsDTypes.TryParse(piece.DType, out SafetensorsDType dtype))
-                        throw new InvalidOperationException($"serializer produced unknown dtype {piece.DType}");
-                    entries.Add(SafetensorsTensorEntry.FromCallback(prefix + "." + piece.NameSuffix, dtype, [.. piece.Shape], s => CopyRange(spool, offset, length, s)));
-                }
+                spool.AddPieces(t.Name[..^".weight".Length], LqLoraSerializer.ToTensors(d.Quantized, d.L1, d.L2));
             }
-            spool.Flush();
-            var result = SafetensorsShardedWriter.Write(temp, entries, maxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
+            var result = spool.WriteShards(temp, maxShardBytes);
             config["quantization_config"] = LqLoraQuantizationConfig.Create(options, allocation, records);
             File.WriteAllText(Path.Combine(temp, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             foreach (string side in CheckpointQuantizer.SideFiles)
@@ -151,19 +138,5 @@ public static class LqLoraCheckpointWriter
     {
         float[] values = checkpoint.ReadFloat32(t.Name);
         return torch.tensor(values, t.Shape);
-    }
-
-    private static void CopyRange(FileStream spool, long offset, int length, Stream destination)
-    {
-        spool.Position = offset;
-        byte[] buffer = new byte[Math.Min(length, 1 << 20)];
-        int left = length;
-        while (left > 0)
-        {
-            int n = spool.Read(buffer, 0, Math.Min(buffer.Length, left));
-            if (n <= 0) throw new IOException("spool file ended early");
-            destination.Write(buffer, 0, n);
-            left -= n;
-        }
     }
 }
