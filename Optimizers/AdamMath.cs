@@ -25,6 +25,32 @@ internal static class AdamMath
         v.mul_(b2).addcmul_(g, g, value: oneMinusB2);
     }
 
+    /// <summary>
+    /// Null when every element of <paramref name="g"/> is finite (the common case), else the full finiteness mask.
+    /// </summary>
+    /// <remarks>
+    /// libtorch's <c>isfinite</c> on a float tensor materialises |g| (4 bytes per element) and three 1-byte masks, so
+    /// a whole-tensor check of a 65M-element embedding gradient costs 7 bytes per element beside g, m and v; checked in
+    /// chunks of the 8-bit codec's size it costs 7 bytes per chunk element, and the mask (with the masked updates it
+    /// feeds) is only built for a gradient that has a NaN or ±Inf.
+    /// </remarks>
+    public static Tensor? FiniteMaskOrNull(Tensor g)
+    {
+        using (var flat = g.reshape(-1))
+        {
+            long n = flat.numel();
+            bool allFinite = true;
+            for (long start = 0; start < n && allFinite; start += State.Blockwise8BitStateCodec.ChunkElements)
+            {
+                using var scope = NewDisposeScope();
+                long length = Math.Min(State.Blockwise8BitStateCodec.ChunkElements, n - start);
+                allFinite = flat.narrow(0, start, length).isfinite().all().item<bool>();
+            }
+            if (allFinite) return null;
+        }
+        return g.isfinite();
+    }
+
     /// <summary>Zeroes both moments where <paramref name="finite"/> is false, in place (the 8-bit codecs' rule for a non-finite gradient).</summary>
     public static void ZeroWhereNotFinite(Tensor finite, Tensor m, Tensor v)
     {

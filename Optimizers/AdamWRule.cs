@@ -46,16 +46,14 @@ internal sealed class AdamWRule : IParameterRule
         var o = Group.Options;
         double lr = Group.Lr;
         long t = ++Step;
-        // Peak f32 temporaries: g, m and v (12 bytes per element); g goes before the direction, v after it.
+        // Peak f32 temporaries: g, m and v (12 bytes per element); g goes before the direction, v after it
+        // (docs/planner.md, "Optimizer step temporaries").
         var g = grad.to(ScalarType.Float32);
         Tensor m = _m.Decode(), v = _v.Decode();
         AdamMath.Moments(g, m, v, o.Beta1, o.Beta2);
-        Tensor? finite = null;
-        if (_zeroOnNonFinite)
-        {
-            finite = g.isfinite();
-            AdamMath.ZeroWhereNotFinite(finite, m, v);
-        }
+        // The mask exists only when g has a NaN or ±Inf, so the masked updates below cost nothing in the common case.
+        Tensor? finite = _zeroOnNonFinite ? AdamMath.FiniteMaskOrNull(g) : null;
+        if (finite is not null) AdamMath.ZeroWhereNotFinite(finite, m, v);
         if (!ReferenceEquals(g, grad)) g.Dispose(); // a gradient already in f32 is not ours to free
         _m.Encode(m);
         _v.Encode(v);

@@ -90,15 +90,16 @@ public static class OptimizerCost
     /// counted tensor by tensor from the rules' code (docs/planner.md, "Optimizer step temporaries"), for n elements:
     /// <list type="bullet">
     /// <item>AdamW (any state dtype, and 8-bit AdamW under 4,096 elements): the f32 gradient, m and v: 12n;</item>
-    /// <item>8-bit AdamW: the larger of 14n (g, m, v and two 1-byte finiteness masks), 12n + 20c (decoding v while g
-    /// and m are alive: int64 codes 8, looked-up values 4, padded copy 4, scaled 4 bytes per element of a chunk of
-    /// c = min(n, 2²⁰)) and 9n + 77c (encoding m, signed: 77 bytes of quantizer temporaries per chunk element beside
-    /// m, v and the mask);</item>
+    /// <item>8-bit AdamW: the larger of 12n + 20c (decoding v while g and m are alive: int64 codes 8, looked-up values
+    /// 4, padded copy 4, scaled 4 bytes per element of a chunk of c = min(n, 2²⁰)) and 8n + 77c (encoding m, signed:
+    /// 77 bytes of quantizer temporaries per chunk element beside m and v). The finiteness check runs chunk by chunk
+    /// (7c beside g, m and v) and builds no mask for a finite gradient, the case priced;</item>
     /// <item>GaLore, per projected rows×cols matrix with projected size P = r·max(rows, cols) (r·r two-sided) and
     /// projector elements J = r·min(rows, cols) (r·(rows+cols) two-sided): the update 8·rows·cols + 12P + 4J (the f32
     /// parameter copy and back-projected update, beside the projected gradient and both moments), the projector
     /// refresh 8·rows·cols + 4k·(rows+cols) with k = min(rows, cols) (the f32 gradient, LAPACK's column-major copy, U
-    /// and Vᴴ; LAPACK's own work array is not counted), and for galore-8bit the moments' 13P + 77·min(P, 2²⁰).</item>
+    /// and Vᴴ; LAPACK's own work array is not counted), and for galore-8bit the moments' 12P + 77·min(P, 2²⁰) (the projected gradient and both moments beside the
+    /// encoder's chunk).</item>
     /// </list>
     /// </summary>
     public static long DecodedStepTemp(TrainableTensor t, Strategy s)
@@ -114,14 +115,14 @@ public static class OptimizerCost
         long projector = twoSided ? r * (rows + cols) : r * k;
         long update = 8 * rows * cols + 12 * projected + 4 * projector;
         long refresh = 8 * rows * cols + 4 * k * (rows + cols);
-        long moments = eightBit && projected >= Min8bitSize ? 13 * projected + 77 * Math.Min(projected, CodecChunkElements) : 0;
+        long moments = eightBit && projected >= Min8bitSize ? 12 * projected + 77 * Math.Min(projected, CodecChunkElements) : 0;
         return Math.Max(update, Math.Max(refresh, moments));
     }
 
     private static long EightBitStep(long n)
     {
         long c = Math.Min(n, CodecChunkElements);
-        return Math.Max(14 * n, Math.Max(12 * n + 20 * c, 9 * n + 77 * c));
+        return Math.Max(12 * n + 20 * c, 8 * n + 77 * c);
     }
 
     /// <summary>State bytes of one tensor.</summary>

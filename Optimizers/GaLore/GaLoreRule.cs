@@ -73,12 +73,8 @@ internal sealed class GaLoreRule : IParameterRule
         if (_natural is not null) r = _natural.Apply(r.reshape(-1), t).view_as(r);
         Tensor m = _m.Decode(), v = _v.Decode();
         AdamMath.Moments(r, m, v, o.Beta1, o.Beta2);
-        Tensor? finite = null;
-        if (_zeroOnNonFinite)
-        {
-            finite = r.isfinite();
-            AdamMath.ZeroWhereNotFinite(finite, m, v);
-        }
+        Tensor? finite = _zeroOnNonFinite ? AdamMath.FiniteMaskOrNull(r) : null;
+        if (finite is not null) AdamMath.ZeroWhereNotFinite(finite, m, v);
         _m.Encode(m);
         _v.Encode(v);
         var n = AdamMath.DirectionInPlace(m, v, t, o.Beta1, o.Beta2, o.Eps);

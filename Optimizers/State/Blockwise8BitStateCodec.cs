@@ -59,16 +59,19 @@ public sealed class Blockwise8BitStateCodec : IOptimizerStateCodec
         public Tensor Decode()
         {
             long n = codes.Value.numel();
-            var result = empty([n], ScalarType.Float32, codes.Value.device);
+            // The returned tensor must be the only handle on its storage: the rules free a decoded moment early
+            // (AdamWRule disposes v after the direction), which frees nothing while another view is left in the scope.
+            var result = empty(shape, ScalarType.Float32, codes.Value.device);
+            using var flat = result.view(n);
             for (long start = 0; start < n; start += ChunkElements)
             {
                 using var scope = NewDisposeScope();
                 long length = Math.Min(ChunkElements, n - start);
                 var part = BlockwiseDynamicQuantizer.Dequantize(codes.Value.narrow(0, start, length), Blocks(absmax.Value, start, length),
                     signed, blockSize, [length]);
-                result.narrow(0, start, length).copy_(part);
+                flat.narrow(0, start, length).copy_(part);
             }
-            return result.view(shape);
+            return result;
         }
 
         public void Encode(Tensor value)

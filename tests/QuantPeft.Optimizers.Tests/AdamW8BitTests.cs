@@ -99,6 +99,29 @@ public class AdamW8BitTests
     }
 
     [Fact]
+    public void NonFiniteGradient_InALaterChunkOfTheCheck_IsStillCaught()
+    {
+        // The finiteness check runs chunk by chunk (2²⁰ elements); a NaN far into the third chunk must still zero its
+        // moments and leave its element alone, while every finite element moves.
+        long n = 2 * QuantPeft.Optimizers.State.Blockwise8BitStateCodec.ChunkElements + 4096;
+        long bad = 2 * QuantPeft.Optimizers.State.Blockwise8BitStateCodec.ChunkElements + 1000;
+        var w = TestParams.Randn(6, ScalarType.Float32, n);
+        using var opt = OptimizerFactory.Create("adamw-8bit", [TestParams.Group(new ParamGroupOptions(Lr: 1e-2), ("w", w))]);
+        var before = w.detach().clone();
+        var g = randn([n], generator: new Generator(11));
+        g[bad] = tensor(float.NaN);
+        TestParams.SetGrad(w, g);
+        opt.Step();
+        Assert.Equal(before[bad].item<float>(), w[bad].item<float>());
+        Assert.NotEqual(before[bad - 1].item<float>(), w[bad - 1].item<float>());
+        Assert.NotEqual(before[0].item<float>(), w[0].item<float>());
+        using var state = opt.StateDict();
+        Assert.True(state.TryGetTensor("w.exp_avg", out var mCodes));
+        Assert.Equal(127, mCodes[bad].item<byte>());
+        Assert.NotEqual(127, mCodes[bad - 1].item<byte>());
+    }
+
+    [Fact]
     public void Bf16Parameters_AreUpdatedInTheirOwnDtype()
     {
         var w = TestParams.Randn(5, ScalarType.BFloat16, 64, 128);

@@ -23,9 +23,9 @@ public sealed class DecodedStepTempTests
 
     [Theory]
     [InlineData(1000L, 12_000L)]                  // under 4,096 elements: dense f32 states
-    [InlineData(4096L, 352_256L)]                 // one chunk: 9n + 77n
-    [InlineData(1L << 22, 118_489_088L)]          // 9·2²² + 77·2²⁰ beats 14·2²² = 58,720,256 and 12·2²² + 20·2²⁰ = 71,303,168
-    [InlineData(1L << 24, 234_881_024L)]          // 14·2²⁴ beats 9·2²⁴ + 77·2²⁰ = 231,735,296
+    [InlineData(4096L, 348_160L)]                 // one chunk: 8n + 77n
+    [InlineData(1L << 22, 114_294_784L)]          // 8·2²² + 77·2²⁰ beats 12·2²² + 20·2²⁰ = 71,303,168
+    [InlineData(1L << 24, 222_298_112L)]          // 12·2²⁴ + 20·2²⁰ beats 8·2²⁴ + 77·2²⁰ = 214,958,080
     public void EightBitAdamAddsTheChunkedCodecsTemporaries(long n, long expected)
     {
         Assert.Equal(expected, OptimizerCost.DecodedStepTemp(new TrainableTensor(n, 0), Full with { Optimizer = OptimizerKind.AdamW8bit }));
@@ -62,9 +62,10 @@ public sealed class DecodedStepTempTests
         var e = MemoryCostModel.Estimate(inv, s, new Workload(64), new Budget { DeviceKind = DeviceKind.Cpu }, CostSettings.QuantPeft);
         Assert.Equal("optimizer-step", e.PeakPhase);
         // After backward: the gradients of embedding, head (32000·2048 each) and 45 norms (2048 each) in bf16,
-        // and the 8-bit step of the embedding: 14 bytes per element (g, m, v in f32 and two masks).
+        // and the 8-bit step of the embedding: g, m, v in f32 (12 bytes per element) and the decoder's chunk (20 bytes
+        // per element of 2²⁰).
         Assert.Equal(2 * (2L * 32000 * 2048 + 45 * 2048), e.Device[MemoryComponent.Gradients]);
-        Assert.Equal(14L * 32000 * 2048, e.Device[MemoryComponent.OptimizerStepTemp]);
+        Assert.Equal(12L * 32000 * 2048 + 20L * (1 << 20), e.Device[MemoryComponent.OptimizerStepTemp]);
         Assert.Equal(0, e.Device[MemoryComponent.Activations]);
     }
 
