@@ -60,6 +60,14 @@ public sealed record CostSettings
     /// </summary>
     public int AdapterBytes { get; init; } = 2;
 
+    /// <summary>
+    /// Rows of a 4-bit weight decoded at a time, or null where a quantized matmul dequantizes the whole matrix
+    /// (bitsandbytes). QuantPeft's <c>Linear4bitFunction</c> decodes row slabs of 1024 (column slabs of about 1024·in
+    /// elements in backward) into one buffer shared by every layer and kept for the life of the process, so the buffer
+    /// is min(out, 1024)·in elements of the largest projection, present in the optimizer step as well.
+    /// </summary>
+    public int? DequantSlabRows { get; init; }
+
     /// <summary>Number of chunks of a chunked loss (torchtune and our runtime use 8).</summary>
     public int LossChunks { get; init; } = 8;
 
@@ -67,7 +75,7 @@ public sealed record CostSettings
     public int NaturalGaloreHistory { get; init; } = 20;
 
     /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW over decoded moments, f32 adapters.</summary>
-    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4 };
+    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4, DequantSlabRows = 1024 };
 
     /// <summary>PyTorch + Hugging Face-style modules: foreach AdamW.</summary>
     public static CostSettings PyTorch { get; } = new() { ForeachAdamW = true };

@@ -27,7 +27,9 @@ public static class MemoryCostModel
         // Full-parameter gradients are bf16 like their weights; adapter gradients take the adapters' dtype.
         int gradBytes = set.AdapterElements > 0 ? settings.AdapterBytes : 2;
         OptimizerBytes opt = OptimizerCost.Estimate(set, s, settings, budget.DeviceKind);
-        long dequant = WeightCost.DequantBuffer(inv, s);
+        long dequant = WeightCost.DequantBuffer(inv, s, settings.DequantSlabRows);
+        // A shared decode buffer outlives the matmuls (QuantPeft keeps it for the process), so the step sees it too.
+        long stepDequant = settings.DequantSlabRows is null ? 0 : dequant;
         ActivationBytes act = ActivationCost.Estimate(inv, set, s, w, settings);
         long grads, stepGrads, backward, step, backwardTemp;
         if (s.Layerwise && settings.DecodedMomentStep)
@@ -41,14 +43,14 @@ public static class MemoryCostModel
             stepGrads = 2 * set.Tensors.Where(t => !t.IsGaloreMatrix).Sum(t => t.Elements);
             backwardTemp = opt.InBackwardStepTemp;
             backward = grads + act.Peak + dequant + backwardTemp;
-            step = stepGrads + opt.StepTemp;
+            step = stepGrads + opt.StepTemp + stepDequant;
         }
         else
         {
             grads = stepGrads = gradBytes * (s.Layerwise ? set.LargestUnitElements : set.TrainableElements);
             backwardTemp = s.Layerwise ? opt.StepTemp : 0;
             backward = grads + act.Peak + dequant + backwardTemp;
-            step = s.Layerwise ? 0 : grads + opt.StepTemp;
+            step = s.Layerwise ? 0 : grads + opt.StepTemp + stepDequant;
         }
         // QuantPeft's chunked loss accumulates a training LM head's gradient in an f32 V×H buffer during the head's
         // backward, the first thing backward does: every saved activation is still alive, no other gradient exists yet.
@@ -92,7 +94,11 @@ public static class MemoryCostModel
             device[MemoryComponent.DequantBuffer] = dequant;
             device[MemoryComponent.OptimizerStepTemp] = backwardTemp;
         }
-        else device[MemoryComponent.OptimizerStepTemp] = opt.StepTemp;
+        else
+        {
+            device[MemoryComponent.OptimizerStepTemp] = opt.StepTemp;
+            device[MemoryComponent.DequantBuffer] = stepDequant;
+        }
 
         long allocated = device.Values.Sum() - budget.EffectiveOverhead;
         device[MemoryComponent.Fragmentation] = (long)Math.Round(allocated * budget.EffectiveFragmentation);

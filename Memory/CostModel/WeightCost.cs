@@ -54,9 +54,14 @@ public static class WeightCost
         }
     }
 
-    /// <summary>Bytes of the largest decoder matrix dequantized to bf16 (the transient a quantized matmul needs).</summary>
-    public static long DequantBuffer(ModelInventory inv, Strategy s) =>
-        s.IsQuantized ? 2 * inv.Linears.Max(t => t.Elements) : 0;
+    /// <summary>
+    /// Bytes of the bf16 buffer a quantized matmul decodes into: the largest decoder matrix, or with
+    /// <paramref name="slabRows"/> (<see cref="CostSettings.DequantSlabRows"/>) its largest slab of min(out, rows)·in.
+    /// </summary>
+    public static long DequantBuffer(ModelInventory inv, Strategy s, int? slabRows = null) =>
+        !s.IsQuantized ? 0
+        : slabRows is int rows ? 2 * inv.Linears.Max(t => Math.Min(t.Out, rows) * t.In)
+        : 2 * inv.Linears.Max(t => t.Elements);
 
     /// <summary>
     /// Bytes the loader holds beside the base weights while the largest tensor streams in, on a CPU device (on CUDA

@@ -48,14 +48,17 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
         var x2 = x.reshape(-1, weight.Columns);
         var y2 = y.view(-1, weight.Rows);
         long slab = Math.Min(chunkRows, weight.Rows);
-        var buffer = torch.empty([slab, weight.Columns], computeType, x.device);
-        for (long r0 = 0; r0 < weight.Rows; r0 += slab)
+        lock (DecodeWorkspace.Gate)
         {
-            using var inner = torch.NewDisposeScope();
-            long rows = Math.Min(slab, weight.Rows - r0);
-            var w = buffer.narrow(0, 0, rows);
-            weight.DecodeRows(r0, rows, w, scales);
-            y2.narrow(1, r0, rows).copy_(x2.matmul(w.t()));
+            var buffer = DecodeWorkspace.Rent(slab, weight.Columns, computeType, x.device);
+            for (long r0 = 0; r0 < weight.Rows; r0 += slab)
+            {
+                using var inner = torch.NewDisposeScope();
+                long rows = Math.Min(slab, weight.Rows - r0);
+                var w = buffer.narrow(0, 0, rows);
+                weight.DecodeRows(r0, rows, w, scales);
+                y2.narrow(1, r0, rows).copy_(x2.matmul(w.t()));
+            }
         }
         if (bias is not null) y.add_(bias.to(computeType));
         return y.MoveToOuterDisposeScope();
@@ -69,6 +72,7 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
         long chunkRows = (long)ctx.get_data("chunkRows");
         var inputType = (ScalarType)ctx.get_data("inputType");
         bool biasGrad = (bool)ctx.get_data("biasGrad");
+        BackwardHandles.ReleaseEarlier();
 
         using var scope = torch.NewDisposeScope();
         var g = gradOutput.to(computeType);
@@ -86,14 +90,17 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
             var g2 = g.reshape(-1, weight.Rows);
             var result = torch.empty([g2.shape[0], weight.Columns], computeType, g.device);
             long slab = SlabColumns(weight, chunkRows);
-            var buffer = torch.empty([weight.Rows, slab], computeType, g.device);
-            for (long c0 = 0; c0 < weight.Columns; c0 += slab)
+            lock (DecodeWorkspace.Gate)
             {
-                using var inner = torch.NewDisposeScope();
-                long cols = Math.Min(slab, weight.Columns - c0);
-                var w = cols == slab ? buffer : torch.empty([weight.Rows, cols], computeType, g.device);
-                weight.DecodeColumns(c0, cols, w, scales);
-                result.narrow(1, c0, cols).copy_(g2.matmul(w));
+                for (long c0 = 0; c0 < weight.Columns; c0 += slab)
+                {
+                    using var inner = torch.NewDisposeScope();
+                    long cols = Math.Min(slab, weight.Columns - c0);
+                    // [Rows, cols] from the start of the shared buffer: contiguous whatever cols is.
+                    var w = DecodeWorkspace.Rent(weight.Rows, cols, computeType, g.device);
+                    weight.DecodeColumns(c0, cols, w, scales);
+                    result.narrow(1, c0, cols).copy_(g2.matmul(w));
+                }
             }
             gradInput = result.view([.. g.shape[..^1], weight.Columns]).to(inputType).MoveToOuterDisposeScope();
         }
@@ -103,8 +110,9 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
             var biasType = (ScalarType)ctx.get_data("biasType");
             gradBias = g.reshape(-1, g.shape[^1]).sum(dim: 0).to(biasType).MoveToOuterDisposeScope();
         }
+        gradOutput.Dispose();
         // One slot per apply() argument; the non-tensor ones (weight, dtype, chunk rows) get none.
-        return [gradInput, gradBias!, null!, null!, null!];
+        return BackwardHandles.Returning([gradInput, gradBias!, null!, null!, null!]);
     }
 
     // Columns per backward slab: about chunkRows · in values (the forward slab size), whole blocks.

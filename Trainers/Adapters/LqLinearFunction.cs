@@ -1,4 +1,5 @@
 using QuantPeft.Quant.LqLora;
+using QuantPeft.Quant.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -48,6 +49,7 @@ internal sealed class LqLinearFunction : torch.autograd.SingleTensorFunction<LqL
         var computeType = (ScalarType)ctx.get_data("computeType");
         long slab = (long)ctx.get_data("slab");
         var inputType = (ScalarType)ctx.get_data("inputType");
+        BackwardHandles.ReleaseEarlier();
 
         using var scope = torch.NewDisposeScope();
         // grad_input = grad_out · Q = Σ over row slabs of grad_out[..., r0:r1] · Q[r0:r1, :].
@@ -63,6 +65,7 @@ internal sealed class LqLinearFunction : torch.autograd.SingleTensorFunction<LqL
             result.add_(g2.narrow(1, r0, rows).matmul(w));
         }
         var gradInput = result.view([.. gradOutput.shape[..^1], weight.Columns]).to(inputType).MoveToOuterDisposeScope();
-        return [gradInput, null!, null!, null!];
+        gradOutput.Dispose();   // see BackwardHandles
+        return BackwardHandles.Returning([gradInput, null!, null!, null!]);
     }
 }

@@ -55,6 +55,7 @@ public sealed class BlockCheckpoint : SingleTensorFunction<BlockCheckpoint>
     /// <inheritdoc/>
     public override List<Tensor> backward(AutogradContext ctx, Tensor gradOutput)
     {
+        QuantPeft.Quant.Torch.BackwardHandles.ReleaseEarlier();
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         var layer = (DecoderLayer)ctx.get_data(LayerKey);
@@ -78,6 +79,7 @@ public sealed class BlockCheckpoint : SingleTensorFunction<BlockCheckpoint>
         if (inputRequiresGrad) result[1] = grads[offset++].MoveToOuterDisposeScope();
         for (int i = 0; i < parameters.Length; i++)
             result.Add(grads[offset + i].MoveToOuterDisposeScope());
-        return result;
+        gradOutput.Dispose();   // see BackwardHandles
+        return QuantPeft.Quant.Torch.BackwardHandles.Returning(result);
     }
 }

@@ -63,4 +63,20 @@ public sealed class WeightCostTests
         long linear = inv.Linears.Sum(t => WeightCost.LinearBytes(t.Elements, WeightFormat.LqLora, false, 2.75));
         Assert.Equal(inv.LinearElements * 2.75 / 8 / 1e9, linear / 1e9, 2);
     }
+
+    [Fact]
+    public void DequantBufferIsTheWholeMatrixForBitsandbytesAndOneSlabForQuantPeft()
+    {
+        // TinyLlama: gate/up [5632, 2048], down [2048, 5632]. bitsandbytes dequantizes a whole matrix: 5632·2048 bf16.
+        // QuantPeft decodes at most 1024 rows at a time: down_proj's 1024 rows of 5632 are the largest slab.
+        var inv = ModelInventory.Build(ModelPresets.Get("tinyllama-1.1b"));
+        var qlora = new Strategy { Weights = WeightFormat.Nf4, DoubleQuant = true, Method = TrainingMethod.Lora, Rank = 8, Optimizer = OptimizerKind.AdamW, Batch = 1 };
+        Assert.Equal(2L * 5632 * 2048, WeightCost.DequantBuffer(inv, qlora));
+        Assert.Equal(2L * 1024 * 5632, WeightCost.DequantBuffer(inv, qlora, CostSettings.QuantPeft.DequantSlabRows));
+        Assert.Equal(0, WeightCost.DequantBuffer(inv, qlora with { Weights = WeightFormat.Bf16 }, 1024));
+        // A projection of fewer than 1024 rows is one slab: Qwen2.5-0.5B's down_proj [896, 4864] beats gate/up's
+        // 1024-row slabs of [4864, 896].
+        var qwen = ModelInventory.Build(ModelPresets.Get("qwen2.5-0.5b"));
+        Assert.Equal(2L * 896 * 4864, WeightCost.DequantBuffer(qwen, qlora, 1024));
+    }
 }
