@@ -100,8 +100,11 @@ public sealed partial class QuantizedTensor : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (NestedAbsMax is null) return AbsMax.alias();
         using var scope = torch.NewDisposeScope();
+        // Both Scalars explicit and alive for the native call: add_(float) would leave its converted value and
+        // TorchSharp's implicit alpha = 1 to the finalizer, which can free them while libtorch reads them.
+        using Scalar offset = NestedOffset.ToScalar(), one = 1.0f.ToScalar();
         var result = DynamicBlockwise8Bit.Dequantize(AbsMax, NestedAbsMax, FourBitQuantizer.NestedBlockSize)
-            .add_(NestedOffset);
+            .add_(offset, one);
         return result.MoveToOuterDisposeScope();
     }
 
