@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace QuantPeft.Trainers.Model;
@@ -12,10 +11,8 @@ namespace QuantPeft.Trainers.Model;
 /// development machine; trimming brings an 8-layer slice from 123–127 % of that bound to 87–106 %
 /// (perf/results/quantize-on-load.md). Elsewhere than glibc the trim is skipped.
 /// </summary>
-internal sealed partial class HeapTrimmingTensorSource(ITensorSource inner) : ISelectingTensorSource, IQuantizedTensorSource
+internal sealed class HeapTrimmingTensorSource(ITensorSource inner) : ISelectingTensorSource, IQuantizedTensorSource
 {
-    private static bool _available = OperatingSystem.IsLinux();
-
     // Trimming costs a walk of the heap and page faults when the memory is touched again, so it runs once this many
     // bytes have been handed out rather than before every tensor; what stays resident in between is bounded by it.
     private const long TrimEveryBytes = 128L << 20;
@@ -70,21 +67,5 @@ internal sealed partial class HeapTrimmingTensorSource(ITensorSource inner) : IS
     }
 
     /// <summary>Returns free C-heap pages to the kernel; false when the C library has no <c>malloc_trim</c>.</summary>
-    internal static bool Trim()
-    {
-        if (!_available) return false;
-        try
-        {
-            MallocTrim(0);
-            return true;
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            _available = false;
-            return false;
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "malloc_trim")]
-    private static partial int MallocTrim(nuint pad);
+    internal static bool Trim() => QuantPeft.Memory.Probes.NativeHeap.Trim();
 }

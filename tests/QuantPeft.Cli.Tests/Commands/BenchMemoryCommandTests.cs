@@ -36,6 +36,14 @@ public class BenchMemoryCommandTests
         Assert.Contains("<svg", File.ReadAllText(Path.Combine(output, "bench-memory.svg")));
         byte[] png = File.ReadAllBytes(Path.Combine(output, "bench-memory.png"));
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+        // Each process warmed the runtime with one step of its strategy on a small synthetic model before its baseline.
+        var peaks = Directory.GetFiles(output, "peak.json", SearchOption.AllDirectories);
+        Assert.Equal(2, peaks.Length);
+        foreach (string peak in peaks)
+        {
+            using var p = JsonDocument.Parse(File.ReadAllText(peak));
+            Assert.StartsWith("one step of the same strategy", p.RootElement.GetProperty("warm_up").GetString());
+        }
         // Each fresh process got the plan the bench priced.
         using var plan = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "01-qlora", "run", "plan.json")));
         Assert.Equal("nf4", plan.RootElement.GetProperty("candidates")[0].GetProperty("strategy").GetProperty("weights").GetString());
