@@ -4,6 +4,7 @@ using QuantPeft.Memory.CostModel;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Memory.Presets;
 using QuantPeft.Memory.Reports;
+using QuantPeft.Trainers.Recipes;
 
 namespace QuantPeft.Cli.Commands;
 
@@ -69,6 +70,7 @@ internal static class PlanCommand
             ChunkedLoss = V(ChunkedLoss) is { } cl ? Knob.ParseSwitch(cl, "--chunked-loss") : null,
             Batch = V(Batch) is { } b ? Knob.ParsePositiveInt(b, "--batch") : null,
         };
+        constraints = WithStoredWeights(model, constraints);
         int seq = V(Seq) is { } s ? Knob.ParsePositiveInt(s, "--seq") : Math.Min(2048, spec.MaxPositionEmbeddings);
         var workload = new Workload(seq, V(GradAccum) is { } ga ? Knob.ParsePositiveInt(ga, "--grad-accum") : 1);
         var budget = new Budget
@@ -97,7 +99,32 @@ internal static class PlanCommand
         return CliRunner.Ok;
     }
 
-    // config.json parsing lives in Formats/HuggingFace (branch formats-cfg); until it is merged, only presets resolve.
+    /// <summary>
+    /// A pre-quantized folder (bitsandbytes 4-bit, LQ-LoRA) fixes the base's format, double quantization and LQ-LoRA's
+    /// rank, as <c>qpeft train</c> on it does: its full-precision weights are not there to be stored any other way.
+    /// A flag that says otherwise is an error naming the flag and what the folder holds.
+    /// </summary>
+    private static Constraints WithStoredWeights(string model, Constraints c)
+    {
+        if (!Directory.Exists(model) || PrequantizedFolder.Read(model) is not { } stored) return c;
+        string holds = $"MODEL '{model}' holds {stored.Describe()}";
+        bool lq = stored.Weights == WeightFormat.LqLora;
+        if (c.Weights is { } w && (w != stored.Weights
+            || (lq && c.LqLoraBits is { } bits && Math.Abs(bits - stored.LqLoraBits) > 5e-4 && Math.Abs(bits - stored.LqLoraBudget) > 5e-4)))
+            throw new PlanningException($"--weights {Knob.Name(w, c.LqLoraBits ?? 0)}: {holds}; a pre-quantized base is planned in its stored format");
+        if (!lq && c.DoubleQuant is { } dq && dq != stored.DoubleQuant)
+            throw new PlanningException($"--double-quant {(dq ? "on" : "off")}: {holds}");
+        if (lq && c.Rank is { } r && r != stored.LqLoraRank)
+            throw new PlanningException($"--rank {r}: {holds}; its LoRA starts from the stored rank-{stored.LqLoraRank} factors");
+        return c with
+        {
+            Weights = stored.Weights,
+            LqLoraBits = lq ? stored.LqLoraBits : null,
+            DoubleQuant = lq ? c.DoubleQuant : stored.DoubleQuant,
+            Rank = lq ? stored.LqLoraRank : c.Rank,
+        };
+    }
+
     private static ModelSpec ResolveModel(string model)
     {
         if (ModelPresets.Contains(model)) return ModelPresets.Get(model);

@@ -13,6 +13,39 @@ public class PrequantizedTrainCommandTests
     }
 
     [Fact]
+    public void PlanOnAPrequantizedFolderSearchesOnlyItsStoredFormatAndRefusesFlagsThatContradictIt()
+    {
+        using var tmp = new TempFolder();
+        string fp4 = Path.Combine(tmp.Path, "fp4");
+        var (exit, stdout, stderr) = CliHarness.Run("quantize", DemoModel(), "--format", "fp4", "-o", fp4);
+        Assert.True(exit == 0, stderr + stdout);
+
+        // The open search would price bf16, int8 and nf4 bases too; the folder only has fp4 codes without double quant.
+        (exit, stdout, stderr) = CliHarness.Run("plan", fp4, "--format", "json", "--seq", "64");
+        Assert.True(exit == 0, stderr + stdout);
+        using (var plan = JsonDocument.Parse(stdout))
+        {
+            var candidates = plan.RootElement.GetProperty("candidates").EnumerateArray().ToList();
+            Assert.True(candidates.Count > 1, "the other knobs are still searched");
+            Assert.All(candidates, c => Assert.Equal("fp4", c.GetProperty("strategy").GetProperty("weights").GetString()));
+            Assert.All(candidates, c => Assert.False(c.GetProperty("strategy").GetProperty("double_quant").GetBoolean()));
+        }
+        // The same dense model is searched over every format.
+        (exit, stdout, stderr) = CliHarness.Run("plan", DemoModel(), "--format", "json", "--seq", "64");
+        Assert.True(exit == 0, stderr + stdout);
+        using (var plan = JsonDocument.Parse(stdout))
+            Assert.Contains(plan.RootElement.GetProperty("candidates").EnumerateArray(), c => c.GetProperty("strategy").GetProperty("weights").GetString() == "bf16");
+
+        foreach (var (flag, value) in new[] { ("--weights", "bf16"), ("--weights", "nf4"), ("--double-quant", "on") })
+        {
+            (exit, stdout, stderr) = CliHarness.Run("plan", fp4, flag, value);
+            Assert.Equal(1, exit);
+            Assert.Contains($"{flag} {value}", stderr);
+            Assert.Contains("fp4 (bitsandbytes, double quant off)", stderr);
+        }
+    }
+
+    [Fact]
     public void AnNf4FolderFromQuantizeTrainsRecordsItsFormatInThePlanAndBadFlagsOrTensorsLeaveNoRunFolder()
     {
         using var tmp = new TempFolder();
