@@ -22,17 +22,25 @@ internal static class DecodeWorkspace
     /// <summary>Held while a rented buffer is in use.</summary>
     public static readonly object Gate = new();
 
-    private static readonly Dictionary<(ScalarType, DeviceType, int), Tensor> Buffers = [];
+    private static readonly Dictionary<(string, ScalarType, DeviceType, int), Tensor> Buffers = [];
 
     /// <summary>
     /// A contiguous [<paramref name="rows"/>, <paramref name="cols"/>] view of the shared buffer, grown when too small.
     /// The caller must hold <see cref="Gate"/> until it no longer uses the view; disposing the view frees nothing.
     /// </summary>
-    public static Tensor Rent(long rows, long cols, ScalarType dtype, Device device)
+    public static Tensor Rent(long rows, long cols, ScalarType dtype, Device device) => Rent("slab", rows, cols, dtype, device);
+
+    /// <summary>
+    /// A [<paramref name="blocks"/>] f32 view of the shared buffer that a double-quantized weight's block scales are
+    /// decoded into (beside the slab buffer of <see cref="Rent(long, long, ScalarType, Device)"/>); same rules.
+    /// </summary>
+    public static Tensor RentScales(long blocks, Device device) => Rent("scales", blocks, 1, ScalarType.Float32, device).view(blocks);
+
+    private static Tensor Rent(string role, long rows, long cols, ScalarType dtype, Device device)
     {
         if (!Monitor.IsEntered(Gate)) throw new InvalidOperationException("DecodeWorkspace.Rent needs DecodeWorkspace.Gate held");
         long n = rows * cols;
-        var key = (dtype, device.type, device.index);
+        var key = (role, dtype, device.type, device.index);
         if (!Buffers.TryGetValue(key, out var buffer) || buffer.numel() < n)
         {
             buffer?.Dispose();

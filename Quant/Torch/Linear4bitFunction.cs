@@ -43,13 +43,13 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
         }
         // Row slabs of W: y[..., r0:r1] = x · W[r0:r1]ᵀ. Each output still sums over all of `in`, and the
         // slab buffer (chunkRows · in values) is reused, so no full-size weight is ever allocated.
-        var scales = weight.DequantizeAbsMax().contiguous();
         var y = torch.empty([.. x.shape[..^1], weight.Rows], computeType, x.device);
         var x2 = x.reshape(-1, weight.Columns);
         var y2 = y.view(-1, weight.Rows);
         long slab = Math.Min(chunkRows, weight.Rows);
         lock (DecodeWorkspace.Gate)
         {
+            var scales = weight.ScalesForDecode();
             var buffer = DecodeWorkspace.Rent(slab, weight.Columns, computeType, x.device);
             for (long r0 = 0; r0 < weight.Rows; r0 += slab)
             {
@@ -86,12 +86,12 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
         else
         {
             // Column slabs of W: grad_input[..., c0:c1] = grad_out · W[:, c0:c1], each summing over all of `out`.
-            var scales = weight.DequantizeAbsMax();
             var g2 = g.reshape(-1, weight.Rows);
             var result = torch.empty([g2.shape[0], weight.Columns], computeType, g.device);
             long slab = SlabColumns(weight, chunkRows);
             lock (DecodeWorkspace.Gate)
             {
+                var scales = weight.ScalesForDecode();
                 for (long c0 = 0; c0 < weight.Columns; c0 += slab)
                 {
                     using var inner = torch.NewDisposeScope();

@@ -94,6 +94,35 @@ public sealed partial class QuantizedTensor : IDisposable
             NestedAbsMax?.to(device, copy: true).MoveToOuterDisposeScope(), NestedOffset, Format, BlockSize, _shape, DType);
     }
 
+    /// <summary>
+    /// The f32 block scales for a decode that holds <see cref="DecodeWorkspace.Gate"/>: the stored absmax itself when it
+    /// is not double-quantized; otherwise decoded on the host into the shared scales buffer (a CPU weight), with the
+    /// same float operations as <see cref="DequantizeAbsMax"/> (a multiply, then an add), or by it elsewhere.
+    /// </summary>
+    /// <remarks>Per 4-bit matmul the torch path allocated the int32 codes, the looked-up values, the product and its
+    /// copy (≈ 3 MiB for one 5632×2048 weight), forward and backward, which kept glibc's arenas churning.</remarks>
+    internal Tensor ScalesForDecode()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (NestedAbsMax is null) return AbsMax.alias();
+        if (Device.type != DeviceType.CPU || !AbsMax.is_contiguous() || !NestedAbsMax.is_contiguous())
+            return DequantizeAbsMax().contiguous();
+        long blocks = AbsMax.numel();
+        var scales = DecodeWorkspace.RentScales(blocks, Device);
+        ReadOnlySpan<byte> codes = AbsMax.bytes;
+        ReadOnlySpan<float> nested = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(NestedAbsMax.bytes);
+        Span<float> output = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(scales.bytes);
+        ReadOnlySpan<float> map = CodeTables.DynamicSigned;
+        float offset = NestedOffset;
+        int nestedBlock = FourBitQuantizer.NestedBlockSize;
+        for (int i = 0; i < output.Length; i++)
+        {
+            float product = map[codes[i]] * nested[i / nestedBlock];
+            output[i] = product + offset;
+        }
+        return scales;
+    }
+
     /// <summary>The float32 block scales <c>[blocks]</c>, undoing double quantization when nested.</summary>
     public Tensor DequantizeAbsMax()
     {

@@ -160,6 +160,22 @@ public class Linear4bitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void HostDecodedBlockScalesEqualTheTorchPathBitForBit()
+    {
+        // The matmuls decode a double-quantized weight's block scales in C# into the shared buffer; the torch path
+        // (dynamic-map lookup, multiply by the nested scale, add the offset) is the reference, to the last bit.
+        using var w = torch.randn([300, 256], generator: new torch.Generator(21)).mul_(0.05).to(ScalarType.BFloat16);
+        using var q = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, doubleQuant: true);
+        using var expected = q.DequantizeAbsMax();
+        lock (DecodeWorkspace.Gate)
+        {
+            using var host = q.ScalesForDecode();
+            Assert.Equal(expected.shape, host.shape);
+            Assert.True(TensorAssert.Identical(expected, host), $"max diff {TensorAssert.MaxAbsDiff(expected, host)}");
+        }
+    }
+
+    [Fact]
     public void LayersOfDifferentShapesOnSeveralThreadsShareTheDecodeBufferSafely()
     {
         // Every 4-bit layer decodes into one shared slab buffer; concurrent forwards on other threads must wait for it,
