@@ -25,6 +25,9 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
         double divisor = (double)vars[5];
 
         long n = hidden.shape[0];
+        // Explicit Scalars, alive for each native call (implicit ones, and the alpha = 1 of a one-argument add/sub, are
+        // freed by the finalizer, which can run mid-call; see RmsNorm).
+        using Scalar one = 1.0.ToScalar(), divisorScalar = divisor.ToScalar(), ignore = ignoreIndex.ToScalar(), zero = 0L.ToScalar();
         var logSumExp = empty(n, dtype: ScalarType.Float32, device: hidden.device);
         var total = zeros(1, dtype: ScalarType.Float32, device: hidden.device);
         for (long start = 0; start < n; start += chunk)
@@ -33,9 +36,9 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
             long len = Math.Min(chunk, n - start);
             var logits = ChunkLogits(hidden, weight, start, len);                 // (len, V) f32
             var lse = logits.logsumexp(-1);                                       // (len)
-            var (target, valid) = Targets(labels, start, len, ignoreIndex);
+            var (target, valid) = Targets(labels, start, len, ignore, zero);
             var picked = logits.gather(1, target.unsqueeze(1)).squeeze(1);        // (len)
-            total.add_(((lse - picked) * valid).sum());
+            total.add_(lse.sub(picked).mul_(valid).sum(), one);
             logSumExp.narrow(0, start, len).copy_(lse);
         }
         ctx.save_for_backward([hidden, weight, labels, logSumExp]);
@@ -44,7 +47,7 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
         ctx.save_data("divisor", divisor);
         ctx.save_data("hidden_grad", hidden.requires_grad);
         ctx.save_data("weight_grad", weight.requires_grad);   // a frozen LM head needs no V×H gradient
-        var loss = (total / divisor).squeeze(0);
+        var loss = total.div(divisorScalar).squeeze(0);
         total.Dispose();
         return loss;
     }
@@ -60,11 +63,12 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
         bool wantHidden = (bool)ctx.get_data("hidden_grad"), wantWeight = (bool)ctx.get_data("weight_grad");
 
         long n = hidden.shape[0];
+        using Scalar one = 1.0.ToScalar(), minusOne = (-1.0f).ToScalar(), divisorScalar = divisor.ToScalar(), ignore = ignoreIndex.ToScalar(), zero = 0L.ToScalar();
         var gradHidden = wantHidden ? empty_like(hidden) : null;
         var gradWeight = wantWeight ? zeros(weight.shape, dtype: ScalarType.Float32, device: weight.device) : null;
         using (var outer = NewDisposeScope())
         {
-            var scale = gradOutput.to_type(ScalarType.Float32) / divisor;     // d loss / d (row loss)
+            var scale = gradOutput.to_type(ScalarType.Float32).div(divisorScalar);   // d loss / d (row loss)
             for (long start = 0; start < n; start += chunk)
             {
                 using var scope = NewDisposeScope();
@@ -72,8 +76,8 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
                 var logits = ChunkLogits(hidden, weight, start, len);
                 // d(lse − logit[target]) / d logits = softmax − onehot(target)
                 var dLogits = logits.sub_(logSumExp.narrow(0, start, len).unsqueeze(1)).exp_();
-                var (target, valid) = Targets(labels, start, len, ignoreIndex);
-                dLogits.scatter_add_(1, target.unsqueeze(1), full(len, 1, -1.0f, dtype: ScalarType.Float32, device: logits.device));
+                var (target, valid) = Targets(labels, start, len, ignore, zero);
+                dLogits.scatter_add_(1, target.unsqueeze(1), full([len, 1], minusOne, dtype: ScalarType.Float32, device: logits.device));
                 dLogits.mul_(valid.unsqueeze(1)).mul_(scale);
                 var d = dLogits.to_type(hidden.dtype);                             // (len, V)
                 var h = hidden.narrow(0, start, len);                              // (len, H)
@@ -95,10 +99,10 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
     private static Tensor ChunkLogits(Tensor hidden, Tensor weight, long start, long len) =>
         matmul(hidden.narrow(0, start, len), weight.t()).to_type(ScalarType.Float32);   // same rounding as HF: matmul in model dtype, then upcast
 
-    private static (Tensor Target, Tensor Valid) Targets(Tensor labels, long start, long len, long ignoreIndex)
+    private static (Tensor Target, Tensor Valid) Targets(Tensor labels, long start, long len, Scalar ignoreIndex, Scalar zero)
     {
         var lab = labels.narrow(0, start, len);
         var ignored = lab.eq(ignoreIndex);
-        return (lab.masked_fill(ignored, 0), ignored.logical_not().to_type(ScalarType.Float32));
+        return (lab.masked_fill(ignored, zero), ignored.logical_not().to_type(ScalarType.Float32));
     }
 }
