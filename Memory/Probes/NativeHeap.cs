@@ -84,6 +84,31 @@ public static partial class NativeHeap
         }
     }
 
+    private static long _residentOutsideHeap = -1;
+
+    /// <summary>
+    /// Records how much of the resident set is not the C heap's live blocks, right after a <see cref="Trim"/> (the
+    /// runtime, the heap's partly used pages), so that <see cref="TrimIfRetainedAbove"/> can tell freed blocks the
+    /// arenas keep resident from everything else. The trainer calls it once the model has loaded.
+    /// </summary>
+    public static void RecordResidentBaseline()
+    {
+        if (!Trim() || Read() is not { } heap || !OperatingSystem.IsLinux()) return;
+        _residentOutsideHeap = ProcessMemoryProbe.Read().CurrentBytes - heap.LiveBytes;
+    }
+
+    /// <summary>
+    /// Trims (<see cref="Trim"/>) when the freed blocks kept resident exceed <paramref name="limitBytes"/>, estimated as
+    /// the resident set minus the live heap minus what <see cref="RecordResidentBaseline"/> found outside it. Costs a
+    /// read of <c>/proc/self/status</c> and <c>mallinfo2</c> when it does not trim; true when it trimmed.
+    /// </summary>
+    public static bool TrimIfRetainedAbove(long limitBytes)
+    {
+        if (_residentOutsideHeap < 0 || Read() is not { } heap) return false;
+        long retained = ProcessMemoryProbe.Read().CurrentBytes - heap.LiveBytes - _residentOutsideHeap;
+        return retained > limitBytes && Trim();
+    }
+
     /// <summary>
     /// Returns the free pages of every heap arena to the kernel (glibc <c>malloc_trim(0)</c>); false, doing nothing,
     /// where the C library has none. It costs a walk of the free blocks, and page faults when the memory is used again.

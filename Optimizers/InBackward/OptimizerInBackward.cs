@@ -1,3 +1,4 @@
+using QuantPeft.Memory.Probes;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -50,7 +51,15 @@ public sealed class OptimizerInBackward
     {
         _optimizer.StepParameter(param, grad);
         UpdatesApplied++;
+        // On the CPU each update's f32 copies and the gradient it consumed are freed into glibc's arenas between the
+        // activation gradients still alive, which keep those pages resident: 8-bit GaLore layer-wise on the TinyLlama
+        // shape ended its first backward with ≈ 1 GB of them (perf/results/bench-memory-cpu.md). Past a bound they go
+        // back to the kernel; below it, reusing them is cheaper than faulting new pages in.
+        if (param.device.type == TorchSharp.DeviceType.CPU) NativeHeap.TrimIfRetainedAbove(RetainedHeapLimit);
     }
+
+    /// <summary>Freed C-heap bytes a CPU backward may keep resident before the next update returns them (256 MiB).</summary>
+    public const long RetainedHeapLimit = 256L << 20;
 
     internal sealed class StepTarget(OptimizerInBackward owner, Parameter param)
     {

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Peft;
 using QuantPeft.Memory.Planning;
+using QuantPeft.Memory.Probes;
 using QuantPeft.Optimizers;
 using QuantPeft.Optimizers.GaLore;
 using QuantPeft.Optimizers.InBackward;
@@ -48,6 +49,15 @@ public sealed partial class FinetuneRecipe : IDisposable
     private Optimizer? _optimizer;
     private IReadOnlyList<AttachedAdapter> _adapters = [];
     private IReadOnlyList<(string Name, Parameter Param)> _trainable = [];
+
+    // On the CPU, an optimizer step over a tensor whose f32 copies are above glibc's 32 MiB mmap ceiling gets those
+    // copies as fresh mappings, which cannot reuse the heap arenas' freed blocks; forward and backward (and under
+    // layer-wise updates every in-backward update) leave such blocks freed but resident, and they would sit beside
+    // the step's copies: ≈ 930 MiB beside a 3.6 GB live peak for 8-bit GaLore layer-wise on the TinyLlama shape
+    // (perf/results/bench-memory-cpu.md). Those steps hand the freed pages back first; adapter-only steps are small,
+    // so there the trim would only cost page faults.
+    private bool _trimBeforeStep;
+    private const long StepTrimElements = (32L << 20) / 4;
     private VeraSharedMatrices? _vera;
     private LisaSchedule? _lisa;
     private OptimizerInBackward? _inBackward;
@@ -121,11 +131,12 @@ public sealed partial class FinetuneRecipe : IDisposable
         _model = LoadModel(Spec);
         // The loader trims the C heap every 128 MiB streamed; the last tensors' staging blocks are still kept, and
         // training would otherwise start on top of them (up to the largest tensor's worth, freed but resident).
-        HeapTrimmingTensorSource.Trim();
+        NativeHeap.RecordResidentBaseline();   // trims, then notes what is resident outside the heap
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
             + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
             + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
         _trainable = MakeTrainable(_model, targets);
+        _trimBeforeStep = _model.LmHeadWeight.device.type == DeviceType.CPU && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
         _optimizer = BuildOptimizer(_trainable);
         if (_options.ResumeFrom is not null) Resume(_options.ResumeFrom);
         SampleMemory();
@@ -287,6 +298,7 @@ public sealed partial class FinetuneRecipe : IDisposable
             // by (galore-torch's layer-wise mode does not clip either); the step updates what still has a gradient.
             double? norm = _inBackward is not null ? null
                 : nn.utils.clip_grad_norm_((_lisa?.Trainable ?? _trainable).Select(p => p.Param), _options.MaxGradNorm);
+            if (_trimBeforeStep) NativeHeap.Trim();
             optimizer.Step();
             optimizer.ZeroGrad();
             AfterStep(step);

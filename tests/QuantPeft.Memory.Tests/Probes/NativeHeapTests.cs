@@ -39,6 +39,36 @@ public sealed class NativeHeapTests
     }
 
     [Fact]
+    public unsafe void TrimIfRetainedAboveReturnsFreedArenaPagesOnlyPastItsBound()
+    {
+        if (!Glibc || !ProcessMemoryProbe.IsSupported) return;
+        NativeHeap.RecordResidentBaseline();
+        // 3,000 blocks of 64 KiB (arena blocks under any mmap threshold), touched, then freed below a block kept at the
+        // top, so glibc's own top trimming cannot return them: ≈ 187 MiB of freed, resident arena pages.
+        const int count = 3000, size = 64 << 10;
+        var blocks = new byte*[count];
+        for (int i = 0; i < count; i++)
+        {
+            blocks[i] = (byte*)NativeMemory.Alloc(size);
+            for (int j = 0; j < size; j += 4096) blocks[i][j] = 1;
+        }
+        void* top = NativeMemory.Alloc(size);
+        try
+        {
+            for (int i = 0; i < count; i++) NativeMemory.Free(blocks[i]);
+            Assert.False(NativeHeap.TrimIfRetainedAbove(1L << 40), "nothing near a terabyte is retained");
+            long before = ProcessMemoryProbe.Read().CurrentBytes;
+            Assert.True(NativeHeap.TrimIfRetainedAbove(64L << 20), "≈ 187 MiB of freed pages are above a 64 MiB bound");
+            long after = ProcessMemoryProbe.Read().CurrentBytes;
+            Assert.True(before - after >= 100L << 20, $"the trim returned {(before - after) >> 20} MiB of ≈ 187 MiB freed");
+        }
+        finally
+        {
+            NativeMemory.Free(top);
+        }
+    }
+
+    [Fact]
     public unsafe void FreedMidSizeBlocksLeaveTheResidentSet()
     {
         if (!Glibc || !ProcessMemoryProbe.IsSupported) return;
