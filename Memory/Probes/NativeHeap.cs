@@ -93,7 +93,7 @@ public static partial class NativeHeap
     /// </summary>
     public static void RecordResidentBaseline()
     {
-        if (!Trim() || Read() is not { } heap || !OperatingSystem.IsLinux()) return;
+        if (!Trim() || Read() is not { } heap) return;
         _residentOutsideHeap = ProcessMemoryProbe.Read().CurrentBytes - heap.LiveBytes;
     }
 

@@ -50,13 +50,4 @@ internal static class DecodeWorkspace
         }
         return buffer.narrow(0, 0, n).view(rows, cols);
     }
-
-    /// <summary>Bytes the buffers hold now (for tests and diagnostics).</summary>
-    public static long Bytes
-    {
-        get
-        {
-            lock (Gate) return Buffers.Values.Sum(b => b.numel() * b.ElementSize);
-        }
-    }
 }

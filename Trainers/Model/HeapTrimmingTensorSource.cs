@@ -1,3 +1,4 @@
+using QuantPeft.Memory.Probes;
 using TorchSharp;
 
 namespace QuantPeft.Trainers.Model;
@@ -30,7 +31,7 @@ internal sealed class HeapTrimmingTensorSource(ITensorSource inner) : ISelecting
     {
         if (_sinceTrim >= TrimEveryBytes)
         {
-            Trim();
+            NativeHeap.Trim();
             _sinceTrim = 0;
         }
         var tensor = inner.Get(name);
@@ -57,7 +58,7 @@ internal sealed class HeapTrimmingTensorSource(ITensorSource inner) : ISelecting
         var source = inner as IQuantizedTensorSource ?? throw new InvalidOperationException($"{inner.Origin} stores no quantized tensors");
         if (_sinceTrim >= TrimEveryBytes)
         {
-            Trim();
+            NativeHeap.Trim();
             _sinceTrim = 0;
         }
         var weight = source.GetQuantized(name);
@@ -65,7 +66,4 @@ internal sealed class HeapTrimmingTensorSource(ITensorSource inner) : ISelecting
         _sinceTrim += weight.Shape.Aggregate(1L, (a, d) => a * d) / 2;
         return weight;
     }
-
-    /// <summary>Returns free C-heap pages to the kernel; false when the C library has no <c>malloc_trim</c>.</summary>
-    internal static bool Trim() => QuantPeft.Memory.Probes.NativeHeap.Trim();
 }

@@ -5,12 +5,8 @@ namespace QuantPeft.Cli.Tests;
 
 public class PrequantizedTrainCommandTests
 {
-    private static string DemoModel()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "QuantPeft.sln"))) dir = dir.Parent;
-        return Path.Combine(dir!.FullName, "Trainers", "Demo", "Model");
-    }
+    private static string DemoModel() =>
+        QuantPeft.Trainers.Demo.DemoModel.ShippedFolder() ?? throw new InvalidOperationException("the demo model is not next to the tests");
 
     [Fact]
     public void PlanOnAPrequantizedFolderSearchesOnlyItsStoredFormatAndRefusesFlagsThatContradictIt()
