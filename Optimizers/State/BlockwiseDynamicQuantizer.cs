@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using QuantPeft.Quant;
+using QuantPeft.Quant.Torch;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Optimizers.State;
@@ -39,7 +40,7 @@ public static class BlockwiseDynamicQuantizer
         var flat = x.reshape(-1).to(ScalarType.Float32);
         var padded = nn.functional.pad(flat, [0, blocks * blockSize - n]).view(blocks, blockSize);
         var absmax = padded.abs().amax([1]);
-        var safe = where(absmax > 0, absmax, ones_like(absmax));
+        var safe = where(absmax.Gt(0), absmax, ones_like(absmax));
         var normalized = padded / safe.unsqueeze(1);
         var codes = Nearest(Table(signed, x.device), normalized);
         if (signFix)
@@ -47,8 +48,8 @@ public static class BlockwiseDynamicQuantizer
             var table = Table(signed, x.device);
             var chosen = table.index_select(0, codes.reshape(-1)).view(blocks, blockSize);
             var mismatch = chosen.signbit().ne(normalized.signbit());
-            var step = where(normalized.signbit(), full_like(codes, -1), full_like(codes, 1));
-            codes = where(mismatch, (codes + step).clamp(0, 255), codes);
+            var step = where(normalized.signbit(), ScalarOps.FullLike(codes, -1L), ScalarOps.FullLike(codes, 1L));
+            codes = where(mismatch, codes.Add(step).Clamp(0L, 255L), codes);
         }
         var packed = codes.reshape(-1).narrow(0, 0, n).to(ScalarType.Byte);
         return (packed.MoveToOuterDisposeScope(), absmax.MoveToOuterDisposeScope());
@@ -70,11 +71,11 @@ public static class BlockwiseDynamicQuantizer
     private static Tensor Nearest(Tensor table, Tensor x)
     {
         using var scope = NewDisposeScope();
-        var upper = searchsorted(table, x.contiguous()).clamp(1, 255);
-        var lower = upper - 1;
+        var upper = searchsorted(table, x.contiguous()).Clamp(1L, 255L);
+        var lower = upper.Sub(1L);
         var hi = table.index_select(0, upper.reshape(-1)).view_as(x);
         var lo = table.index_select(0, lower.reshape(-1)).view_as(x);
-        var midpoint = (lo + hi) * 0.5f;
-        return where(x > midpoint, upper, lower).MoveToOuterDisposeScope();
+        var midpoint = lo.Add(hi).MulInPlace(0.5);
+        return where(x.gt(midpoint), upper, lower).MoveToOuterDisposeScope();
     }
 }

@@ -5,6 +5,7 @@ using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.LqLora;
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Quant.Checkpoints;
 
@@ -24,7 +25,7 @@ public sealed record LqLoraProjection(string WeightName, LqCodes Quantized, Tens
     {
         using var scope = torch.NewDisposeScope();
         var q = Quantized.Dequantize();
-        return q.add_(L1.to(ScalarType.Float32).matmul(L2.to(ScalarType.Float32))).MoveToOuterDisposeScope();
+        return q.AddInPlace(L1.to(ScalarType.Float32).matmul(L2.to(ScalarType.Float32))).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -40,7 +40,7 @@ public sealed class FisherWeights : IDisposable
                     $"'{name}': calibration gradient {count} has shape [{string.Join(", ", g.shape)}], expected a 2-D " +
                     $"tensor{(sum is null ? "" : $" of shape [{string.Join(", ", sum.shape)}]")}.");
             var g32 = g.to(ScalarType.Float32);
-            sum = sum is null ? g32.square() : sum.add_(g32.square());
+            sum = sum is null ? g32.Square() : sum.AddInPlace(g32.Square());
             count++;
         }
         if (sum is null) throw new QuantInputException($"'{name}': no calibration gradients were given.");

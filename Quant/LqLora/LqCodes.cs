@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Quant.LqLora;
 
@@ -59,8 +60,8 @@ public sealed class LqCodes : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         double levels = (1 << Config.ScaleBits) - 1;
-        var step = SecondLevel.clamp_min(1e-38).div(levels).unsqueeze(1);                                  // (groups, 1)
-        var scales = ScaleCodes.to(ScalarType.Float32).view(-1, Config.BlockSize1).mul(step).add_(Offset); // (groups, B1)
+        var step = SecondLevel.ClampMin(1e-38).Div(levels).unsqueeze(1);                                  // (groups, 1)
+        var scales = ScaleCodes.to(ScalarType.Float32).view(-1, Config.BlockSize1).mul(step).AddInPlace(Offset); // (groups, B1)
         var table = torch.tensor(CodeTables.NormalFloat(Config.Bits).ToArray(), device: Codes.device);
         var values = table.index_select(0, Codes.view(-1).to(ScalarType.Int64)).view(-1, Config.BlockSize1, Config.BlockSize0);
         return values.mul_(scales.unsqueeze(2)).view(Shape).MoveToOuterDisposeScope();

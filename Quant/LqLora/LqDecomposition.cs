@@ -95,14 +95,14 @@ public static class LqDecomposition
             else
             {
                 var (t1, t2) = RandomizedSvd.Factors(fisher.Rows * residual * fisher.Columns, rank, generator: generator);
-                newL1 = t1 / fisher.Rows.clamp_min(1e-30);
-                newL2 = t2 / fisher.Columns.clamp_min(1e-30);
+                newL1 = t1 / fisher.Rows.ClampMin(1e-30);
+                newL2 = t2 / fisher.Columns.ClampMin(1e-30);
             }
             var lowRank = newL1.matmul(newL2);
             var newQ = LqQuantizer.FakeQuantize(w - lowRank, config, name);
             var diff = w - lowRank - newQ;
             if (sqrtF is not null) diff = diff * sqrtF;
-            double error = Math.Sqrt(diff.to(ScalarType.Float64).square().sum().item<double>());
+            double error = Math.Sqrt(diff.to(ScalarType.Float64).Square().sum().item<double>());
             errors.Add(error);
             // Keep only the current iterate alive: the previous one is released here, not at the end.
             q.Dispose();

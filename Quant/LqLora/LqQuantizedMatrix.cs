@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Quant.LqLora;
 
@@ -71,12 +72,12 @@ public sealed class LqQuantizedMatrix : IDisposable
         var s2 = s1 - offset;
         var s3 = s2.amax([1], keepdim: true).to(SecondLevelType(config.SecondLevel)).to(ScalarType.Float32);
         double levels = (1 << config.ScaleBits) - 1;
-        var step = s3.clamp_min(1e-38).div(levels);
-        var scaleCodes = s2.div(step).round_().clamp_(0, levels);
-        var scales = (scaleCodes.mul(step) + offset).unsqueeze(2);
+        var step = s3.ClampMin(1e-38).Div(levels);
+        var scaleCodes = s2.div(step).round_().ClampInPlace(0, levels);
+        var scales = scaleCodes.mul(step).AddInPlace(offset).unsqueeze(2);
         var table = CodeTables.NormalFloat(config.Bits).ToArray();
         var midpoints = torch.tensor(Midpoints(table), device: matrix.device);
-        var codes = torch.bucketize(blocks / scales.clamp_min(1e-38), midpoints, outInt32: true, right: false);
+        var codes = torch.bucketize(blocks / scales.ClampMin(1e-38), midpoints, outInt32: true, right: false);
         var packed = Pack(codes.reshape(-1), config.Bits);
         var scaleBytes = config.ScaleBits <= 8 ? scaleCodes.to(ScalarType.Byte) : throw new QuantInputException($"'{name}': scale codes wider than 8 bits are not stored packed ({config}).");
         return new LqQuantizedMatrix(config, matrix.shape[0], matrix.shape[1],
@@ -135,8 +136,8 @@ public sealed class LqQuantizedMatrix : IDisposable
         var packed = _codes.narrow(0, start / perUnit * bytesPerUnit, count / perUnit * bytesPerUnit);
         var codes = Unpack(packed, Config.Bits);                                        // (count) int64
         long g0 = start / group, groups = count / group;
-        var step = _secondLevel.narrow(0, g0, groups).clamp_min(1e-38).div((1 << Config.ScaleBits) - 1);
-        var scales = (_scaleCodes.narrow(0, g0, groups).to(ScalarType.Float32).mul(step) + _offset).unsqueeze(2);
+        var step = _secondLevel.narrow(0, g0, groups).ClampMin(1e-38).Div((1 << Config.ScaleBits) - 1);
+        var scales = _scaleCodes.narrow(0, g0, groups).to(ScalarType.Float32).mul(step).AddInPlace(_offset).unsqueeze(2);
         var values = _table.index_select(0, codes).view(groups, Config.BlockSize1, Config.BlockSize0).mul_(scales);
         destination.copy_(values.view(rowCount, Columns));
     }
@@ -148,9 +149,9 @@ public sealed class LqQuantizedMatrix : IDisposable
         int per = bits == 3 ? 8 : 8 / bits;
         var lanes = c.view(-1, per);
         var word = torch.zeros(lanes.shape[0], ScalarType.Int32, codes.device);
-        for (int i = 0; i < per; i++) word = word.add(lanes.select(1, i).mul(1 << (bits * i)));
+        for (int i = 0; i < per; i++) word = word.Add(lanes.select(1, i).Mul(1L << (bits * i)));
         if (bits != 3) return word.to(ScalarType.Byte);
-        var bytes = torch.stack([word.remainder(256), word.floor_divide(256).remainder(256), word.floor_divide(65536)], 1);
+        var bytes = torch.stack([word.Remainder(256), word.FloorDivide(256).Remainder(256), word.FloorDivide(65536)], 1);
         return bytes.reshape(-1).to(ScalarType.Byte);
     }
 
@@ -162,9 +163,9 @@ public sealed class LqQuantizedMatrix : IDisposable
         if (bits == 3)
         {
             var three = p.view(-1, 3);
-            word = three.select(1, 0).add(three.select(1, 1).mul(256)).add(three.select(1, 2).mul(65536));
+            word = three.select(1, 0).Add(three.select(1, 1).Mul(256L)).Add(three.select(1, 2).Mul(65536L));
         }
-        var lanes = Enumerable.Range(0, per).Select(i => word.floor_divide(1L << (bits * i)).remainder(1 << bits)).ToArray();
+        var lanes = Enumerable.Range(0, per).Select(i => word.FloorDivide(1L << (bits * i)).Remainder(1L << bits)).ToArray();
         return torch.stack(lanes, 1).reshape(-1);
     }
 

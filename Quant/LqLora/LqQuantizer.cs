@@ -44,17 +44,17 @@ public static class LqQuantizer
         var blocks = matrix.reshape(-1, config.BlockSize1, config.BlockSize0); // (groups, B1, B0)
         var s1 = blocks.abs().amax(2);                                         // (groups, B1)
         float offset = s1.min().item<float>();
-        var s2 = s1 - offset;
+        var s2 = s1.Sub(offset);
         var s3 = s2.amax([1]).to(SecondLevelType(config.SecondLevel)).to(ScalarType.Float32); // (groups)
         double levels = (1 << config.ScaleBits) - 1;
-        var step = s3.clamp_min(1e-38).div(levels).unsqueeze(1);               // (groups, 1)
-        var scaleCodes = s2.div(step).round_().clamp_(0, levels);
+        var step = s3.ClampMin(1e-38).Div(levels).unsqueeze(1);               // (groups, 1)
+        var scaleCodes = s2.div(step).round_().ClampInPlace(0, levels);
         // The same float32 operations as LqCodes.Dequantize, so codes are chosen against the stored scales.
-        var scales = scaleCodes.mul(step).add_(offset).unsqueeze(2);           // (groups, B1, 1)
+        var scales = scaleCodes.mul(step).AddInPlace(offset).unsqueeze(2);           // (groups, B1, 1)
 
         var table = CodeTables.NormalFloat(config.Bits).ToArray();
         var midpoints = torch.tensor(Midpoints(table), device: matrix.device);
-        var scaled = blocks / scales.clamp_min(1e-38);
+        var scaled = blocks / scales.ClampMin(1e-38);
         var codes = torch.bucketize(scaled, midpoints, outInt32: false, right: false).to(ScalarType.Byte);
         return new LqCodes(config, matrix.shape, codes.view(-1), scaleCodes.to(ScalarType.Byte).view(-1), offset, s3, name);
     }

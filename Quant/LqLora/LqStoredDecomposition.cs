@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Quant.LqLora;
 
@@ -50,7 +51,7 @@ public sealed class LqStoredDecomposition : IDisposable
         var residual = w - l1.to(ScalarType.Float32).matmul(l2.to(ScalarType.Float32));
         var quantized = LqQuantizer.Quantize(residual, config, name);
         var diff = residual - quantized.Dequantize();
-        double error = Math.Sqrt(diff.to(ScalarType.Float64).square().sum().item<double>());
+        double error = Math.Sqrt(diff.to(ScalarType.Float64).Square().sum().item<double>());
         return new LqStoredDecomposition(quantized, l1, l2, error, lq.Errors.Count);
     }
 

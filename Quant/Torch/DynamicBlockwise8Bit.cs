@@ -24,8 +24,8 @@ internal static class DynamicBlockwise8Bit
             ? values.view(blocks, blockSize)
             : torch.nn.functional.pad(values, [0, blocks * blockSize - n]).view(blocks, blockSize);
         var absmax = padded.abs().amax(1);
-        var reciprocal = absmax.clamp_min(1e-38).reciprocal();
-        var scaled = padded.mul(reciprocal.unsqueeze(1)).clamp_(-1, 1).view(-1).narrow(0, 0, n);
+        var reciprocal = absmax.ClampMin(1e-38).reciprocal();
+        var scaled = padded.mul(reciprocal.unsqueeze(1)).ClampInPlace(-1, 1).view(-1).narrow(0, 0, n);
         var midpoints = torch.tensor(Midpoints(), device: values.device);
         var codes = torch.bucketize(scaled, midpoints, outInt32: true, right: false).to(ScalarType.Byte);
         return (codes.MoveToOuterDisposeScope(), absmax.MoveToOuterDisposeScope());

@@ -42,7 +42,7 @@ internal static class FourBitCodeBook
             var levelToCode = torch.tensor(Fp4LevelToCode, device: scaled.device);
             var magnitude = levelToCode.index_select(0, levels.view(-1)).view_as(levels);
             // The sign bit follows x < 0, so −0.0 encodes as +0 (code 0), as in the CUDA kernel.
-            var sign = scaled.lt(0).to(ScalarType.Byte).mul_(8);
+            var sign = scaled.Lt(0).to(ScalarType.Byte).MulInPlace(8L);
             codes = magnitude.bitwise_or_(sign);
         }
         return codes.MoveToOuterDisposeScope();

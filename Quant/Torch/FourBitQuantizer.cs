@@ -80,11 +80,11 @@ public static class FourBitQuantizer
             var xb = x.view(b1 - b0, blockSize);
             var blockMax = xb.abs().amax(1);
             absmax.narrow(0, b0, b1 - b0).copy_(blockMax);
-            var reciprocal = blockMax.clamp_min(1e-38).reciprocal();
-            var scaled = xb.mul(reciprocal.unsqueeze(1)).clamp_(-1, 1).view(-1);
+            var reciprocal = blockMax.ClampMin(1e-38).reciprocal();
+            var scaled = xb.mul(reciprocal.unsqueeze(1)).ClampInPlace(-1, 1).view(-1);
             long even = count + (count & 1);
             var codes = FourBitCodeBook.Encode(scaled.narrow(0, 0, even), format).view(-1, 2);
-            var bytes = codes.select(1, 0).mul(16).bitwise_or_(codes.select(1, 1));
+            var bytes = codes.select(1, 0).Mul(16L).bitwise_or_(codes.select(1, 1));
             packedFlat.narrow(0, start / 2, even / 2).copy_(bytes);
         }
 
@@ -107,7 +107,7 @@ public static class FourBitQuantizer
         }
 
         float offset = absmax.mean().item<float>();
-        var (qAbsMax, nested) = DynamicBlockwise8Bit.Quantize(absmax.sub(offset), NestedBlockSize);
+        var (qAbsMax, nested) = DynamicBlockwise8Bit.Quantize(absmax.Sub(offset), NestedBlockSize);
         return new QuantizedTensor(
             packed.MoveToOuterDisposeScope(), qAbsMax.MoveToOuterDisposeScope(), nested.MoveToOuterDisposeScope(),
             offset, format, blockSize, weight.shape, weight.dtype);

@@ -60,7 +60,7 @@ internal sealed class Linear4bitFunction : torch.autograd.SingleTensorFunction<L
                 y2.narrow(1, r0, rows).copy_(x2.matmul(w.t()));
             }
         }
-        if (bias is not null) y.add_(bias.to(computeType));
+        if (bias is not null) y.AddInPlace(bias.to(computeType));
         return y.MoveToOuterDisposeScope();
     }
 

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -57,7 +58,7 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>, IBaseLinear
     {
         using var noGrad = torch.no_grad();
         using var cast = delta.to(ScalarType.Float32);
-        using var sum = _weight.to(ScalarType.Float32).add_(cast);
+        using var sum = _weight.to(ScalarType.Float32).AddInPlace(cast);
         _weight.copy_(sum);
     }
 }

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -74,9 +75,9 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         Tensor scale = _magnitude.to(_ct).div(norm);     // (out)
         Tensor baseOut = _base.forward(x);                               // (..., out)
         Tensor baseNoBias = _baseLinear.ForwardNoBias(x).to(_ct);
-        Tensor lora = _pair.Apply(_dropout.forward(x)).to(_ct).mul(Options.Scaling);
-        Tensor extra = scale.sub(1).mul(baseNoBias).add(scale.mul(lora));
-        return baseOut.add(extra.to(baseOut.dtype)).MoveToOuterDisposeScope();
+        Tensor lora = _pair.Apply(_dropout.forward(x)).to(_ct).Mul(Options.Scaling);
+        Tensor extra = scale.Sub(1.0).mul(baseNoBias).Add(scale.mul(lora));
+        return baseOut.Add(extra.to(baseOut.dtype)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -87,7 +88,7 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
             throw new AdapterException("cannot merge a DoRA adapter into a quantized base; export a merged model from the dense weights instead");
         using var scope = torch.NewDisposeScope();
         Tensor w0 = _baseLinear.DenseWeight(_ct);
-        Tensor adapted = w0.add(_pair.Delta(_ct), alpha: Options.Scaling);
+        Tensor adapted = w0.Add(_pair.Delta(_ct), Options.Scaling);
         Tensor scale = _magnitude.detach().to(_ct).div(RowNorm(adapted));
         Tensor merged = adapted.mul(scale.unsqueeze(1));
         _baseLinear.AddToWeight(merged.sub(w0));
@@ -101,7 +102,7 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         if (!Merged) return;
         using var scope = torch.NewDisposeScope();
         Tensor merged = _baseLinear.DenseWeight(_ct);
-        Tensor w0 = merged.div(_mergedScale!.unsqueeze(1)).sub(_pair.Delta(_ct).mul(Options.Scaling));
+        Tensor w0 = merged.div(_mergedScale!.unsqueeze(1)).sub(_pair.Delta(_ct).Mul(Options.Scaling));
         _baseLinear.AddToWeight(w0.sub(merged));
         _mergedScale!.Dispose();
         _mergedScale = null;
@@ -123,11 +124,11 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     private Tensor AdaptedRowNorm()
     {
         using var scope = torch.NewDisposeScope();
-        Tensor w = _baseLinear.DenseWeight(_ct).add(_pair.B.to(_ct).matmul(_pair.A.to(_ct)), alpha: Options.Scaling);
+        Tensor w = _baseLinear.DenseWeight(_ct).Add(_pair.B.to(_ct).matmul(_pair.A.to(_ct)), Options.Scaling);
         return RowNorm(w).MoveToOuterDisposeScope();
     }
 
-    private static Tensor RowNorm(Tensor w) => w.pow(2).sum(1).sqrt();
+    private static Tensor RowNorm(Tensor w) => w.Square().sum(1).sqrt();
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

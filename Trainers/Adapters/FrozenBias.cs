@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -33,7 +34,7 @@ internal sealed class FrozenBias(long outFeatures, Device device, ScalarType dty
     {
         using var scope = NewDisposeScope();
         var y = forwardNoBias(x);
-        if (_value is not null) y = y.add(_value.to(y.dtype));
+        if (_value is not null) y = y.Add(_value.to(y.dtype));
         return y.MoveToOuterDisposeScope();
     }
 

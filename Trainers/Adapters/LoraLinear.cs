@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -84,7 +85,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     {
         if (Merged) return;
         RequireMergeable();
-        using var delta = _pair.Delta().mul_(Options.Scaling);
+        using var delta = _pair.Delta().MulInPlace(Options.Scaling);
         _baseLinear.AddToWeight(delta);
         Merged = true;
     }
@@ -93,7 +94,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public void Unmerge()
     {
         if (!Merged) return;
-        using var delta = _pair.Delta().mul_(-Options.Scaling);
+        using var delta = _pair.Delta().MulInPlace(-Options.Scaling);
         _baseLinear.AddToWeight(delta);
         Merged = false;
     }

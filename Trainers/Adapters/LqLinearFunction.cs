@@ -62,7 +62,7 @@ internal sealed class LqLinearFunction : torch.autograd.SingleTensorFunction<LqL
             long rows = Math.Min(slab, weight.Rows - r0);
             var w = buffer.narrow(0, 0, rows);
             weight.DecodeRows(r0, rows, w);
-            result.add_(g2.narrow(1, r0, rows).matmul(w));
+            result.AddInPlace(g2.narrow(1, r0, rows).matmul(w));
         }
         var gradInput = result.view([.. gradOutput.shape[..^1], weight.Columns]).to(inputType).MoveToOuterDisposeScope();
         gradOutput.Dispose();   // see BackwardHandles

@@ -3,6 +3,7 @@ using QuantPeft.Quant.LqLora;
 using QuantPeft.Trainers.Model;
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -87,7 +88,7 @@ public static class LqLoraPlan
         }
         using var q = LqQuantizer.FakeQuantize(w, config, name);
         using var d = w.sub(q);
-        using var sq = d.to(ScalarType.Float64).square().sum();
+        using var sq = d.to(ScalarType.Float64).Square().sum();
         return sq.item<double>();
     }
 

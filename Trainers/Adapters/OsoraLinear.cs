@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -76,7 +77,7 @@ public sealed class OsoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         Tensor xs = x.to(_vh.dtype);
         Tensor low = nn.functional.linear(xs, _vh).mul(_s);            // (..., r)
         Tensor up = nn.functional.linear(low, _u).mul(_o);             // (..., out)
-        return _base.forward(x).add(up.to(x.dtype)).MoveToOuterDisposeScope();
+        return _base.forward(x).Add(up.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The update diag(O) U_r diag(S_r) V_rᵀ [out, in] in f32 (f64 for an f64 adapter).</summary>

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -23,10 +24,10 @@ public static class SvdInit
         CheckRank(weight, rank, "PiSSA");
         using var scope = torch.NewDisposeScope();
         var (u, s, vh, w) = TopSingular(weight, rank);
-        Tensor sqrtS = s.div(scaling).sqrt();                 // (r)
+        Tensor sqrtS = s.Div(scaling).sqrt();                 // (r)
         Tensor b = u.mul(sqrtS.unsqueeze(0));                 // (out, r)
         Tensor a = vh.mul(sqrtS.unsqueeze(1));                // (r, in)
-        Tensor residual = w.sub(b.matmul(a).mul(scaling)).to(weight.dtype);
+        Tensor residual = w.sub(b.matmul(a).Mul(scaling)).to(weight.dtype);
         return (residual.MoveToOuterDisposeScope(), a.contiguous().MoveToOuterDisposeScope(), b.contiguous().MoveToOuterDisposeScope());
     }
 

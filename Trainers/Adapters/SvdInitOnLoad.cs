@@ -4,6 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -143,8 +144,8 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
         target.LoadQuantized(localName, weight);
         using var scope = NewDisposeScope();
         double root = Math.Sqrt(_scaling);
-        var a = lq.L2.to(ScalarType.Float32).div(root).contiguous();
-        var b = lq.L1.to(ScalarType.Float32).div(root).contiguous();
+        var a = lq.L2.to(ScalarType.Float32).Div(root).contiguous();
+        var b = lq.L1.to(ScalarType.Float32).Div(root).contiguous();
         Factors?.Dispose();
         Factors = new SvdInitFactors(_kind, a.DetachFromDisposeScope(), b.DetachFromDisposeScope(), null);
     }
@@ -158,8 +159,8 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
         var w = weight.detach().to(ScalarType.Float32);
         var residual = w.sub(result.L1.matmul(result.L2));
         double root = Math.Sqrt(_scaling);
-        var a = result.L2.div(root).contiguous();
-        var b = result.L1.div(root).contiguous();
+        var a = result.L2.Div(root).contiguous();
+        var b = result.L1.Div(root).contiguous();
         return (residual.MoveToOuterDisposeScope(), new SvdInitFactors(_kind, a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), null));
     }
 

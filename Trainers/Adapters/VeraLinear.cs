@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Utils;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -40,7 +41,8 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         _base = baseLayer;
         _shared = shared;
         Device device = _baseLinear.Device;
-        _lambdaD = new Parameter(torch.full(shared.Rank, initialD, dtype: shared.A.dtype, device: device), requires_grad: true);
+        using (Scalar d = initialD.ToScalar())
+            _lambdaD = new Parameter(torch.full(shared.Rank, d, dtype: shared.A.dtype, device: device), requires_grad: true);
         _lambdaB = new Parameter(torch.zeros(_baseLinear.OutFeatures, dtype: shared.A.dtype, device: device), requires_grad: true);
         _dropout = nn.Dropout(dropout);
         RegisterComponents();
@@ -70,7 +72,7 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         Tensor b = _shared.B.narrow(0, 0, _baseLinear.OutFeatures);  // (out, r)
         Tensor h = nn.functional.linear(_dropout.forward(x).to(a.dtype), a).mul(_lambdaD);
         Tensor y = nn.functional.linear(h, b).mul(_lambdaB);
-        return _base.forward(x).add(y.to(x.dtype)).MoveToOuterDisposeScope();
+        return _base.forward(x).Add(y.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
     /// <summary>diag(λ_b) B diag(λ_d) A [out, in] in f32 (f64 for f64 shared matrices).</summary>

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
@@ -42,7 +43,7 @@ public sealed class VeraSharedMatrices : IDisposable
     {
         double bound = Math.Sqrt(6.0 / cols);
         using var u = torch.rand(rows, cols, generator: gen, dtype: ScalarType.Float32);
-        return u.mul(2 * bound).sub_(bound);
+        return u.Mul(2 * bound).SubInPlace(bound);
     }
 
     /// <inheritdoc />

@@ -1,6 +1,7 @@
 using QuantPeft.Formats;
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Loss;
 
@@ -51,8 +52,8 @@ public static class ChunkedCrossEntropy
         if (flatLabels.shape[0] != flatHidden.shape[0])
             throw new ArgumentException($"labels hold {flatLabels.shape[0]} positions, hidden states {flatHidden.shape[0]}", nameof(labels));
 
-        var counted = flatLabels.ne(ignoreIndex);
-        var outOfRange = counted.logical_and(flatLabels.lt(0).logical_or(flatLabels.ge(vocab)));
+        var counted = flatLabels.Ne(ignoreIndex);
+        var outOfRange = counted.logical_and(flatLabels.Lt(0).logical_or(flatLabels.Ge(vocab)));
         if (outOfRange.any().item<bool>())
         {
             long bad = flatLabels.masked_select(outOfRange)[0].item<long>();
@@ -75,7 +76,7 @@ public static class ChunkedCrossEntropy
         using var scope = NewDisposeScope();
         long t = labels.shape[^1];
         var next = labels.narrow(-1, 1, t - 1);
-        var pad = full_like(labels.narrow(-1, 0, 1), ignoreIndex);
+        var pad = ScalarOps.FullLike(labels.narrow(-1, 0, 1), ignoreIndex);
         return cat([next, pad], dim: -1).MoveToOuterDisposeScope();
     }
 }

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Model;
 
@@ -45,8 +46,8 @@ public sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();
-        var h = x + _selfAttn.call(_inputNorm.call(x), cos, sin);
-        var output = h + _mlp.call(_postAttentionNorm.call(h));
+        var h = x.Add(_selfAttn.call(_inputNorm.call(x), cos, sin));
+        var output = h.Add(_mlp.call(_postAttentionNorm.call(h)));
         return output.MoveToOuterDisposeScope();
     }
 }

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Model;
 
@@ -40,7 +41,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var inputType = x.dtype;
         var xf = x.to_type(ScalarType.Float32);
-        var variance = xf.square().mean([-1L], keepdim: true);
+        var variance = xf.Square().mean([-1L], keepdim: true);
         var normed = xf.mul(variance.add_(_epsScalar, _one).rsqrt_()).to_type(inputType);
         return _weight.mul(normed).MoveToOuterDisposeScope();
     }

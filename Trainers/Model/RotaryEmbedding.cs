@@ -1,6 +1,7 @@
 using QuantPeft.Formats.HuggingFace;
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Model;
 
@@ -72,7 +73,7 @@ public static class RotaryEmbedding
     {
         using var scope = NewDisposeScope();
         var inv = tensor(inverseFrequencies, dtype: ScalarType.Float32, device: device);
-        var positions = arange(seqLen, dtype: ScalarType.Float32, device: device);
+        var positions = ScalarOps.Arange(seqLen, ScalarType.Float32, device);
         var freqs = outer(positions, inv);                // (T, D/2)
         var emb = cat([freqs, freqs], dim: -1);           // (T, D)
         var cos = emb.cos().to_type(dtype);
@@ -88,6 +89,6 @@ public static class RotaryEmbedding
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
         var rotated = cat([x2.neg(), x1], dim: -1);       // rotate_half: (−x₂, x₁)
-        return (x * cos + rotated * sin).MoveToOuterDisposeScope();
+        return (x * cos).Add(rotated * sin).MoveToOuterDisposeScope();
     }
 }

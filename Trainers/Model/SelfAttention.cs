@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Model;
 
@@ -66,9 +67,9 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     private Tensor EagerAttention(Tensor q, Tensor k, Tensor v)
     {
         long t = q.shape[2];
-        var scores = matmul(q, k.transpose(2, 3)) * (1.0 / Math.Sqrt(_headDim));  // (B, nH, T, T)
+        var scores = matmul(q, k.transpose(2, 3)).MulInPlace(1.0 / Math.Sqrt(_headDim));  // (B, nH, T, T)
         using var future = ones(t, t, dtype: ScalarType.Bool, device: q.device).triu(1);
-        var masked = scores.masked_fill(future, double.NegativeInfinity);
+        var masked = scores.MaskedFill(future, double.NegativeInfinity);
         var probs = masked.softmax(-1, ScalarType.Float32).to_type(q.dtype);
         return matmul(probs, v);
     }

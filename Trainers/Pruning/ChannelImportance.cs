@@ -2,6 +2,7 @@ using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Trainers.Model;
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Pruning;
 
@@ -59,7 +60,7 @@ internal static class ChannelImportance
     {
         using var scope = NewDisposeScope();
         using var w = FetchFull(spec, source, name);
-        var sums = w.to_type(ScalarType.Float32).pow_(2).sum(dim, type: ScalarType.Float64).view(units, -1).sum(1);
+        var sums = w.to_type(ScalarType.Float32).SquareInPlace().sum(dim, type: ScalarType.Float64).view(units, -1).sum(1);
         var values = sums.cpu().data<double>().ToArray();
         for (int i = 0; i < total.Length; i++) total[i] += values[i];
     }
