@@ -58,6 +58,13 @@ public sealed partial class FinetuneRecipe : IDisposable
     // so there the trim would only cost page faults.
     private bool _trimBeforeStep;
     private const long StepTrimElements = (32L << 20) / 4;
+
+    // On the CPU, adapter gradients are allocated once, right after the optimizer, and zeroed in place after each step
+    // rather than dropped. Dropped, every step's backward allocates them again (f32, 0.5–30 MiB each, in the heap
+    // arenas) between the recomputed blocks' transients, and each one that lands past a transient's hole pins the arena
+    // above it: on the Llama-2-70B QLoRAM step (seq 512) the arenas grew 5.35 GB for a 2.8 GB rise in live tensors
+    // (perf/results/qloram-70b-cpu.md). The planner prices these gradients for the whole step either way.
+    private bool _persistentGrads;
     private VeraSharedMatrices? _vera;
     private LisaSchedule? _lisa;
     private OptimizerInBackward? _inBackward;
@@ -138,6 +145,9 @@ public sealed partial class FinetuneRecipe : IDisposable
         _trainable = MakeTrainable(_model, targets);
         _trimBeforeStep = _model.LmHeadWeight.device.type == DeviceType.CPU && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
         _optimizer = BuildOptimizer(_trainable);
+        _persistentGrads = _model.LmHeadWeight.device.type == DeviceType.CPU && !FullParameterTraining.TrainsBaseWeights(_options.Method);
+        if (_persistentGrads)
+            foreach (var (_, p) in _trainable) p.grad = zeros_like(p).DetachFromDisposeScope();
         if (_options.ResumeFrom is not null) Resume(_options.ResumeFrom);
         SampleMemory();
     }
@@ -300,7 +310,13 @@ public sealed partial class FinetuneRecipe : IDisposable
                 : nn.utils.clip_grad_norm_((_lisa?.Trainable ?? _trainable).Select(p => p.Param), _options.MaxGradNorm);
             if (_trimBeforeStep) NativeHeap.Trim();
             optimizer.Step();
-            optimizer.ZeroGrad();
+            if (_persistentGrads)
+            {
+                using var noGrad = no_grad();
+                using var gradScope = NewDisposeScope();   // each p.grad read is a new handle
+                foreach (var (_, p) in _trainable) p.grad?.zero_();
+            }
+            else optimizer.ZeroGrad();
             AfterStep(step);
 
             long rss = SampleMemory();
