@@ -59,11 +59,14 @@ public sealed partial class FinetuneRecipe : IDisposable
     private bool _trimBeforeStep;
     private const long StepTrimElements = (32L << 20) / 4;
 
-    // On the CPU, adapter gradients are allocated once, right after the optimizer, and zeroed in place after each step
-    // rather than dropped. Dropped, every step's backward allocates them again (f32, 0.5–30 MiB each, in the heap
-    // arenas) between the recomputed blocks' transients, and each one that lands past a transient's hole pins the arena
-    // above it: on the Llama-2-70B QLoRAM step (seq 512) the arenas grew 5.35 GB for a 2.8 GB rise in live tensors
-    // (perf/results/qloram-70b-cpu.md). The planner prices these gradients for the whole step either way.
+    // On the CPU under gradient checkpointing, adapter gradients are allocated once, right after the optimizer, and
+    // zeroed in place after each step rather than dropped. Dropped, every step's backward allocates them again (f32,
+    // 0.5–30 MiB each, in the heap arenas) between the recomputed blocks' transients, and each one that lands past a
+    // transient's hole pins the arena above it: on the Llama-2-70B QLoRAM step (seq 512) the arenas grew 5.35 GB for a
+    // 2.8 GB rise in live tensors, 3.17 GB once kept (perf/results/qloram-70b-cpu.md). Without checkpointing backward
+    // only frees activations, the gradients fill their holes, and kept gradients would only be alive earlier: +27 MiB
+    // of live peak on the TinyLlama QLoRA step for no change in what the arenas keep (bench-memory-cpu.md).
+    // The planner prices these gradients for the whole backward either way.
     private bool _persistentGrads;
     private VeraSharedMatrices? _vera;
     private LisaSchedule? _lisa;
@@ -145,7 +148,8 @@ public sealed partial class FinetuneRecipe : IDisposable
         _trainable = MakeTrainable(_model, targets);
         _trimBeforeStep = _model.LmHeadWeight.device.type == DeviceType.CPU && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
         _optimizer = BuildOptimizer(_trainable);
-        _persistentGrads = _model.LmHeadWeight.device.type == DeviceType.CPU && !FullParameterTraining.TrainsBaseWeights(_options.Method);
+        _persistentGrads = _model.LmHeadWeight.device.type == DeviceType.CPU && _options.Checkpointing
+            && !FullParameterTraining.TrainsBaseWeights(_options.Method);
         if (_persistentGrads)
             foreach (var (_, p) in _trainable) p.grad = zeros_like(p).DetachFromDisposeScope();
         if (_options.ResumeFrom is not null) Resume(_options.ResumeFrom);
