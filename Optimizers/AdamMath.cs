@@ -1,16 +1,14 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Optimizers;
 
 /// <summary>The Adam arithmetic shared by every rule, in f32 TorchSharp ops.</summary>
 /// <remarks>
-/// Scalars are created explicitly and disposed after the op: TorchSharp's implicit <c>double → Scalar</c> conversion
-/// leaves a temporary that only a finalizer frees, and nothing keeps it alive while the native op runs, so a garbage
-/// collection during the call can free the value the op is reading. The same holds for the alpha that TorchSharp's
-/// one-argument <c>add_(Scalar)</c> creates itself (<c>add_(s) => add_(s, 1)</c>), so that overload gets an explicit
-/// alpha too: its omission was the libtorch <c>toFloat</c> error (Scalar.h:140) seen in <see cref="DirectionInPlace"/>
-/// on loaded machines, most often under the peak probe, whose sampler thread allocates and so triggers collections.
+/// Scalars are created explicitly and disposed after the op, or passed through <see cref="ScalarOps"/>: an implicit
+/// <c>double → Scalar</c> (and the alpha = 1 of TorchSharp's one-argument <c>add_</c>) is left to the finalizer, which
+/// can free it while libtorch reads it (the <c>toFloat</c> error once seen in <see cref="DirectionInPlace"/>).
 /// </remarks>
 internal static class AdamMath
 {
@@ -72,10 +70,7 @@ internal static class AdamMath
     {
         using Scalar bc1 = (1 - Math.Pow(beta1, t)).ToScalar();
         using Scalar sqrtBc2 = Math.Sqrt(1 - Math.Pow(beta2, t)).ToScalar();
-        using Scalar epsilon = eps.ToScalar(), one = 1.0.ToScalar();
-        // add_(Scalar) alone would pass TorchSharp's own implicit alpha = 1, a Scalar nothing keeps alive during the
-        // native call: the libtorch toFloat error (Scalar.h:140) seen in this line on loaded machines.
-        var denom = v.sqrt_().div_(sqrtBc2).add_(epsilon, one);
+        var denom = v.sqrt_().div_(sqrtBc2).AddInPlace(eps);
         return m.div_(denom).div_(bc1);
     }
 

@@ -26,8 +26,11 @@ public interface IOptimizer : IDisposable
     /// <exception cref="ArgumentException"><paramref name="param"/> is not in this optimizer.</exception>
     void StepParameter(Parameter param, Tensor grad);
 
-    /// <summary>Drops every parameter's gradient (sets it to none, freeing the memory).</summary>
-    void ZeroGrad();
+    /// <summary>
+    /// Clears every parameter's gradient: drops it (freeing the memory; the default, as in PyTorch), or with
+    /// <paramref name="setToNone"/> false zeroes it in place so the next backward accumulates into the same storage.
+    /// </summary>
+    void ZeroGrad(bool setToNone = true);
 
     /// <summary>Copies the whole state (tensors + scalars) out; the caller owns the result.</summary>
     OptimizerStateDict StateDict();

@@ -68,9 +68,16 @@ public sealed class Optimizer : IOptimizer
     }
 
     /// <inheritdoc />
-    public void ZeroGrad()
+    public void ZeroGrad(bool setToNone = true)
     {
-        foreach (var rule in _rules) rule.Param.grad = null;
+        if (setToNone)
+        {
+            foreach (var rule in _rules) rule.Param.grad = null;
+            return;
+        }
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();   // each grad read is a new handle
+        foreach (var rule in _rules) rule.Param.grad?.zero_();
     }
 
     /// <inheritdoc />

@@ -129,11 +129,8 @@ public sealed partial class QuantizedTensor : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (NestedAbsMax is null) return AbsMax.alias();
         using var scope = torch.NewDisposeScope();
-        // Both Scalars explicit and alive for the native call: add_(float) would leave its converted value and
-        // TorchSharp's implicit alpha = 1 to the finalizer, which can free them while libtorch reads them.
-        using Scalar offset = NestedOffset.ToScalar(), one = 1.0f.ToScalar();
         var result = DynamicBlockwise8Bit.Dequantize(AbsMax, NestedAbsMax, FourBitQuantizer.NestedBlockSize)
-            .add_(offset, one);
+            .AddInPlace(NestedOffset);
         return result.MoveToOuterDisposeScope();
     }
 

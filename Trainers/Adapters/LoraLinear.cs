@@ -23,9 +23,6 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
 
     private readonly IBaseLinear _baseLinear;
 
-    // The forward's alpha, held for the module's life (an implicit double → Scalar can be finalized mid-call; see RmsNorm).
-    private readonly Scalar _scaling;
-
     /// <summary>Wraps <paramref name="baseLayer"/> with a fresh (B = 0) adapter or given factors.</summary>
     /// <param name="baseLayer">A frozen projection implementing <see cref="IBaseLinear"/>.</param>
     /// <param name="options">Rank, α, dropout, rsLoRA.</param>
@@ -42,7 +39,6 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         _base = baseLayer;
         _pair = new LowRankPair(_baseLinear.InFeatures, _baseLinear.OutFeatures, options.Rank, dtype, _baseLinear.Device, initA, initB);
         _dropout = nn.Dropout(options.Dropout);
-        _scaling = options.Scaling.ToScalar();
         RegisterComponents();
     }
 
@@ -69,15 +65,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     {
         if (Merged) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
-        var y = _base.forward(x).add(_pair.Apply(_dropout.forward(x)), alpha: _scaling);
+        var y = _base.forward(x).Add(_pair.Apply(_dropout.forward(x)), Options.Scaling);
         return y.MoveToOuterDisposeScope();
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) _scaling.Dispose();
-        base.Dispose(disposing);
     }
 
     /// <inheritdoc />

@@ -25,8 +25,8 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
         double divisor = (double)vars[5];
 
         long n = hidden.shape[0];
-        // Explicit Scalars, alive for each native call (implicit ones, and the alpha = 1 of a one-argument add/sub, are
-        // freed by the finalizer, which can run mid-call; see RmsNorm).
+        // Explicit Scalars, alive for each native call and reused across chunks (implicit ones are freed by the
+        // finalizer, which can run mid-call; see Quant/Torch/ScalarOps.cs).
         using Scalar one = 1.0.ToScalar(), divisorScalar = divisor.ToScalar(), ignore = ignoreIndex.ToScalar(), zero = 0L.ToScalar();
         var logSumExp = empty(n, dtype: ScalarType.Float32, device: hidden.device);
         var total = zeros(1, dtype: ScalarType.Float32, device: hidden.device);

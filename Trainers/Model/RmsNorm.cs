@@ -17,17 +17,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly Parameter _weight;
     private readonly double _eps;
 
-    // Held for the module's life: an implicit double → Scalar temporary (and the alpha = 1 that TorchSharp's
-    // Tensor + Scalar creates) is freed by the finalizer, which can run during the native call that reads it
-    // (the libtorch "Unknown scalar type" / toFloat errors seen under the peak probe).
-    private readonly Scalar _epsScalar;
-    private readonly Scalar _one = 1.0.ToScalar();
-
     /// <summary>Creates the norm with a unit scale of width <paramref name="hiddenSize"/>.</summary>
     public RmsNorm(long hiddenSize, double eps, ScalarType dtype, Device? device) : base(nameof(RmsNorm))
     {
         _eps = eps;
-        _epsScalar = eps.ToScalar();
         _weight = nn.Parameter(ones(hiddenSize, dtype: dtype, device: device));
         RegisterComponents();
     }
@@ -42,18 +35,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         var inputType = x.dtype;
         var xf = x.to_type(ScalarType.Float32);
         var variance = xf.Square().mean([-1L], keepdim: true);
-        var normed = xf.mul(variance.add_(_epsScalar, _one).rsqrt_()).to_type(inputType);
+        var normed = xf.mul(variance.AddInPlace(_eps).rsqrt_()).to_type(inputType);
         return _weight.mul(normed).MoveToOuterDisposeScope();
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _epsScalar.Dispose();
-            _one.Dispose();
-        }
-        base.Dispose(disposing);
     }
 }

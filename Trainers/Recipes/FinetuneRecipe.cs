@@ -314,13 +314,7 @@ public sealed partial class FinetuneRecipe : IDisposable
                 : nn.utils.clip_grad_norm_((_lisa?.Trainable ?? _trainable).Select(p => p.Param), _options.MaxGradNorm);
             if (_trimBeforeStep) NativeHeap.Trim();
             optimizer.Step();
-            if (_persistentGrads)
-            {
-                using var noGrad = no_grad();
-                using var gradScope = NewDisposeScope();   // each p.grad read is a new handle
-                foreach (var (_, p) in _trainable) p.grad?.zero_();
-            }
-            else optimizer.ZeroGrad();
+            optimizer.ZeroGrad(setToNone: !_persistentGrads);
             AfterStep(step);
 
             long rss = SampleMemory();

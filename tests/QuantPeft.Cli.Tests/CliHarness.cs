@@ -7,6 +7,10 @@ namespace QuantPeft.Cli.Tests;
 /// <summary>Runs <c>qpeft</c> in-process with captured stdout and stderr (tests run one at a time).</summary>
 internal static class CliHarness
 {
+    /// <summary>The committed demo model folder copied next to the tests.</summary>
+    public static string DemoModel() =>
+        QuantPeft.Trainers.Demo.DemoModel.ShippedFolder() ?? throw new InvalidOperationException("the demo model is not next to the tests");
+
     public static (int Exit, string Out, string Err) Run(params string[] args)
     {
         var stdout = new StringWriter(new StringBuilder());

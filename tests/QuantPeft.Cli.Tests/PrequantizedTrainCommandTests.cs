@@ -5,8 +5,7 @@ namespace QuantPeft.Cli.Tests;
 
 public class PrequantizedTrainCommandTests
 {
-    private static string DemoModel() =>
-        QuantPeft.Trainers.Demo.DemoModel.ShippedFolder() ?? throw new InvalidOperationException("the demo model is not next to the tests");
+    private static string DemoModel() => CliHarness.DemoModel();
 
     [Fact]
     public void PlanOnAPrequantizedFolderSearchesOnlyItsStoredFormatAndRefusesFlagsThatContradictIt()

@@ -144,8 +144,7 @@ public class TrainResumeCommandTests
 
 public class ExportCommandTests
 {
-    private static string DemoModel() =>
-        QuantPeft.Trainers.Demo.DemoModel.ShippedFolder() ?? throw new InvalidOperationException("the demo model is not next to the tests");
+    private static string DemoModel() => CliHarness.DemoModel();
 
     [Fact]
     public void TrainedDemoRunExportsAsAMergedModelAndAsAnAdapter()

@@ -85,6 +85,20 @@ public class AdamWTests
         Assert.Null(p.grad);
     }
 
+    [Fact]
+    public void ZeroGrad_KeepingStorage_ZeroesInPlace()
+    {
+        var p = TestParams.From([1f, 2f], 2);
+        using var opt = OptimizerFactory.Create("adamw", [TestParams.Group(new ParamGroupOptions(), ("p", p))]);
+        TestParams.SetGrad(p, tensor(new[] { 1f, 3f }));
+        using var before = p.grad!;
+        opt.ZeroGrad(setToNone: false);
+        // The handle taken before sees the zeros: the same storage, which the next backward accumulates into.
+        Assert.Equal([0f, 0f], before.data<float>().ToArray());
+        using var after = p.grad!;
+        Assert.Equal([0f, 0f], after.data<float>().ToArray());
+    }
+
     [Theory]
     [InlineData("adamw")]
     [InlineData("adamw-8bit")]
