@@ -59,6 +59,10 @@ public static class JsonlDatasetReader
         }
         using (doc)
         {
+            // An escaped lone surrogate (\ud800) is valid JSON but no string: .NET refuses to decode it, and no
+            // tokenizer could encode it, so the line is bad rather than the reader's own failure.
+            if (FirstUndecodableString(doc.RootElement, "") is string where)
+                return $"{where} holds an escaped lone surrogate (a \\uD800-\\uDFFF escape without its pair), which is not text";
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 return $"expected a JSON object, found {Describe(root)}";
@@ -112,6 +116,48 @@ public static class JsonlDatasetReader
         if (!list.Any(x => x.Role == "assistant")) return "field 'messages' has no assistant turn to train on";
         record = new DatasetRecord { Kind = RecordKind.Messages, Messages = list, Line = line };
         return null;
+    }
+
+    /// <summary>The path of the first string (value or property name) that cannot be decoded to UTF-16, or null.</summary>
+    internal static string? FirstUndecodableString(JsonElement e, string path)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.String:
+                return Decodes(e) ? null : Where(path);
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (JsonElement item in e.EnumerateArray())
+                    if (FirstUndecodableString(item, $"{path}[{i++}]") is string at) return at;
+                return null;
+            case JsonValueKind.Object:
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException) { return Where(path.Length == 0 ? "a field name" : $"a field name in {path}"); }
+                    string child = path.Length == 0 ? name : $"{path}.{name}";
+                    if (FirstUndecodableString(p.Value, child) is string at) return at;
+                }
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    private static string Where(string path) => path.StartsWith("a field name", StringComparison.Ordinal) ? path : $"field '{path}'";
+
+    private static bool Decodes(JsonElement e)
+    {
+        try
+        {
+            _ = e.GetString();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     private static string? NonEmptyString(JsonElement e, string field) =>
