@@ -67,8 +67,8 @@ public sealed class TrainingDataset
         options.Validate(maxPositionEmbeddings);
         if (evalPath is not null && options.EvalFraction > 0)
             throw new DatasetOptionsException($"an eval file ('{evalPath}') and an eval fraction ({options.EvalFraction}) were both given; use one");
-        IReadOnlyList<DatasetRecord> train = JsonlDatasetReader.Read(path);
-        IReadOnlyList<DatasetRecord>? eval = evalPath is null ? null : JsonlDatasetReader.Read(evalPath);
+        IReadOnlyList<DatasetRecord> train = JsonlDatasetReader.Read(path, options.Fields);
+        IReadOnlyList<DatasetRecord>? eval = evalPath is null ? null : JsonlDatasetReader.Read(evalPath, options.Fields);
         return Build(train, eval, path, evalPath ?? path, tokenizer, options, template);
     }
 

@@ -275,6 +275,9 @@ internal sealed class JinjaLexer
         if (i + digits > _source.Length || !int.TryParse(_source.AsSpan(i, digits), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int code))
             throw new TemplateException(_name, line, $"bad \\{(digits == 2 ? "x" : digits == 4 ? "u" : "U")} escape in a string literal");
         i += digits;
+        // Python strings may hold a lone surrogate (\ud800); two \u escapes of a pair make the pair.
+        if (code <= 0xFFFF) return ((char)code).ToString();
+        if (code > 0x10FFFF) throw new TemplateException(_name, line, $"escape \\U{code:X8} is beyond Unicode");
         return char.ConvertFromUtf32(code);
     }
 }

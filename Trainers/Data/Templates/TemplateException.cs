@@ -15,13 +15,16 @@ public sealed class TemplateException : QuantPeftException
     /// <param name="problem">What is wrong, naming the construct.</param>
     /// <param name="raised">Whether the template itself raised (<c>raise_exception</c>) rather than failed.</param>
     public TemplateException(string source, int line, string problem, bool raised = false)
-        : base($"chat template '{source}' line {line}: {problem}")
+        : base($"chat template '{source}' line {line}: {OneLine(problem)}")
     {
         TemplateName = source;
         Line = line;
-        Problem = problem;
+        Problem = OneLine(problem);
         Raised = raised;
     }
+
+    // A problem may quote template text; the message stays on one line.
+    private static string OneLine(string s) => s.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     /// <summary>Where the template came from.</summary>
     public string TemplateName { get; }
