@@ -16,6 +16,15 @@ public sealed record FinetuneOptions
     /// <summary>A separate eval JSONL, or null to hold out <see cref="EvalFraction"/> of the training file.</summary>
     public string? EvalPath { get; init; }
 
+    /// <summary>The chat template by name (<c>default</c>, <c>chatml</c>, <c>llama3</c>) or <c>.jinja</c> path; null: the model folder's own.</summary>
+    public string? ChatTemplate { get; init; }
+
+    /// <summary>What to do with an example longer than a row (<c>--truncation</c>).</summary>
+    public Data.TruncationPolicy Truncation { get; init; } = Data.TruncationPolicy.Error;
+
+    /// <summary>Field names mapped as <c>FIELD=COLUMN</c> (<c>--field</c>), for files whose columns are named differently.</summary>
+    public IReadOnlyList<string> Fields { get; init; } = [];
+
     /// <summary>Share of the training file held out when there is no eval file.</summary>
     public double EvalFraction { get; init; } = 0.1;
 

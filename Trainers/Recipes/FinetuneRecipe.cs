@@ -87,6 +87,9 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// <summary>The model's tokenizer (after <see cref="Setup"/>).</summary>
     public ITextTokenizer? Tokenizer { get; private set; }
 
+    /// <summary>The chat template <c>messages</c> records are rendered with (after <see cref="Setup"/>).</summary>
+    public ChatTemplate? ChatTemplate { get; private set; }
+
     /// <summary>The prepared data (after <see cref="Setup"/>).</summary>
     public TrainingDataset? Data { get; private set; }
 
@@ -132,11 +135,13 @@ public sealed partial class FinetuneRecipe : IDisposable
         {
             SequenceLength = _options.SequenceLength,
             Layout = RowLayout.Padded,
-            Truncation = TruncationPolicy.Error,
+            Truncation = _options.Truncation,
+            Fields = DatasetFields.Parse(_options.Fields),
             EvalFraction = _options.EvalPath is null ? _options.EvalFraction : 0,
             Seed = _options.Seed,
         };
-        Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, evalPath: _options.EvalPath);
+        ChatTemplate = QuantPeft.Trainers.Data.ChatTemplate.Resolve(_options.ChatTemplate, _options.ModelFolder);
+        Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, ChatTemplate, evalPath: _options.EvalPath);
 
         _model = LoadModel(Spec);
         // The loader trims the C heap every 128 MiB streamed; the last tensors' staging blocks are still kept, and

@@ -56,6 +56,8 @@ internal static class TrainCommand
             model, data, eval, steps, rank, alpha, method, weights, doubleQuant, targets, optimizer, checkpointing, attention, layerwise,
             lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output,
         };
+        var dataFlags = new DataFlags();
+        dataFlags.AddTo(command);
         var planning = TrainPlanning.AddTo(command);
         command.SetAction(parse => CliRunner.Run(() =>
         {
@@ -74,6 +76,9 @@ internal static class TrainCommand
                 ModelFolder = modelFolder,
                 DataPath = parse.GetValue(data) ?? "",
                 EvalPath = parse.GetValue(eval),
+                Truncation = DataFlags.ParseTruncation(parse.GetValue(dataFlags.Truncation)!),
+                ChatTemplate = parse.GetValue(dataFlags.ChatTemplate),
+                Fields = parse.GetValue(dataFlags.Fields) ?? [],
                 Method = Knob.ParseMethod(parse.GetValue(method)!),
                 Weights = weightFormat,
                 LqLoraBits = lqBits,
@@ -140,7 +145,7 @@ internal static class TrainCommand
             + (options.Weights == WeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
         console.MarkupLine($"[bold]method[/] {Knob.Name(options.Method)} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
             + $"[bold]{recipe.TrainableParameters:N0}[/] trainable parameters");
-        console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens");
+        console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens; {DataCounts(recipe.Data.Stats)}");
 
         var before = recipe.Evaluate();
         string metricsPath = Path.Combine(runFolder, "metrics.jsonl");
@@ -198,12 +203,16 @@ internal static class TrainCommand
                 + (o.Weights == WeightFormat.Bf16 ? "" : $", double quant {(o.DoubleQuant ? "on" : "off")}") + $" ({recipe.BaseProjectionBytes:N0} bytes)",
             $"- method: {Knob.Name(o.Method)} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
             $"- optimizer: {o.Optimizer}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
+            $"- data: {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows; {DataCounts(recipe.Data.Stats)} (truncation {o.Truncation}); chat template: {recipe.ChatTemplate!.Reason}",
             $"- measured peak RSS: {recipe.PeakRssBytes / (1 << 20)} MiB",
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
             "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
             Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "");
         File.WriteAllText(Path.Combine(runFolder, "report.md"), text);
     }
+
+    private static string DataCounts(DatasetStats s) =>
+        $"{s.Truncated} truncated, {s.Dropped} dropped" + (s.UntrainedTurns > 0 ? $", {s.UntrainedTurns} assistant turns the template renders differently once later turns follow, left untrained" : "");
 
     private static string Describe(EvalResult e) =>
         $"loss {e.Loss:F4}  perplexity {e.Perplexity:F3}" + (e.ExactMatch is double a ? $"  exact match {a:P1}" : "");
