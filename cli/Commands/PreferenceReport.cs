@@ -46,6 +46,8 @@ internal static class PreferenceReport
             Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "",
         };
         File.AppendAllText(Path.Combine(runFolder, "report.md"), string.Join('\n', lines));
+        if (RewardAccuracyPlot.Write(Path.Combine(runFolder, "rewards.png"), MetricsLog.Read(Path.Combine(runFolder, "metrics.jsonl"))))
+            File.AppendAllText(Path.Combine(runFolder, "report.md"), "\n![reward accuracy](rewards.png)\n");
     }
 
     private static string Task(PreferenceOptions p) => p.Task == TrainingTask.Dpo
