@@ -6,6 +6,9 @@ using QuantPeft.Trainers.Training;
 
 namespace QuantPeft.Trainers.Tests.Recipes;
 
+// Not beside other tests: a competing thread can change how libtorch splits a bf16 reduction, and the checkpointing
+// comparison below compares two runs made one after the other (see ExactReplay).
+[Collection(nameof(ExactReplay))]
 public class PreferenceRecipeTests
 {
     // Upper-casing pairs (seed 5): chosen is the word in capitals, rejected the word as given, so the rule is the same
@@ -75,7 +78,8 @@ public class PreferenceRecipeTests
         }
         var plain = Losses(false, "a");
         var recomputed = Losses(true, "b");
-        for (int i = 0; i < plain.Length; i++) Assert.Equal(plain[i], recomputed[i], 4);
+        for (int i = 0; i < plain.Length; i++)
+            Assert.True(Math.Abs(plain[i] - recomputed[i]) <= 1e-4 * Math.Abs(plain[i]), $"step {i + 1}: {plain[i]:R} vs {recomputed[i]:R}");
     }
 
     [Fact]
