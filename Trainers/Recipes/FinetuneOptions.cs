@@ -112,6 +112,9 @@ public sealed record FinetuneOptions
     /// <summary>A checkpoint folder to resume from, or null to start fresh.</summary>
     public string? ResumeFrom { get; init; }
 
+    /// <summary>DPO or ORPO settings (<c>--task dpo|orpo</c>); null for supervised fine-tuning.</summary>
+    public PreferenceOptions? Preference { get; init; }
+
     /// <summary>Checks ranges; each message names the CLI flag.</summary>
     /// <exception cref="RecipeException">A value is out of range.</exception>
     public void Validate()
@@ -129,6 +132,7 @@ public sealed record FinetuneOptions
         if (!QuantPeft.Trainers.Pruning.PruningCriteria.Names.Contains(PruneCriterion))
             throw new RecipeException($"--prune-criterion: expected one of {string.Join(", ", QuantPeft.Trainers.Pruning.PruningCriteria.Names)}; found '{PruneCriterion}'");
         if (SaveEvery < 0) throw new RecipeException($"--save-every: expected 0 or a positive integer, found {SaveEvery}");
+        Preference?.Validate();
     }
 
     /// <summary>

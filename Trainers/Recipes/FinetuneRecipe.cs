@@ -25,7 +25,11 @@ namespace QuantPeft.Trainers.Recipes;
 /// <param name="Loss">Mean cross-entropy per target token on the eval rows.</param>
 /// <param name="Perplexity">exp(Loss).</param>
 /// <param name="ExactMatch">Share of eval prompts answered exactly (null when the eval set has no prompt/completion records).</param>
-public sealed record EvalResult(double Loss, double Perplexity, double? ExactMatch);
+public sealed record EvalResult(double Loss, double Perplexity, double? ExactMatch)
+{
+    /// <summary>Rewards, margin and accuracy on the held-out pairs of a preference run (then Loss is the preference loss); null for SFT.</summary>
+    public PreferenceMetrics? Preference { get; init; }
+}
 
 /// <summary>One optimizer step as reported to the progress display.</summary>
 /// <param name="Step">1-based optimizer step.</param>
@@ -72,6 +76,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     private LisaSchedule? _lisa;
     private OptimizerInBackward? _inBackward;
     private LoramPruner? _pruner;
+    private PreferenceObjective? _preference;
 
     /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
     public FinetuneRecipe(FinetuneOptions options)
@@ -92,6 +97,9 @@ public sealed partial class FinetuneRecipe : IDisposable
 
     /// <summary>The prepared data (after <see cref="Setup"/>).</summary>
     public TrainingDataset? Data { get; private set; }
+
+    /// <summary>The preference loss and its pairs (after <see cref="Setup"/> of a DPO or ORPO run); null for SFT.</summary>
+    public PreferenceObjective? Preference => _preference;
 
     /// <summary>The model with its adapters (after <see cref="Setup"/>).</summary>
     public CausalLm Model => _model ?? throw new InvalidOperationException("call Setup first");
@@ -141,7 +149,8 @@ public sealed partial class FinetuneRecipe : IDisposable
             Seed = _options.Seed,
         };
         ChatTemplate = QuantPeft.Trainers.Data.ChatTemplate.Resolve(_options.ChatTemplate, _options.ModelFolder);
-        Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, ChatTemplate, evalPath: _options.EvalPath);
+        var pairs = _options.Preference is null ? null : PreferenceSetup.Load(_options, Tokenizer, ChatTemplate);
+        if (pairs is null) Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, ChatTemplate, evalPath: _options.EvalPath);
 
         _model = LoadModel(Spec);
         // The loader trims the C heap every 128 MiB streamed; the last tensors' staging blocks are still kept, and
@@ -151,6 +160,12 @@ public sealed partial class FinetuneRecipe : IDisposable
             + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
             + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
         _trainable = MakeTrainable(_model, targets);
+        if (pairs is not null)
+        {
+            // Before a resume loads trained tensors: a cached reference is the model the run starts from.
+            _preference = new PreferenceObjective(_options.Preference!, pairs, _model, _adapters, PreferenceSetup.AdapterOffIsStart(_options));
+            _preference.Prepare(_options.MicroBatchSize);
+        }
         _trimBeforeStep = _model.LmHeadWeight.device.type == DeviceType.CPU && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
         _optimizer = BuildOptimizer(_trainable);
         _persistentGrads = _model.LmHeadWeight.device.type == DeviceType.CPU && _options.Checkpointing
@@ -280,7 +295,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     public void Train(MetricsWriter log, Action<StepReport>? onStep = null)
     {
         var model = Model;
-        var data = Data!;
+        var data = Data;
         int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
         var schedule = new WarmupCosineSchedule(_options.LearningRate, Math.Min(warmup, _options.Steps - 1), _options.Steps);
         _checkpointRoot = Path.GetDirectoryName(Path.GetFullPath(log.FilePath));
@@ -301,14 +316,16 @@ public sealed partial class FinetuneRecipe : IDisposable
                 batches.MoveNext();
                 micro.Add(batches.Current);
             }
-            double targets = Math.Max(1, micro.Sum(b => b.TargetCount));
+            double targets = _preference is not null ? micro.Sum(b => b.BatchSize / 2) : Math.Max(1, micro.Sum(b => b.TargetCount));
+            var tally = _preference is null ? null : new PreferenceTally();
             double stepLoss = 0;
             long tokens = 0;
             foreach (var batch in micro)
             {
                 using var scope = NewDisposeScope();
                 var (ids, labels) = Tensors(batch, model);
-                var loss = ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: targets);
+                var loss = _preference?.Loss(batch, targets, tally!)
+                    ?? ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: targets);
                 loss.backward();
                 stepLoss += loss.item<float>();
                 tokens += batch.TokenCount;
@@ -324,12 +341,12 @@ public sealed partial class FinetuneRecipe : IDisposable
 
             long rss = SampleMemory();
             var report = new StepReport(step + 1, stepLoss, schedule.At(step), tokens / clock.Elapsed.TotalSeconds, rss);
-            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakRssBytes) { GradNorm = norm });
+            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakRssBytes) { GradNorm = norm, Preference = tally?.Metrics() });
             onStep?.Invoke(report);
             if (_options.EvalEvery > 0 && report.Step % _options.EvalEvery == 0 && report.Step < _options.Steps)
             {
                 var eval = Evaluate(exactMatch: false);
-                log.Write(new EvalMetrics(report.Step, eval.Loss));
+                log.Write(new EvalMetrics(report.Step, eval.Loss) { Preference = eval.Preference });
                 model.train();
             }
         }
@@ -353,6 +370,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     public EvalResult Evaluate(bool exactMatch = true)
     {
         var model = Model;
+        if (_preference is not null) return EvaluatePreference(model);
         var data = Data!;
         model.eval();
         double sum = 0, count = 0;
@@ -374,6 +392,14 @@ public sealed partial class FinetuneRecipe : IDisposable
             accuracy = GreedyDecoder.ExactMatch(model, Tokenizer!, data.EvalRecords.Take(_options.ExactMatchRecords).ToList());
         SampleMemory();
         return new EvalResult(loss, Math.Exp(loss), accuracy);
+    }
+
+    private EvalResult EvaluatePreference(CausalLm model)
+    {
+        model.eval();
+        var (loss, metrics) = _preference!.Evaluate(Math.Max(_options.MicroBatchSize, 16));
+        SampleMemory();
+        return new EvalResult(loss, Math.Exp(loss), null) { Preference = metrics };
     }
 
     /// <summary>
@@ -455,10 +481,11 @@ public sealed partial class FinetuneRecipe : IDisposable
     public void Dispose() => Cleanup();
 
     // From the resume position on (epoch 0, batch 0 for a fresh run): the first epoch is entered at the micro-batch a checkpoint stopped before.
-    private IEnumerable<MicroBatch> EndlessBatches(TrainingDataset data)
+    private IEnumerable<MicroBatch> EndlessBatches(TrainingDataset? data)
     {
         for (int epoch = _startEpoch; ; epoch++)
-            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch).Skip(epoch == _startEpoch ? _startPosition : 0))
+            foreach (var batch in (_preference?.Data.TrainBatches(_options.MicroBatchSize, epoch) ?? data!.TrainBatches(_options.MicroBatchSize, epoch))
+                .Skip(epoch == _startEpoch ? _startPosition : 0))
                 yield return batch;
     }
 
