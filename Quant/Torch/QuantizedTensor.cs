@@ -105,13 +105,13 @@ public sealed partial class QuantizedTensor : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (NestedAbsMax is null) return AbsMax.alias();
-        if (Device.type != DeviceType.CPU || !AbsMax.is_contiguous() || !NestedAbsMax.is_contiguous())
+        if (!HostKernels.For(Device) || !AbsMax.is_contiguous() || !NestedAbsMax.is_contiguous())
             return DequantizeAbsMax().contiguous();
         long blocks = AbsMax.numel();
         var scales = DecodeWorkspace.RentScales(blocks, Device);
-        ReadOnlySpan<byte> codes = AbsMax.bytes;
-        ReadOnlySpan<float> nested = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(NestedAbsMax.bytes);
-        Span<float> output = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(scales.bytes);
+        ReadOnlySpan<byte> codes = HostKernels.Bytes(AbsMax);
+        ReadOnlySpan<float> nested = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(NestedAbsMax));
+        Span<float> output = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(scales));
         ReadOnlySpan<float> map = CodeTables.DynamicSigned;
         float offset = NestedOffset;
         int nestedBlock = FourBitQuantizer.NestedBlockSize;

@@ -103,6 +103,12 @@ public sealed record FinetuneOptions
     /// <summary>A checkpoint folder to resume from, or null to start fresh.</summary>
     public string? ResumeFrom { get; init; }
 
+    /// <summary>
+    /// The libtorch device the whole run lives on (<c>cpu</c>, <c>cuda:N</c>; see <see cref="RunDevice.Resolve"/>):
+    /// model, 4-bit bases, adapters, optimizer states, loss and evaluation. Weights still stream from host memory.
+    /// </summary>
+    public string Device { get; init; } = "cpu";
+
     /// <summary>Checks ranges; each message names the CLI flag.</summary>
     /// <exception cref="RecipeException">A value is out of range.</exception>
     public void Validate()
