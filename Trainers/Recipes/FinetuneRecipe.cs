@@ -339,7 +339,7 @@ public sealed partial class FinetuneRecipe : IDisposable
 
             long rss = SampleMemory();
             var report = new StepReport(step + 1, stepLoss, schedule.At(step), tokens / clock.Elapsed.TotalSeconds, rss);
-            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakRssBytes) { GradNorm = norm });
+            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakBytes) { GradNorm = norm, PeakSource = PeakSource });
             onStep?.Invoke(report);
             if (_options.EvalEvery > 0 && report.Step % _options.EvalEvery == 0 && report.Step < _options.Steps)
             {

@@ -13,6 +13,9 @@ public sealed record TrainMetrics(long Step, double Loss, double LearningRate, d
 
     /// <summary>Seconds since training began (<c>elapsed_s</c>), if measured.</summary>
     public double? ElapsedSeconds { get; init; }
+
+    /// <summary>Which memory <see cref="PeakBytes"/> shows (<c>peak_source</c>): <c>cpu RSS</c>, or a CUDA device's used memory.</summary>
+    public string? PeakSource { get; init; }
 }
 
 /// <summary>One evaluation (a line of <c>metrics.jsonl</c>).</summary>

@@ -41,6 +41,7 @@ public sealed class MetricsWriter : IDisposable
         json.WriteNumber("peak_bytes", m.PeakBytes);
         if (m.GradNorm is double g) Number(json, "grad_norm", g);
         if (m.ElapsedSeconds is double e) Number(json, "elapsed_s", e);
+        if (m.PeakSource is { } source) json.WriteString("peak_source", source);
     });
 
     /// <summary>Appends an evaluation line.</summary>

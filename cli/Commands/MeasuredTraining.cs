@@ -27,7 +27,8 @@ internal static class MeasuredTraining
         string? warmUpFailure = WarmUpTraining(options);
         if (warmUpFailure is not null)
             console.MarkupLine($"[yellow]warm-up step failed[/] ({Markup.Escape(warmUpFailure)}); the baseline holds libtorch only");
-        DeviceKind kind = plan.Budget.DeviceKind;
+        // The memory of the device this run uses, whatever device the plan was priced for.
+        DeviceKind kind = RunDevice.KindOf(options.Device);
         using var probe = TrainingPeakProbe.Start(kind);
         using (var recipe = new FinetuneRecipe(options))
         {

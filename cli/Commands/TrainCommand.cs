@@ -51,10 +51,11 @@ internal static class TrainCommand
         var accum = new Option<int?>("--grad-accum") { Description = "Micro-batches per optimizer step" };
         var seed = new Option<long?>("--seed") { Description = "Seed of adapter init, split and batch order" };
         var output = new Option<string?>("-o", "--output") { Description = "Run folder; default runs/<UTC timestamp>" };
+        var device = DeviceOption.Create();
         var command = new Command("train", "Fine-tune an adapter (QLoRA by default); prints eval before/after and saves the adapter in PEFT format")
         {
             model, data, eval, steps, rank, alpha, method, weights, doubleQuant, targets, optimizer, checkpointing, attention, layerwise,
-            lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output,
+            lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output, device,
         };
         var planning = TrainPlanning.AddTo(command);
         command.SetAction(parse => CliRunner.Run(() =>
@@ -97,6 +98,7 @@ internal static class TrainCommand
                 SequenceLength = parse.GetValue(seq) ?? defaults.SequenceLength,
                 GradientAccumulation = parse.GetValue(accum) ?? defaults.GradientAccumulation,
                 Seed = parse.GetValue(seed) ?? defaults.Seed,
+                Device = RunDevice.Resolve(parse.GetValue(device)!),
             };
             // A pre-quantized folder decides the weights format: flags left at their defaults take its values.
             options = PrequantizedOptions.Align(options, new PrequantizedOptions.Given(
@@ -140,6 +142,7 @@ internal static class TrainCommand
             + (options.Weights == WeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
         console.MarkupLine($"[bold]method[/] {Knob.Name(options.Method)} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
             + $"[bold]{recipe.TrainableParameters:N0}[/] trainable parameters");
+        console.MarkupLine($"[bold]device[/] {recipe.Device}");
         console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens");
 
         var before = recipe.Evaluate();
@@ -161,7 +164,8 @@ internal static class TrainCommand
                     task.Value = recipe.StartStep;
                     recipe.Train(log, r =>
                     {
-                        task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s rss {r.RssBytes / (1 << 20)} MiB";
+                        task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s "
+                            + (recipe.PeakDeviceBytes is long used ? $"{recipe.Device} peak {used / (1 << 20)} MiB" : $"rss {r.RssBytes / (1 << 20)} MiB");
                         task.Value = r.Step;
                     });
                 });
@@ -174,7 +178,7 @@ internal static class TrainCommand
             recipe.Pruning?.Save(Path.Combine(runFolder, QuantPeft.Trainers.Pruning.PruningPlan.FileName));
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
             WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
-            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
+            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak {recipe.PeakBytes / (1 << 20)} MiB ({Markup.Escape(recipe.PeakSource)}); {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
         return CliRunner.Ok;
     }
@@ -198,7 +202,9 @@ internal static class TrainCommand
                 + (o.Weights == WeightFormat.Bf16 ? "" : $", double quant {(o.DoubleQuant ? "on" : "off")}") + $" ({recipe.BaseProjectionBytes:N0} bytes)",
             $"- method: {Knob.Name(o.Method)} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
             $"- optimizer: {o.Optimizer}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
-            $"- measured peak RSS: {recipe.PeakRssBytes / (1 << 20)} MiB",
+            $"- device: {recipe.Device}",
+            $"- measured peak: {recipe.PeakBytes / (1 << 20)} MiB ({recipe.PeakSource})"
+                + (recipe.PeakDeviceBytes is null ? "" : $"; host peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB"),
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
             "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
             Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "");
