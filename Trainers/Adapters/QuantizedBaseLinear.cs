@@ -121,7 +121,7 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
         // stays alive between the two (a plain linear over a dequantized copy would keep it for backward).
         var weight = _weight ?? throw new AdapterException($"4-bit base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
         using var scope = NewDisposeScope();
-        return Linear4bit.Apply(x, weight, null, _computeDType).to(x.dtype).MoveToOuterDisposeScope();
+        return Linear4bit.Apply(x, weight, null, _computeDType, weight.ChunkRowsForDevice()).to(x.dtype).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

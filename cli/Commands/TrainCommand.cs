@@ -202,7 +202,8 @@ internal static class TrainCommand
                 + (o.Weights == WeightFormat.Bf16 ? "" : $", double quant {(o.DoubleQuant ? "on" : "off")}") + $" ({recipe.BaseProjectionBytes:N0} bytes)",
             $"- method: {Knob.Name(o.Method)} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
             $"- optimizer: {o.Optimizer}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
-            $"- device: {recipe.Device}",
+            $"- device: {recipe.Device}; the run's own account of what it keeps there: base projections {recipe.BaseProjectionBytes:N0} bytes, "
+                + $"optimizer states {recipe.CurrentOptimizer.StateBytes.Device:N0} bytes (+ {recipe.CurrentOptimizer.StateBytes.Host:N0} in host pages, {recipe.CurrentOptimizer.StateBytes.Disk:N0} on disk)",
             $"- measured peak: {recipe.PeakBytes / (1 << 20)} MiB ({recipe.PeakSource})"
                 + (recipe.PeakDeviceBytes is null ? "" : $"; host peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB"),
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
