@@ -255,12 +255,23 @@ public sealed partial class FinetuneRecipe : IDisposable
         {
             return OptimizerFactory.Create(_options.Optimizer, FullParameterTraining.TrainsBaseWeights(_options.Method)
                 ? FullParameterTraining.Groups(trainable, group, galore)
-                : [new ParamGroup("adapters", trainable, group)]);
+                : [new ParamGroup("adapters", trainable, group)], DevicePaging(trainable));
         }
         catch (OptimizerConfigException e)
         {
             throw new RecipeException(galore is null ? $"--optimizer: {e.Message}" : $"--optimizer {_options.Optimizer} --rank {_options.Rank}: {e.Message}");
         }
+    }
+
+    // Paged states on a GPU: pinned host pages, with room on the device for the f32 moments (m and v) of the two largest
+    // parameters, the one being updated and the next one prefetched; the planner prices the paged share of the device
+    // as the largest buffer (docs/optimizers.md). The CPU keeps the factory's default pager.
+    private OptimizerBuildOptions? DevicePaging(IReadOnlyList<(string Name, Parameter Param)> trainable)
+    {
+        if (Device.type != DeviceType.CUDA || !_options.Optimizer.StartsWith("paged-", StringComparison.Ordinal) || trainable.Count == 0)
+            return null;
+        long largest = trainable.Max(p => p.Param.numel());
+        return new OptimizerBuildOptions(Pager: new QuantPeft.Memory.Paging.PagerOptions(2 * 2 * 4 * largest, Device, QuantPeft.Memory.Paging.PageBacking.PinnedHost));
     }
 
     // LQ-LoRA: a scoring pass over the checkpoint assigns NF2/NF3/NF4 per projection under the bit budget; the
