@@ -114,6 +114,11 @@ public sealed record FinetuneOptions
 
     /// <summary>DPO or ORPO settings (<c>--task dpo|orpo</c>); null for supervised fine-tuning.</summary>
     public PreferenceOptions? Preference { get; init; }
+    /// <summary>
+    /// The libtorch device the whole run lives on (<c>cpu</c>, <c>cuda:N</c>; see <see cref="RunDevice.Resolve"/>):
+    /// model, 4-bit bases, adapters, optimizer states, loss and evaluation. Weights still stream from host memory.
+    /// </summary>
+    public string Device { get; init; } = "cpu";
 
     /// <summary>Checks ranges; each message names the CLI flag.</summary>
     /// <exception cref="RecipeException">A value is out of range.</exception>

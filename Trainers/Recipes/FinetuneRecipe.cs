@@ -127,6 +127,23 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// <summary>The largest resident set seen at the end of a step or an evaluation.</summary>
     public long PeakRssBytes { get; private set; }
 
+    /// <summary>The device the whole run lives on (<see cref="FinetuneOptions.Device"/>).</summary>
+    public Device Device => _device ??= torch.device(_options.Device);
+
+    private Device? _device;
+
+    /// <summary>
+    /// On a CUDA run, the largest device memory in use seen at the end of a step or an evaluation (<c>cudaMemGetInfo</c>:
+    /// total − free, so other processes on the same GPU count too); null on the CPU or when the CUDA runtime does not answer.
+    /// </summary>
+    public long? PeakDeviceBytes { get; private set; }
+
+    /// <summary>Which memory <see cref="PeakBytes"/> shows: <c>cpu RSS</c> or <c>cuda:N used</c>.</summary>
+    public string PeakSource => PeakDeviceBytes is null ? "cpu RSS" : $"{Device} used (cudaMemGetInfo)";
+
+    /// <summary>The run's peak in the memory of its device: <see cref="PeakDeviceBytes"/> on CUDA, <see cref="PeakRssBytes"/> otherwise.</summary>
+    public long PeakBytes => PeakDeviceBytes ?? PeakRssBytes;
+
     /// <summary>Loads tokenizer, data and model (quantizing the base on load), attaches the adapter, builds the optimizer.</summary>
     /// <exception cref="RecipeException">The sequence length exceeds the model's limit, or the optimizer is unknown.</exception>
     public void Setup()
@@ -155,7 +172,8 @@ public sealed partial class FinetuneRecipe : IDisposable
         _model = LoadModel(Spec);
         // The loader trims the C heap every 128 MiB streamed; the last tensors' staging blocks are still kept, and
         // training would otherwise start on top of them (up to the largest tensor's worth, freed but resident).
-        NativeHeap.RecordResidentBaseline();   // trims, then notes what is resident outside the heap
+        // On a GPU the run's memory is the device's, which the C heap does not hold.
+        if (RunDevice.IsHost(Device)) NativeHeap.RecordResidentBaseline();   // trims, then notes what is resident outside the heap
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
             + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
             + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
@@ -166,9 +184,9 @@ public sealed partial class FinetuneRecipe : IDisposable
             _preference = new PreferenceObjective(_options.Preference!, pairs, _model, _adapters, PreferenceSetup.AdapterOffIsStart(_options));
             _preference.Prepare(_options.MicroBatchSize);
         }
-        _trimBeforeStep = _model.LmHeadWeight.device.type == DeviceType.CPU && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
+        _trimBeforeStep = RunDevice.IsHost(Device) && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
         _optimizer = BuildOptimizer(_trainable);
-        _persistentGrads = _model.LmHeadWeight.device.type == DeviceType.CPU && _options.Checkpointing
+        _persistentGrads = RunDevice.IsHost(Device) && _options.Checkpointing
             && !FullParameterTraining.TrainsBaseWeights(_options.Method);
         if (_persistentGrads)
             foreach (var (_, p) in _trainable) p.grad = zeros_like(p).DetachFromDisposeScope();
@@ -182,9 +200,10 @@ public sealed partial class FinetuneRecipe : IDisposable
         // A pre-quantized folder decides the bases itself (its format, per-matrix LQ-LoRA configurations); Setup has
         // checked that the options agree with it.
         var prequantized = PrequantizedFolder.Read(_options.ModelFolder);
-        var factory = prequantized is not null ? prequantized.Factory(_options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ScalarType.BFloat16)
-            : _options.Weights == WeightFormat.LqLora ? LqLoraFactory()
-            : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16);
+        var device = Device;
+        var factory = prequantized is not null ? prequantized.Factory(_options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ScalarType.BFloat16, device)
+            : _options.Weights == WeightFormat.LqLora ? LqLoraFactory(device)
+            : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16, device);
         // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
         if (_options.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
             factory = SvdInitOnLoad.Wrap(factory, _options.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
@@ -192,6 +211,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         var decoder = new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
+            Device = device,
             LinearFactory = factory,
             GradientCheckpointing = _options.Checkpointing,
             Attention = _options.Attention,
@@ -255,7 +275,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         {
             return OptimizerFactory.Create(_options.Optimizer, FullParameterTraining.TrainsBaseWeights(_options.Method)
                 ? FullParameterTraining.Groups(trainable, group, galore)
-                : [new ParamGroup("adapters", trainable, group)]);
+                : [new ParamGroup("adapters", trainable, group)], DevicePaging(trainable));
         }
         catch (OptimizerConfigException e)
         {
@@ -263,16 +283,27 @@ public sealed partial class FinetuneRecipe : IDisposable
         }
     }
 
+    // Paged states on a GPU: pinned host pages, with room on the device for the f32 moments (m and v) of the two largest
+    // parameters, the one being updated and the next one prefetched; the planner prices the paged share of the device
+    // as the largest buffer (docs/optimizers.md). The CPU keeps the factory's default pager.
+    private OptimizerBuildOptions? DevicePaging(IReadOnlyList<(string Name, Parameter Param)> trainable)
+    {
+        if (Device.type != DeviceType.CUDA || !_options.Optimizer.StartsWith("paged-", StringComparison.Ordinal) || trainable.Count == 0)
+            return null;
+        long largest = trainable.Max(p => p.Param.numel());
+        return new OptimizerBuildOptions(Pager: new QuantPeft.Memory.Paging.PagerOptions(2 * 2 * 4 * largest, Device, QuantPeft.Memory.Paging.PageBacking.PinnedHost));
+    }
+
     // LQ-LoRA: a scoring pass over the checkpoint assigns NF2/NF3/NF4 per projection under the bit budget; the
     // loading pass then decomposes each target W ≈ Q + L1·L2 as it streams in.
-    private LinearFactory LqLoraFactory()
+    private LinearFactory LqLoraFactory(Device device)
     {
         var targets = ModelAdapters.ResolveTargets(_options.Targets);
         double scaling = new LoraOptions(_options.Rank, _options.Alpha).Scaling;
         try
         {
             var configs = ModelFolder.WithWeights(_options.ModelFolder, source => LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits));
-            return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16);
+            return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16, device);
         }
         catch (QuantPeft.Quant.QuantInputException e)
         {
@@ -341,7 +372,7 @@ public sealed partial class FinetuneRecipe : IDisposable
 
             long rss = SampleMemory();
             var report = new StepReport(step + 1, stepLoss, schedule.At(step), tokens / clock.Elapsed.TotalSeconds, rss);
-            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakRssBytes) { GradNorm = norm, Preference = tally?.Metrics() });
+            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakBytes) { GradNorm = norm, PeakSource = PeakSource, Preference = tally?.Metrics() });
             onStep?.Invoke(report);
             if (_options.EvalEvery > 0 && report.Step % _options.EvalEvery == 0 && report.Step < _options.Steps)
             {
@@ -501,6 +532,8 @@ public sealed partial class FinetuneRecipe : IDisposable
         using var process = Process.GetCurrentProcess();
         long rss = process.WorkingSet64;
         PeakRssBytes = Math.Max(PeakRssBytes, Math.Max(rss, process.PeakWorkingSet64));
+        if (Device.type == DeviceType.CUDA && CudaMemoryProbe.Query() is { Available: true } info)
+            PeakDeviceBytes = Math.Max(PeakDeviceBytes ?? 0, info.UsedBytes);
         return rss;
     }
 }

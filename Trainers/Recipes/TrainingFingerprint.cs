@@ -25,6 +25,8 @@ public static class TrainingFingerprint
         nameof(FinetuneOptions.Steps), nameof(FinetuneOptions.EvalEvery), nameof(FinetuneOptions.ExactMatchRecords),
         nameof(FinetuneOptions.SaveEvery), nameof(FinetuneOptions.ResumeFrom),
         nameof(FinetuneOptions.Checkpointing), nameof(FinetuneOptions.Attention),
+        // A checkpoint is device-free (safetensors on the host), so a run may resume on another device.
+        nameof(FinetuneOptions.Device),
     ];
 
     // The CLI flag of each field, for messages; fields without one are named by property.

@@ -16,6 +16,8 @@ public sealed record TrainMetrics(long Step, double Loss, double LearningRate, d
 
     /// <summary>Rewards, margin and accuracy of a preference step (DPO, ORPO); null for SFT.</summary>
     public PreferenceMetrics? Preference { get; init; }
+    /// <summary>Which memory <see cref="PeakBytes"/> shows (<c>peak_source</c>): <c>cpu RSS</c>, or a CUDA device's used memory.</summary>
+    public string? PeakSource { get; init; }
 }
 
 /// <summary>One evaluation (a line of <c>metrics.jsonl</c>).</summary>

@@ -39,6 +39,7 @@ public sealed record MetricsLog(IReadOnlyList<TrainMetrics> Train, IReadOnlyList
                     GradNorm = r.TryGetProperty("grad_norm", out JsonElement g) ? Num(g) : null,
                     ElapsedSeconds = r.TryGetProperty("elapsed_s", out JsonElement e) ? Num(e) : null,
                     Preference = ReadPreference(r, ""),
+                    PeakSource = r.TryGetProperty("peak_source", out JsonElement ps) ? ps.GetString() : null,
                 });
             }
             catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)

@@ -43,6 +43,7 @@ public sealed class MetricsWriter : IDisposable
         if (m.GradNorm is double g) Number(json, "grad_norm", g);
         if (m.ElapsedSeconds is double e) Number(json, "elapsed_s", e);
         if (m.Preference is { } p) Preference(json, "", p);
+        if (m.PeakSource is { } source) json.WriteString("peak_source", source);
     });
 
     /// <summary>Appends an evaluation line.</summary>

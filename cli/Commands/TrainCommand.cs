@@ -51,10 +51,11 @@ internal static class TrainCommand
         var accum = new Option<int?>("--grad-accum") { Description = "Micro-batches per optimizer step" };
         var seed = new Option<long?>("--seed") { Description = "Seed of adapter init, split and batch order" };
         var output = new Option<string?>("-o", "--output") { Description = "Run folder; default runs/<UTC timestamp>" };
+        var device = DeviceOption.Create();
         var command = new Command("train", "Fine-tune an adapter (QLoRA by default); prints eval before/after and saves the adapter in PEFT format")
         {
             model, data, eval, steps, rank, alpha, method, weights, doubleQuant, targets, optimizer, checkpointing, attention, layerwise,
-            lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output,
+            lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output, device,
         };
         var dataFlags = new DataFlags();
         dataFlags.AddTo(command);
@@ -105,6 +106,7 @@ internal static class TrainCommand
                 GradientAccumulation = parse.GetValue(accum) ?? defaults.GradientAccumulation,
                 Seed = parse.GetValue(seed) ?? defaults.Seed,
                 Preference = preference.Read(parse),
+                Device = RunDevice.Resolve(parse.GetValue(device)!),
             };
             // A pre-quantized folder decides the weights format: flags left at their defaults take its values.
             options = PrequantizedOptions.Align(options, new PrequantizedOptions.Given(
@@ -150,6 +152,7 @@ internal static class TrainCommand
             + (options.Weights == WeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
         console.MarkupLine($"[bold]method[/] {Knob.Name(options.Method)} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
             + $"[bold]{recipe.TrainableParameters:N0}[/] trainable parameters");
+        console.MarkupLine($"[bold]device[/] {recipe.Device}");
         if (recipe.Preference is { } pairs) PreferenceReport.PrintData(console, options, pairs);
         else console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens; {DataCounts(recipe.Data.Stats)}");
 
@@ -172,7 +175,8 @@ internal static class TrainCommand
                     task.Value = recipe.StartStep;
                     recipe.Train(log, r =>
                     {
-                        task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s rss {r.RssBytes / (1 << 20)} MiB";
+                        task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s "
+                            + (recipe.PeakDeviceBytes is long used ? $"{recipe.Device} peak {used / (1 << 20)} MiB" : $"rss {r.RssBytes / (1 << 20)} MiB");
                         task.Value = r.Step;
                     });
                 });
@@ -186,7 +190,7 @@ internal static class TrainCommand
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
             WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
             if (recipe.Preference is not null) PreferenceReport.Append(runFolder, options, recipe, before, after);
-            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
+            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak {recipe.PeakBytes / (1 << 20)} MiB ({Markup.Escape(recipe.PeakSource)}); {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
         return CliRunner.Ok;
     }
@@ -213,7 +217,10 @@ internal static class TrainCommand
             (recipe.Data is { } data
                 ? $"- data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows; {DataCounts(data.Stats)} (truncation {o.Truncation})"
                 : "- data: preference pairs") + $"; chat template: {recipe.ChatTemplate!.Reason}",
-            $"- measured peak RSS: {recipe.PeakRssBytes / (1 << 20)} MiB",
+            $"- device: {recipe.Device}; the run's own account of what it keeps there: base projections {recipe.BaseProjectionBytes:N0} bytes, "
+                + $"optimizer states {recipe.CurrentOptimizer.StateBytes.Device:N0} bytes (+ {recipe.CurrentOptimizer.StateBytes.Host:N0} in host pages, {recipe.CurrentOptimizer.StateBytes.Disk:N0} on disk)",
+            $"- measured peak: {recipe.PeakBytes / (1 << 20)} MiB ({recipe.PeakSource})"
+                + (recipe.PeakDeviceBytes is null ? "" : $"; host peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB"),
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
             "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
             Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "");
