@@ -19,6 +19,30 @@ public sealed partial class QuantizedTensor
     /// </summary>
     internal bool HostDecodable => Device.type == DeviceType.CPU && RowAligned;
 
+    /// <summary>
+    /// Rows [<paramref name="r0"/>, r0 + <paramref name="rows"/>) dequantized to a new <c>[rows, in]</c> tensor of
+    /// <paramref name="dtype"/>, with the same values as the matching rows of <see cref="Dequantize"/>.
+    /// </summary>
+    /// <remarks>
+    /// Lets a caller that needs the whole weight row by row (DoRA's row norms) hold one slab instead of the matrix.
+    /// A weight whose rows do not start on a block boundary cannot be sliced by rows; it is decoded whole and cut.
+    /// </remarks>
+    /// <exception cref="QuantInputException">The row range is outside the weight, or <paramref name="dtype"/> is not a float type.</exception>
+    public Tensor DequantizeRows(long r0, long rows, ScalarType dtype)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckFloat(dtype, "dtype");
+        if (r0 < 0 || rows < 1 || r0 + rows > Rows)
+            throw new QuantInputException($"'rows': [{r0}, {r0 + rows}) is outside the weight's {Rows} rows.");
+        using var scope = torch.NewDisposeScope();
+        if (!RowAligned)
+            return Dequantize(dtype).narrow(0, r0, rows).clone().MoveToOuterDisposeScope();
+        var result = torch.empty([rows, Columns], dtype, Device);
+        lock (DecodeWorkspace.Gate)
+            DecodeRows(r0, rows, result, ScalesForDecode());
+        return result.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Decodes rows [r0, r0+rows) into <paramref name="destination"/> (contiguous [rows, in]).</summary>
     internal void DecodeRows(long r0, long rows, Tensor destination, Tensor scales)
     {

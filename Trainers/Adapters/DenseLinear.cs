@@ -54,6 +54,9 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>, IBaseLinear
     public Tensor DenseWeight(ScalarType dtype) => _weight.detach().to(dtype, copy: true);
 
     /// <inheritdoc />
+    public Tensor DenseRows(long start, long count, ScalarType dtype) => _weight.detach().narrow(0, start, count).to(dtype, copy: true);
+
+    /// <inheritdoc />
     public void AddToWeight(Tensor delta)
     {
         using var noGrad = torch.no_grad();
