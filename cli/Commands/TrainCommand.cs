@@ -118,7 +118,8 @@ internal static class TrainCommand
                     return MeasuredTraining.Run(options, runFolder, plan, measure, ConsoleFactory.Create());
                 return Run(options, runFolder, ConsoleFactory.Create(), plan);
             }
-            catch when (freshFolder && !File.Exists(Path.Combine(runFolder, "metrics.jsonl")))
+            catch when (freshFolder && !File.Exists(Path.Combine(runFolder, "metrics.jsonl"))
+                && !(Directory.Exists(runFolder) && Directory.EnumerateDirectories(runFolder, TrainingCheckpoint.Prefix + "*").Any()))
             {
                 // Nothing was trained (the model or the data failed to load): the folder this command created holds only
                 // its plan and demo data, so it goes rather than leave a run folder without a run.
@@ -133,9 +134,12 @@ internal static class TrainCommand
     {
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(runFolder);
-        RunPlanFile.Write(runFolder, plan ?? TrainPlanning.Price(options), options);
+        plan ??= TrainPlanning.Price(options);
+        RunPlanFile.Write(runFolder, plan, options);
+        using var budget = RunBudget.Start(plan, runFolder);
         using var recipe = new FinetuneRecipe(options);
         recipe.Setup();
+        budget.Between(recipe, "eval before");
         console.MarkupLine($"[bold]model[/] {Markup.Escape(options.ModelFolder)}: {recipe.Spec!.ParameterCount:N0} parameters; base projections {Knob.Name(options.Weights, options.LqLoraBits)}"
             + (options.Weights == WeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
         console.MarkupLine($"[bold]method[/] {Knob.Name(options.Method)} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
@@ -143,6 +147,7 @@ internal static class TrainCommand
         console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens");
 
         var before = recipe.Evaluate();
+        budget.Between(recipe, $"step {recipe.StartStep + 1}");
         string metricsPath = Path.Combine(runFolder, "metrics.jsonl");
         if (recipe.ResumedFrom is string checkpoint)
         {
@@ -163,9 +168,11 @@ internal static class TrainCommand
                     {
                         task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s rss {r.RssBytes / (1 << 20)} MiB";
                         task.Value = r.Step;
+                        budget.Between(recipe, r.Step < options.Steps ? $"step {r.Step + 1}" : "eval after");
                     });
                 });
             var after = recipe.Evaluate();
+            budget.Between(recipe, "save");
             log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch });
             console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
             bool wholeModel = FullParameterTraining.TrainsBaseWeights(options.Method);
@@ -173,7 +180,8 @@ internal static class TrainCommand
             recipe.Save(adapter);
             recipe.Pruning?.Save(Path.Combine(runFolder, QuantPeft.Trainers.Pruning.PruningPlan.FileName));
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
-            WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
+            budget.Between(recipe, "report");
+            WriteReport(runFolder, options, recipe, before, after, clock.Elapsed, budget);
             console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
         return CliRunner.Ok;
@@ -189,7 +197,7 @@ internal static class TrainCommand
         return options with { DataPath = trainPath, EvalPath = options.EvalPath ?? evalPath };
     }
 
-    private static void WriteReport(string runFolder, FinetuneOptions o, FinetuneRecipe recipe, EvalResult before, EvalResult after, TimeSpan elapsed)
+    private static void WriteReport(string runFolder, FinetuneOptions o, FinetuneRecipe recipe, EvalResult before, EvalResult after, TimeSpan elapsed, RunBudget budget)
     {
         string Row(string name, EvalResult e) => $"| {name} | {e.Loss:F4} | {e.Perplexity:F3} | {(e.ExactMatch is double a ? $"{a:P1}" : "n/a")} |";
         var text = string.Join('\n',
@@ -199,6 +207,7 @@ internal static class TrainCommand
             $"- method: {Knob.Name(o.Method)} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
             $"- optimizer: {o.Optimizer}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
             $"- measured peak RSS: {recipe.PeakRssBytes / (1 << 20)} MiB",
+            budget.ReportLine(),
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
             "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
             Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "");
