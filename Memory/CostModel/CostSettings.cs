@@ -77,11 +77,17 @@ public sealed record CostSettings
     /// </summary>
     public int? LossChunkTokens { get; init; }
 
+    /// <summary>
+    /// Elements of the f32 slab buffer DoRA's row norms work in, shared by every DoRA layer and kept for the process
+    /// (QuantPeft: 2²⁰, <c>DoraLinear.NormSlabElements</c>), or null where no such buffer is kept.
+    /// </summary>
+    public long? DoraNormSlabElements { get; init; }
+
     /// <summary>Natural GaLore's gradient history length s (default 20).</summary>
     public int NaturalGaloreHistory { get; init; } = 20;
 
     /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW over decoded moments, f32 adapters.</summary>
-    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4, DequantSlabRows = 1024, LossChunkTokens = 1024 };
+    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4, DequantSlabRows = 1024, LossChunkTokens = 1024, DoraNormSlabElements = 1L << 20 };
 
     /// <summary>PyTorch + Hugging Face-style modules: foreach AdamW.</summary>
     public static CostSettings PyTorch { get; } = new() { ForeachAdamW = true };

@@ -43,7 +43,33 @@ public sealed partial class QuantizedTensor
         return result.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Decodes rows [r0, r0+rows) into <paramref name="destination"/> (contiguous [rows, in]).</summary>
+    /// <summary>
+    /// Rows [<paramref name="r0"/>, r0 + rows) dequantized into <paramref name="destination"/>, a contiguous
+    /// <c>[rows, in]</c> float tensor on the weight's device: the same values as <see cref="DequantizeRows"/>, without
+    /// allocating (a caller that walks the whole weight reuses one slab buffer).
+    /// </summary>
+    /// <exception cref="QuantInputException">The destination is not a contiguous [rows, in] float tensor, or the rows are outside the weight.</exception>
+    public void DequantizeRowsInto(long r0, Tensor destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckFloat(destination.dtype, "destination");
+        long rows = destination.dim() == 2 ? destination.shape[0] : -1;
+        if (rows < 1 || destination.shape[1] != Columns || !destination.is_contiguous() || r0 < 0 || r0 + rows > Rows)
+            throw new QuantInputException($"'destination': expected a contiguous [rows, {Columns}] tensor for rows from {r0} within {Rows}, got [{string.Join(", ", destination.shape)}].");
+        if (!RowAligned)
+        {
+            using var whole = Dequantize(destination.dtype);
+            destination.copy_(whole.narrow(0, r0, rows));
+            return;
+        }
+        lock (DecodeWorkspace.Gate)
+        {
+            using var scope = torch.NewDisposeScope();
+            DecodeRows(r0, rows, destination, ScalesForDecode());
+        }
+    }
+
+
     internal void DecodeRows(long r0, long rows, Tensor destination, Tensor scales)
     {
         if (HostDecodable && destination.device.type == DeviceType.CPU && destination.is_contiguous() && scales.is_contiguous() && Packed.is_contiguous())

@@ -130,8 +130,8 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>Rows per slab of <see cref="AdaptedRowNorm"/> for a weight of <paramref name="inFeatures"/> columns.</summary>
     public static long NormSlabRows(long inFeatures) => Math.Max(1, NormSlabElements / inFeatures);
 
-    // ‖W₀ + s·BA‖ per output row (or ‖W₀‖ without the delta), outside autograd, one slab of rows at a time: a slab
-    // of W₀ and its slab of B·A in f32 are all that is alive (8 bytes per slab element), never a dense [out, in]
+    // ‖W₀ + s·BA‖ per output row (or ‖W₀‖ without the delta), outside autograd, one slab of rows at a time: one f32
+    // slab of W₀ + s·BA is all that is alive (4 bytes per slab element, in a shared buffer), never a dense [out, in]
     // copy of the weight, whose f32 copy (and its square, kept for backward) otherwise lived through each forward.
     private Tensor AdaptedRowNorm(bool withDelta)
     {
@@ -140,14 +140,21 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         long rows = _baseLinear.OutFeatures, slab = NormSlabRows(_baseLinear.InFeatures);
         Tensor norm = torch.empty(rows, _ct, _baseLinear.Device);
         Tensor? a = withDelta ? _pair.A.detach().to(_ct) : null;
-        for (long r0 = 0; r0 < rows; r0 += slab)
+        Tensor? b = withDelta ? _pair.B.detach().to(_ct) : null;
+        // One slab buffer for every DoRA layer of the process: allocated per slab, the 4 MiB blocks landed between
+        // the activations each forward keeps and stayed resident in the C heap's arenas.
+        lock (NormWorkspace.Gate)
         {
-            using var inner = torch.NewDisposeScope();
-            long n = Math.Min(slab, rows - r0);
-            Tensor w = _baseLinear.DenseRows(r0, n, _ct);
-            if (a is not null)
-                w.AddInPlace(_pair.B.detach().narrow(0, r0, n).to(_ct).matmul(a), Options.Scaling);
-            norm.narrow(0, r0, n).copy_(w.SquareInPlace().sum(1).sqrt_());
+            for (long r0 = 0; r0 < rows; r0 += slab)
+            {
+                using var inner = torch.NewDisposeScope();
+                long n = Math.Min(slab, rows - r0);
+                Tensor w = NormWorkspace.Rent(n, _baseLinear.InFeatures, _ct, _baseLinear.Device);
+                _baseLinear.CopyRowsInto(r0, w);
+                // W₀ + s·B·A, accumulated by the matmul into the slab itself (no B·A temporary).
+                if (a is not null) w.addmm_(b!.narrow(0, r0, n), a, beta: 1, alpha: (float)Options.Scaling);
+                norm.narrow(0, r0, n).copy_(w.SquareInPlace().sum(1).sqrt_());
+            }
         }
         return norm.MoveToOuterDisposeScope();
     }

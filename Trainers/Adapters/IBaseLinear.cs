@@ -40,6 +40,16 @@ public interface IBaseLinear
         return DenseWeight(dtype).narrow(0, start, count).clone().MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Writes rows [<paramref name="start"/>, start + rows of <paramref name="destination"/>) of the effective weight into
+    /// <paramref name="destination"/> (a contiguous <c>[rows, in]</c> float tensor), as <see cref="DenseRows"/> would return them.
+    /// </summary>
+    void CopyRowsInto(long start, Tensor destination)
+    {
+        using var rows = DenseRows(start, destination.shape[0], destination.dtype);
+        destination.copy_(rows);
+    }
+
     /// <summary><c>x Wᵀ</c> without the bias (DoRA rescales this part alone).</summary>
     Tensor ForwardNoBias(Tensor x);
 

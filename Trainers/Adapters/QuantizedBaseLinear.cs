@@ -122,6 +122,14 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
 
     /// <inheritdoc />
     /// <exception cref="AdapterException">No weight has been loaded.</exception>
+    public void CopyRowsInto(long start, Tensor destination)
+    {
+        var weight = _weight ?? throw new AdapterException($"4-bit base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
+        weight.DequantizeRowsInto(start, destination);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="AdapterException">No weight has been loaded.</exception>
     public Tensor DenseRows(long start, long count, ScalarType dtype)
     {
         var weight = _weight ?? throw new AdapterException($"4-bit base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
