@@ -29,7 +29,7 @@ public static class Planner
         List<Strategy> strategies = SearchSpace.Enumerate(spec, workload, constraints);
         // The planner must not choose what it cannot price: a strategy the calibration matrix found outside ±5 %
         // stays out of a search whose method is open (a method the caller fixes is still priced, as asked).
-        strategies.RemoveAll(s => UncalibratedStrategies.Excludes(uncalibrated ?? UncalibratedStrategies.Shipped, s, constraints, budget.DeviceKind));
+        strategies.RemoveAll(s => UncalibratedStrategies.Excludes(uncalibrated ?? UncalibratedStrategies.Shipped, s, workload, constraints, budget.DeviceKind));
         if (strategies.Count == 0)
             throw new PlanningException("the fixed knobs admit no strategy (e.g. --lisa-layers or --prune with --weights the method cannot use); relax one of them");
 

@@ -12,14 +12,18 @@ namespace QuantPeft.Memory.Planning;
 /// <param name="DeviceKind">The device kind it was measured on.</param>
 /// <param name="MeasuredError">The worst measured error, (predicted − measured) / measured, as a fraction.</param>
 /// <param name="Cell">Where that error was measured (model, strategy, batch × seq, commit).</param>
-public sealed record UncalibratedStrategy(TrainingMethod Method, WeightFormat? Weights, DeviceKind DeviceKind, double MeasuredError, string Cell)
+/// <param name="MinTokens">Tokens per micro-batch (b·s) from which it applies: the smallest failing cell's, when a smaller
+/// cell was measured within the target; 0 for every shape.</param>
+public sealed record UncalibratedStrategy(TrainingMethod Method, WeightFormat? Weights, DeviceKind DeviceKind, double MeasuredError, string Cell, long MinTokens = 0)
 {
-    /// <summary>Whether <paramref name="s"/> on <paramref name="kind"/> is of this kind.</summary>
-    public bool Matches(Strategy s, DeviceKind kind) => s.Method == Method && kind == DeviceKind && (Weights is null || s.Weights == Weights);
+    /// <summary>Whether <paramref name="s"/> at <paramref name="seq"/> tokens per row on <paramref name="kind"/> is of this kind.</summary>
+    public bool Matches(Strategy s, int seq, DeviceKind kind) =>
+        s.Method == Method && kind == DeviceKind && (Weights is null || s.Weights == Weights) && (long)s.Batch * seq >= MinTokens;
 
     /// <summary>Why it is left out, for reports.</summary>
     public string Describe() =>
-        $"{Knob.Name(Method)}{(Weights is { } w ? " " + Knob.Name(w) : "")} on {DeviceKind.ToString().ToLowerInvariant()}: measured {MeasuredError * 100:+0.0;-0.0} % at {Cell}";
+        $"{Knob.Name(Method)}{(Weights is { } w ? " " + Knob.Name(w) : "")} on {DeviceKind.ToString().ToLowerInvariant()}"
+        + (MinTokens > 0 ? $" from {MinTokens} tokens per micro-batch" : "") + $": measured {MeasuredError * 100:+0.0;-0.0} % at {Cell}";
 }
 
 /// <summary>
@@ -35,10 +39,10 @@ public static class UncalibratedStrategies
     public static IReadOnlyList<UncalibratedStrategy> Shipped { get; } = Parse(ReadResource(), ResourceName);
 
     /// <summary>Whether the search must leave <paramref name="s"/> out: its method was not fixed by the caller and an entry matches it.</summary>
-    public static bool Excludes(IReadOnlyList<UncalibratedStrategy> entries, Strategy s, Constraints constraints, DeviceKind kind) =>
-        constraints.Method is null && entries.Any(e => e.Matches(s, kind));
+    public static bool Excludes(IReadOnlyList<UncalibratedStrategy> entries, Strategy s, Workload workload, Constraints constraints, DeviceKind kind) =>
+        constraints.Method is null && entries.Any(e => e.Matches(s, workload.Seq, kind));
 
-    /// <summary>Parses the JSON list (<c>{"entries": [{"method", "weights", "device_kind", "measured_error", "cell"}]}</c>).</summary>
+    /// <summary>Parses the JSON list (<c>{"entries": [{"method", "weights", "device_kind", "measured_error", "cell", "min_tokens"}]}</c>; weights and min_tokens optional).</summary>
     /// <exception cref="PlanningException">A field is missing or names an unknown method, format or device kind (message names the entry and field).</exception>
     public static IReadOnlyList<UncalibratedStrategy> Parse(string json, string origin)
     {
@@ -61,7 +65,8 @@ public static class UncalibratedStrategies
             };
             double error = e.TryGetProperty("measured_error", out JsonElement m) && m.ValueKind == JsonValueKind.Number
                 ? m.GetDouble() : throw new PlanningException($"{where}: missing number field 'measured_error'");
-            list.Add(new UncalibratedStrategy(method, weights, kind, error, Field("cell")));
+            long minTokens = e.TryGetProperty("min_tokens", out JsonElement t) && t.ValueKind == JsonValueKind.Number ? t.GetInt64() : 0;
+            list.Add(new UncalibratedStrategy(method, weights, kind, error, Field("cell"), minTokens));
         }
         return list;
     }

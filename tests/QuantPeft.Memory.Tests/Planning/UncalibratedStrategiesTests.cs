@@ -25,6 +25,11 @@ public sealed class UncalibratedStrategiesTests
         // On CUDA the entry does not apply.
         var cuda = new Budget { Vram = 24L << 30 };
         Assert.Equal(TrainingMethod.Dora, Planner.Plan(spec, new Workload(256), cuda, open, uncalibrated: DoraOut).ChosenCandidate!.Strategy.Method);
+        // An entry from 512 tokens on leaves batch-1 × 256-token DoRA in and batch-2 out.
+        var fromTokens = UncalibratedStrategies.Parse("""{"entries":[{"method":"dora","device_kind":"cpu","measured_error":-0.2,"cell":"t","min_tokens":512}]}""", "t.json");
+        TrainingPlan shaped = Planner.Plan(spec, new Workload(256), Cpu8, open with { Batch = null }, uncalibrated: fromTokens);
+        Assert.Contains(shaped.Candidates, c => c.Strategy.Method == TrainingMethod.Dora && c.Strategy.Batch == 1);
+        Assert.DoesNotContain(shaped.Candidates, c => c.Strategy.Method == TrainingMethod.Dora && c.Strategy.Batch >= 2);
         // A method the caller fixes is priced as asked.
         TrainingPlan fixedDora = Planner.Plan(spec, new Workload(256), Cpu8, open with { Method = TrainingMethod.Dora }, uncalibrated: DoraOut);
         Assert.All(fixedDora.Candidates, c => Assert.Equal(TrainingMethod.Dora, c.Strategy.Method));
