@@ -80,7 +80,7 @@ internal static class MemoryMatrix
             sc.MarkerSize = 8;
             sc.LegendText = shapes[k];
         }
-        var band = plot.Add.HorizontalSpan(-5, 5);
+        var band = plot.Add.VerticalSpan(-5, 5);
         band.FillColor = Colors.Green.WithAlpha(0.12);
         plot.Add.HorizontalLine(0, 1, Colors.Gray);
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
@@ -93,5 +93,5 @@ internal static class MemoryMatrix
         return plot;
     }
 
-    private static string ShortModel(string model) => model.StartsWith("synthetic:", StringComparison.Ordinal) ? model["synthetic:".Length..] : Path.GetFileName(model);
+    private static string ShortModel(string model) => Path.GetFileName(model.StartsWith("synthetic:", StringComparison.Ordinal) ? model["synthetic:".Length..] : model);
 }
