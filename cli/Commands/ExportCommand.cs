@@ -2,32 +2,47 @@ using System.CommandLine;
 using System.Globalization;
 using QuantPeft.Formats;
 using QuantPeft.Trainers.Export;
+using QuantPeft.Trainers.Export.Gguf;
+using Spectre.Console;
 
 namespace QuantPeft.Cli.Commands;
 
 /// <summary>
 /// <c>qpeft export ADAPTER_OR_RUN --model MODEL [--merge] -o DIR</c>: with <c>--merge</c> a merged bf16 model in
-/// Hugging Face layout; without, the PEFT adapter validated against the model and copied.
+/// Hugging Face layout; without, the PEFT adapter validated against the model and copied. With <c>--format gguf</c>: the
+/// model (with the adapter merged, when one is given) as one llama.cpp GGUF file of <c>--quant</c> type.
 /// </summary>
 internal static class ExportCommand
 {
     public static Command Create()
     {
-        var adapter = new Argument<string>("adapter") { Description = "A PEFT adapter folder, or a run folder (its adapter/)" };
+        var adapter = new Argument<string?>("adapter") { Description = "A PEFT adapter folder, or a run folder (its adapter/); optional with --format gguf", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string?>("--model") { Description = "The base model folder the adapter was trained on (config.json, safetensors, tokenizer)" };
         var merge = new Option<bool>("--merge") { Description = "Fold the adapter into the base weights and write a bf16 model folder" };
         var maxShard = new Option<string>("--max-shard-size") { Description = "Largest weights file of a merged model, e.g. 5GB, 500MB, 2GiB or bytes", DefaultValueFactory = _ => "5GB" };
-        var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty)" };
-        var command = new Command("export", "Export a trained adapter: merged into the base model (--merge) or as a validated PEFT adapter")
+        var format = new Option<string>("--format") { Description = "safetensors (a Hugging Face folder or PEFT adapter) or gguf (one llama.cpp file)", DefaultValueFactory = _ => "safetensors" };
+        var quant = new Option<string>("--quant") { Description = $"GGUF matrix type: {string.Join(", ", GgufQuantTypes.Names)}", DefaultValueFactory = _ => "f16" };
+        var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty), or the .gguf file" };
+        var command = new Command("export", "Export a trained adapter: merged into the base model (--merge), as a validated PEFT adapter, or as a GGUF file (--format gguf)")
         {
-            adapter, model, merge, maxShard, output,
+            adapter, model, merge, maxShard, format, quant, output,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
             string modelFolder = parse.GetValue(model) ?? throw new QuantPeftException("--model: required; give the base model folder the adapter was trained on");
             string outFolder = parse.GetValue(output) ?? throw new QuantPeftException("-o: required; give the output folder");
+            string? adapterArg = parse.GetValue(adapter);
+            switch (parse.GetValue(format))
+            {
+                case "gguf":
+                    return Gguf(adapterArg is null ? null : PeftAdapterCopy.ResolveAdapter(adapterArg), modelFolder, GgufQuantTypes.Parse(parse.GetValue(quant)!), outFolder);
+                case "safetensors":
+                    break;
+                default:
+                    throw new QuantPeftException($"--format: expected safetensors or gguf; found '{parse.GetValue(format)}'");
+            }
             long shardBytes = ParseSize(parse.GetValue(maxShard)!);
-            string adapterFolder = PeftAdapterCopy.ResolveAdapter(parse.GetValue(adapter)!);
+            string adapterFolder = PeftAdapterCopy.ResolveAdapter(adapterArg ?? throw new QuantPeftException("ADAPTER_OR_RUN: required unless --format gguf; give the adapter or run folder"));
             var result = parse.GetValue(merge)
                 ? MergedModelExport.Merge(adapterFolder, modelFolder, outFolder, shardBytes)
                 : PeftAdapterCopy.Copy(adapterFolder, modelFolder, outFolder);
@@ -37,6 +52,26 @@ internal static class ExportCommand
             return CliRunner.Ok;
         }));
         return command;
+    }
+
+    private static int Gguf(string? adapterFolder, string model, GgufQuantType quant, string output)
+    {
+        GgufExportResult result = null!;
+        IAnsiConsole console = ConsoleFactory.Create();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        console.Progress().AutoClear(true).Start(ctx =>
+        {
+            ProgressTask task = ctx.AddTask("gguf");
+            result = GgufExport.Write(model, adapterFolder, quant, output, (i, n, name) =>
+            {
+                task.MaxValue = n;
+                task.Value = i;
+                task.Description = GgufQuantTypes.IsKQuant(quant) && i == n ? $"llama.cpp {GgufQuantTypes.Name(quant)}" : name;
+            });
+        });
+        string what = adapterFolder is null ? model : $"{model} + {adapterFolder} ({result.MergedModules} modules merged)";
+        console.MarkupLineInterpolated($"gguf {GgufQuantTypes.Name(quant)}: {what} → {result.Path}: {result.Tensors} tensors, {result.Bytes:N0} bytes in {clock.Elapsed.TotalSeconds:0.0} s");
+        return CliRunner.Ok;
     }
 
     // Hugging Face's convention: KB/MB/GB are powers of 1000, KiB/MiB/GiB powers of 1024.
