@@ -16,6 +16,9 @@ internal sealed class LoraExportAdapter(PeftAdapter adapter) : IExportableAdapte
 
     public void CheckFits(ModelSpec spec, string modelConfigPath) => PeftAdapterApplier.CheckFits(adapter, spec, modelConfigPath);
 
+    /// <summary>Attaches the adapter to <paramref name="model"/> without merging (generation on a quantized base).</summary>
+    public int Attach(CausalLm model) => PeftAdapterApplier.Apply(model, adapter).Count;
+
     public int MergeInto(CausalLm model)
     {
         var attached = PeftAdapterApplier.Apply(model, adapter);

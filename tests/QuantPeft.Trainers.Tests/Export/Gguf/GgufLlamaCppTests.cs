@@ -1,7 +1,10 @@
 using System.Text;
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Trainers.Export;
+using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Data.Demo;
 using QuantPeft.Trainers.Export.Gguf;
+using QuantPeft.Trainers.Generation;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Recipes;
 using QuantPeft.Trainers.Tests.Recipes;
@@ -165,5 +168,26 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
         }
         foreach (var quant in new[] { GgufQuantType.Q4_K_M, GgufQuantType.Q5_K_M, GgufQuantType.Q6_K })
             Assert.True(Math.Abs(ppl[quant] / ppl[GgufQuantType.F16] - 1) <= 0.05, $"{quant}: perplexity {ppl[quant]} vs f16 {ppl[GgufQuantType.F16]}");
+    }
+
+    [Fact]
+    public void Greedy32TokensOfTheDemoModelAreTheSameInLlamaCppAndQuantPeft()
+    {
+        using var dir = new TempDir();
+        string demo = RecipeTests.DemoModelFolder();   // pretrained on English-like text: varied continuations, not a repeated token
+        string gguf = dir.File("demo-f16.gguf");
+        GgufExport.Write(demo, null, GgufQuantType.F16, gguf);
+        using var llama = LlamaCppModel.Load(gguf, 256);
+        using var loaded = GenerationModel.Load(demo, null, BaseWeightFormat.Bf16, ScalarType.Float32);
+        foreach (string text in new[] { "The ", "A small dog ", "Köln " })
+        {
+            int[] prompt = [ByteLevelTokenizer.Bos, .. Encoding.UTF8.GetBytes(text).Select(b => (int)b)];
+            using var generator = new TextGenerator(loaded.Model, ByteLevelTokenizer.Size);
+            var ours = generator.Generate(prompt, 32, new SamplingOptions(), new HashSet<int>()).Tokens;
+            int[] theirs = llama.Greedy(prompt, 32);
+            output.WriteLine($"{text}→ {Encoding.UTF8.GetString(ours.Where(t => t < 256).Select(t => (byte)t).ToArray()).ReplaceLineEndings("⏎")}");
+            Assert.True(ours.Distinct().Count() > 5, "the continuation repeats a handful of tokens; the comparison would prove little");
+            Assert.Equal(theirs, ours);
+        }
     }
 }
