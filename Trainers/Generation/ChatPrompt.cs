@@ -46,4 +46,15 @@ public static class ChatPrompt
         if (marker is not null && tokenizer.Encode(marker) is [int id]) stops.Add(id);
         return stops;
     }
+
+    /// <summary>
+    /// The ids that close an assistant turn after generation, so the next turn follows the template: what comes after the
+    /// stop token (ChatML's newline), or the whole end-of-turn when the answer ran out of tokens instead.
+    /// </summary>
+    public static int[] TurnClosing(ChatTemplateKind kind, ITextTokenizer tokenizer, bool stopped) => kind switch
+    {
+        ChatTemplateKind.ChatMl => tokenizer.Encode(stopped ? "\n" : "<|im_end|>\n"),
+        ChatTemplateKind.Llama3 => stopped ? [] : tokenizer.Encode("<|eot_id|>"),
+        _ => stopped || tokenizer.EosId is not int eos ? [] : [eos],
+    };
 }

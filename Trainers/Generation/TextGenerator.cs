@@ -74,6 +74,14 @@ public sealed class TextGenerator : IDisposable
         return new GenerationResult(produced, stop, clock.Elapsed.TotalSeconds);
     }
 
+    /// <summary>Runs <paramref name="tokens"/> into the cache without generating (the closing of a chat turn).</summary>
+    public void Append(IReadOnlyList<int> tokens)
+    {
+        if (tokens.Count == 0) return;
+        using var noGrad = no_grad();
+        Feed([.. tokens]);
+    }
+
     private void Feed(int[] tokens)
     {
         if (Cache.Length + tokens.Length > _model.Spec.MaxPositionEmbeddings) return;

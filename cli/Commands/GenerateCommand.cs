@@ -38,6 +38,7 @@ internal static class GenerateCommand
             using var generator = new TextGenerator(loaded.Model, tokenizer.VocabSize);
             var stream = new GenerationFlags.StreamingText(tokenizer, Console.Out);
             var result = generator.Generate(ids, parse.GetValue(flags.MaxNewTokens), sampling, stops, stream.Add);
+            stream.Finish();
             Console.WriteLine();
             Console.Error.WriteLine($"{result.Tokens.Count} tokens in {result.Seconds:0.00} s ({result.Tokens.Count / Math.Max(result.Seconds, 1e-9):0.0} tokens/s){(result.StoppedBy is null ? "" : ", stopped at end of turn")}");
             return CliRunner.Ok;

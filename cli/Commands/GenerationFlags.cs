@@ -120,6 +120,12 @@ internal sealed class GenerationFlags
             _printed = text.Length;
         }
 
-        public string Text => tokenizer.Decode(_tokens.ToArray());
+        /// <summary>Prints whatever is still held back (an answer may end inside a UTF-8 sequence).</summary>
+        public void Finish()
+        {
+            string text = tokenizer.Decode(_tokens.ToArray());
+            if (text.Length > _printed) output.Write(text[_printed..]);
+            _printed = text.Length;
+        }
     }
 }

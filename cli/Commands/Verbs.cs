@@ -15,5 +15,6 @@ internal static class Verbs
         yield return BenchMemoryCommand.Create();
         yield return ExportCommand.Create();
         yield return GenerateCommand.Create();
+        yield return ChatCommand.Create();
     }
 }
