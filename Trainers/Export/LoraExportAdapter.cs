@@ -12,6 +12,9 @@ internal sealed class LoraExportAdapter(PeftAdapter adapter) : IExportableAdapte
 {
     public string Folder => adapter.Folder;
 
+    /// <summary>The adapter folder's config and tensors.</summary>
+    public PeftAdapter Adapter => adapter;
+
     public string Method => adapter.Config.UseDora ? "DoRA" : "LoRA";
 
     public void CheckFits(ModelSpec spec, string modelConfigPath) => PeftAdapterApplier.CheckFits(adapter, spec, modelConfigPath);

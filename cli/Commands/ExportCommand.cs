@@ -20,7 +20,7 @@ internal static class ExportCommand
         var model = new Option<string?>("--model") { Description = "The base model folder the adapter was trained on (config.json, safetensors, tokenizer)" };
         var merge = new Option<bool>("--merge") { Description = "Fold the adapter into the base weights and write a bf16 model folder" };
         var maxShard = new Option<string>("--max-shard-size") { Description = "Largest weights file of a merged model, e.g. 5GB, 500MB, 2GiB or bytes", DefaultValueFactory = _ => "5GB" };
-        var format = new Option<string>("--format") { Description = "safetensors (a Hugging Face folder or PEFT adapter) or gguf (one llama.cpp file)", DefaultValueFactory = _ => "safetensors" };
+        var format = new Option<string>("--format") { Description = "safetensors (a Hugging Face folder or PEFT adapter), gguf (one llama.cpp file) or gguf-lora (a llama.cpp LoRA adapter)", DefaultValueFactory = _ => "safetensors" };
         var quant = new Option<string>("--quant") { Description = $"GGUF matrix type: {string.Join(", ", GgufQuantTypes.Names)}", DefaultValueFactory = _ => "f16" };
         var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty), or the .gguf file" };
         var command = new Command("export", "Export a trained adapter: merged into the base model (--merge), as a validated PEFT adapter, or as a GGUF file (--format gguf)")
@@ -36,10 +36,14 @@ internal static class ExportCommand
             {
                 case "gguf":
                     return Gguf(adapterArg is null ? null : PeftAdapterCopy.ResolveAdapter(adapterArg), modelFolder, GgufQuantTypes.Parse(parse.GetValue(quant)!), outFolder);
+                case "gguf-lora":
+                    var lora = GgufLoraExport.Write(PeftAdapterCopy.ResolveAdapter(adapterArg ?? throw new QuantPeftException("ADAPTER_OR_RUN: required with --format gguf-lora")), modelFolder, outFolder);
+                    Console.WriteLine($"gguf-lora: {lora.Tensors} tensors, {lora.Bytes:N0} bytes → {lora.Path} (load with llama.cpp's --lora beside the base GGUF)");
+                    return CliRunner.Ok;
                 case "safetensors":
                     break;
                 default:
-                    throw new QuantPeftException($"--format: expected safetensors or gguf; found '{parse.GetValue(format)}'");
+                    throw new QuantPeftException($"--format: expected safetensors, gguf or gguf-lora; found '{parse.GetValue(format)}'");
             }
             long shardBytes = ParseSize(parse.GetValue(maxShard)!);
             string adapterFolder = PeftAdapterCopy.ResolveAdapter(adapterArg ?? throw new QuantPeftException("ADAPTER_OR_RUN: required unless --format gguf; give the adapter or run folder"));

@@ -190,4 +190,38 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
             Assert.Equal(theirs, ours);
         }
     }
+
+    [Fact]
+    public void GgufLoraOnTheBaseGivesTheMergedModelsLogProbsInLlamaCpp()
+    {
+        using var dir = new TempDir();
+        var (model, adapter, merged) = TrainedTinyModel(dir);
+        string baseFile = dir.File("base-f16.gguf"), loraFile = dir.File("adapter.gguf"), mergedFile = dir.File("merged-f16.gguf");
+        GgufExport.Write(model, null, GgufQuantType.F16, baseFile);
+        GgufExport.Write(model, adapter, GgufQuantType.F16, mergedFile);
+        var result = GgufLoraExport.Write(adapter, model, loraFile);
+        Assert.Equal(2 * 2 * 7, result.Tensors);
+        int[] ids = ByteIds(63);
+
+        using var withLora = LlamaCppModel.Load(baseFile);
+        double[] baseOnly = withLora.LogProbs(ids);
+        withLora.UseLora(loraFile);
+        double[] lora = withLora.LogProbs(ids);
+        using var mergedModel = LlamaCppModel.Load(mergedFile);
+        double[] mergedLogProbs = mergedModel.LogProbs(ids);
+        // QuantPeft's base + adapter, unmerged, in float32: the same computation llama.cpp does with --lora.
+        double[] reference;
+        using (var loaded = GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.Float32))
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var logp = loaded.Model.forward(tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length])).to(ScalarType.Float64).log_softmax(-1)[0];
+            reference = logp.narrow(0, 0, ids.Length - 1).gather(1, tensor(ids.Skip(1).Select(i => (long)i).ToArray()).unsqueeze(1)).squeeze(1).data<double>().ToArray();
+        }
+        double vsReference = MeanAbsDiff(lora, reference), vsMerged = MeanAbsDiff(lora, mergedLogProbs), effect = MeanAbsDiff(lora, baseOnly);
+        output.WriteLine($"gguf-lora on the f16 base: mean |Δ log p| vs QuantPeft base+adapter {vsReference:F5}, vs merged f16 GGUF {vsMerged:F5}; adapter effect {effect:F4}; {result.Bytes} bytes");
+        Assert.True(effect > 0.5, $"the LoRA file changed log p by only {effect}");
+        Assert.True(vsReference <= 0.01, $"vs QuantPeft: {vsReference}");
+        Assert.True(vsMerged <= 0.01, $"vs merged: {vsMerged}");
+    }
 }

@@ -34,13 +34,25 @@ internal sealed class LlamaCppModel : IDisposable
 
     public IReadOnlyDictionary<string, string> Metadata => _weights.Metadata;
 
+    private LoraAdapter? _lora;
+
+    /// <summary>Applies a llama.cpp LoRA file (at scale 1) to every context created afterwards.</summary>
+    public void UseLora(string path) => _lora = _weights.NativeHandle.LoadLoraFromFile(path);
+
+    private LLamaContext CreateContext()
+    {
+        var context = _weights.CreateContext(_params);
+        if (_lora is LoraAdapter lora) context.NativeHandle.SetLoraAdapters([(lora, 1f)]);
+        return context;
+    }
+
     public int[] Tokenize(string text, bool addBos = true) =>
         [.. _weights.Tokenize(text, addBos, special: false, Encoding.UTF8).Select(t => (int)t)];
 
     /// <summary>Logits (T, V) of one sequence, all positions decoded in one batch.</summary>
     public float[][] Logits(int[] ids)
     {
-        using var context = _weights.CreateContext(_params);
+        using var context = CreateContext();
         var batch = new LLamaBatch();
         for (int i = 0; i < ids.Length; i++) batch.Add((LLamaToken)ids[i], i, (LLamaSeqId)0, logits: true);
         var result = context.Decode(batch);
@@ -51,7 +63,7 @@ internal sealed class LlamaCppModel : IDisposable
     /// <summary>Greedy continuation of <paramref name="prompt"/>: the prompt in one batch, then one token at a time (llama.cpp's KV cache).</summary>
     public int[] Greedy(int[] prompt, int count)
     {
-        using var context = _weights.CreateContext(_params);
+        using var context = CreateContext();
         var batch = new LLamaBatch();
         for (int i = 0; i < prompt.Length; i++) batch.Add((LLamaToken)prompt[i], i, (LLamaSeqId)0, logits: i == prompt.Length - 1);
         var output = new List<int>();
