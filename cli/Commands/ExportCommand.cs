@@ -74,6 +74,14 @@ internal static class ExportCommand
             });
         });
         string what = adapterFolder is null ? model : $"{model} + {adapterFolder} ({result.MergedModules} modules merged)";
+        if (!model.StartsWith("synthetic:", StringComparison.Ordinal))
+        {
+            string? jinja = QuantPeft.Trainers.Tokenizers.TokenizerConfigJson.ReadFromFolder(model).ChatTemplate;
+            var (text, note) = OllamaModelfile.Build(Path.GetFileName(result.Path), QuantPeft.Trainers.Data.ChatTemplate.FromJinja(jinja), jinja is not null);
+            string modelfile = OllamaModelfile.PathFor(result.Path);
+            File.WriteAllText(modelfile, text);
+            console.MarkupLineInterpolated($"Ollama: {modelfile}{(note is null ? "" : $" ({note})")}");
+        }
         console.MarkupLineInterpolated($"gguf {GgufQuantTypes.Name(quant)}: {what} → {result.Path}: {result.Tensors} tensors, {result.Bytes:N0} bytes in {clock.Elapsed.TotalSeconds:0.0} s");
         return CliRunner.Ok;
     }

@@ -14,7 +14,11 @@ public class ExportGgufCommandTests
         byte[] head = File.ReadAllBytes(file)[..8];
         Assert.Equal("GGUF"u8.ToArray(), head[..4]);
         Assert.Equal(3, BitConverter.ToInt32(head, 4));
-        Assert.Single(Directory.GetFiles(dir.Path));
+        // The Ollama Modelfile beside it: FROM the file; the demo model declares no chat template, so no TEMPLATE, and the console says so.
+        string modelfile = Path.Combine(dir.Path, "demo.Modelfile");
+        Assert.Equal(2, Directory.GetFiles(dir.Path).Length);
+        Assert.Equal("FROM ./demo.gguf\n", File.ReadAllText(modelfile));
+        Assert.Contains("no chat_template", r.Out);
     }
 
     [Theory]
