@@ -21,6 +21,18 @@ public class ExportGgufCommandTests
         Assert.Contains("no chat_template", r.Out);
     }
 
+    [Fact]
+    public void KQuantsGoThroughLlamaCppsQuantizerAndLeaveNoIntermediateFile()
+    {
+        using var dir = new TempFolder();
+        string file = Path.Combine(dir.Path, "demo.gguf");
+        var r = CliHarness.Run("export", "--model", CliHarness.DemoModel(), "--format", "gguf", "--quant", "q4_k_m", "-o", file);
+        Assert.True(r.Exit == 0, r.Err);
+        long f16Bytes = 1_781_696;   // the demo model's f16 file
+        Assert.InRange(new FileInfo(file).Length, 100_000, f16Bytes / 2);
+        Assert.Equal(["demo.Modelfile", "demo.gguf"], Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
     [Theory]
     [InlineData("--quant", "q3_k_s", "error: --quant")]
     [InlineData("--format", "onnx", "error: --format")]

@@ -55,6 +55,8 @@ public static class GgufExport
             throw new ExportException($"--model: {e.Message}");
         }
         GgufModelLayout.Architecture(spec);   // refuses an unsupported family before anything is read
+        if (!SyntheticModel.IsSynthetic(model) && PrequantizedFolder.Read(model) is not null)
+            throw new ExportException($"--model: '{model}' holds pre-quantized weights; export from the full-precision folder it was quantized from");
 
         string full = Path.GetFullPath(output);
         string dir = Path.GetDirectoryName(full)!;

@@ -30,6 +30,8 @@ public static class LlamaCppQuantizer
         lock (Gate)
         {
             HookLog();
+            // The quantizer's default-parameters call is a plain DllImport: load the library through LLamaSharp's resolver first.
+            NativeApi.llama_max_devices();
             Errors.Clear();
             bool ok = LLamaQuantizer.Quantize(source, destination, ftype, nthread: Environment.ProcessorCount, allowRequantize: false);
             if (!ok) throw new ExportException($"llama.cpp could not quantize '{source}' to {GgufQuantTypes.Name(quant)}: {Errors.ToString().Trim()}");
