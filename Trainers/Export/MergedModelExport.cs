@@ -9,6 +9,11 @@ using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Export;
 
+/// <summary>The 4-bit base an adapter was trained on, for <c>--merge-onto dequantized</c>.</summary>
+/// <param name="Format">NF4 or FP4.</param>
+/// <param name="DoubleQuant">Whether the block scales were double-quantized.</param>
+public sealed record MergeBase(QuantPeft.Quant.Torch.FourBitFormat Format, bool DoubleQuant);
+
 /// <summary>What an export wrote.</summary>
 /// <param name="Folder">The output folder.</param>
 /// <param name="WeightFiles">The safetensors files written (one, or the shards).</param>
@@ -32,7 +37,12 @@ public static class MergedModelExport
 
     /// <summary>Merges the adapter in <paramref name="adapterFolder"/> into the model in <paramref name="modelFolder"/> and writes <paramref name="output"/>.</summary>
     /// <exception cref="ExportException">The adapter does not fit the model, or <paramref name="output"/> is a non-empty folder.</exception>
-    public static ExportResult Merge(string adapterFolder, string modelFolder, string output, long maxShardBytes)
+    /// <param name="adapterFolder">The adapter.</param>
+    /// <param name="modelFolder">The base model folder.</param>
+    /// <param name="output">The folder to create.</param>
+    /// <param name="maxShardBytes">Largest weights file.</param>
+    /// <param name="onto">Null: merge into the original weights; a 4-bit format: into that base, dequantized (<see cref="DequantizedBaseSource"/>).</param>
+    public static ExportResult Merge(string adapterFolder, string modelFolder, string output, long maxShardBytes, MergeBase? onto = null)
     {
         var (spec, configPath) = ReadSpec(modelFolder);
         using var adapter = ExportableAdapters.Open(adapterFolder);
@@ -46,7 +56,7 @@ public static class MergedModelExport
         };
         using var model = new CausalLm(spec, decoder);
         using (var source = new ShardedTensorSource(checkpoint))
-            model.LoadWeights(source);
+            model.LoadWeights(onto is null ? source : new DequantizedBaseSource(source, onto.Format, onto.DoubleQuant));
         int merged = adapter.MergeInto(model);
 
         // The model's own parameters under their checkpoint names: an adapter keeps its base as `base_layer`.

@@ -22,20 +22,34 @@ internal static class ExportCommand
         var maxShard = new Option<string>("--max-shard-size") { Description = "Largest weights file of a merged model, e.g. 5GB, 500MB, 2GiB or bytes", DefaultValueFactory = _ => "5GB" };
         var format = new Option<string>("--format") { Description = "safetensors (a Hugging Face folder or PEFT adapter), gguf (one llama.cpp file) or gguf-lora (a llama.cpp LoRA adapter)", DefaultValueFactory = _ => "safetensors" };
         var quant = new Option<string>("--quant") { Description = $"GGUF matrix type: {string.Join(", ", GgufQuantTypes.Names)}", DefaultValueFactory = _ => "f16" };
+        var onto = new Option<string>("--merge-onto") { Description = "original: merge into the checkpoint's weights; dequantized: into the 4-bit base a QLoRA adapter was trained on (--base-weights, --double-quant)", DefaultValueFactory = _ => "original" };
+        var baseWeights = new Option<string>("--base-weights") { Description = "With --merge-onto dequantized: the 4-bit format of the training base, nf4 or fp4", DefaultValueFactory = _ => "nf4" };
+        var doubleQuant = new Option<bool>("--double-quant") { Description = "With --merge-onto dequantized: the training base had double-quantized block scales" };
         var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty), or the .gguf file" };
         var command = new Command("export", "Export a trained adapter: merged into the base model (--merge), as a validated PEFT adapter, or as a GGUF file (--format gguf)")
         {
-            adapter, model, merge, maxShard, format, quant, output,
+            adapter, model, merge, maxShard, format, quant, onto, baseWeights, doubleQuant, output,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
             string modelFolder = parse.GetValue(model) ?? throw new QuantPeftException("--model: required; give the base model folder the adapter was trained on");
             string outFolder = parse.GetValue(output) ?? throw new QuantPeftException("-o: required; give the output folder");
             string? adapterArg = parse.GetValue(adapter);
+            MergeBase? mergeBase = parse.GetValue(onto) switch
+            {
+                "original" => null,
+                "dequantized" => new MergeBase(parse.GetValue(baseWeights) switch
+                {
+                    "nf4" => QuantPeft.Quant.Torch.FourBitFormat.Nf4,
+                    "fp4" => QuantPeft.Quant.Torch.FourBitFormat.Fp4,
+                    var w => throw new QuantPeftException($"--base-weights: expected nf4 or fp4, found '{w}'"),
+                }, parse.GetValue(doubleQuant)),
+                var o => throw new QuantPeftException($"--merge-onto: expected original or dequantized, found '{o}'"),
+            };
             switch (parse.GetValue(format))
             {
                 case "gguf":
-                    return Gguf(adapterArg is null ? null : PeftAdapterCopy.ResolveAdapter(adapterArg), modelFolder, GgufQuantTypes.Parse(parse.GetValue(quant)!), outFolder);
+                    return Gguf(adapterArg is null ? null : PeftAdapterCopy.ResolveAdapter(adapterArg), modelFolder, GgufQuantTypes.Parse(parse.GetValue(quant)!), outFolder, mergeBase);
                 case "gguf-lora":
                     var lora = GgufLoraExport.Write(PeftAdapterCopy.ResolveAdapter(adapterArg ?? throw new QuantPeftException("ADAPTER_OR_RUN: required with --format gguf-lora")), modelFolder, outFolder);
                     Console.WriteLine($"gguf-lora: {lora.Tensors} tensors, {lora.Bytes:N0} bytes → {lora.Path} (load with llama.cpp's --lora beside the base GGUF)");
@@ -48,7 +62,7 @@ internal static class ExportCommand
             long shardBytes = ParseSize(parse.GetValue(maxShard)!);
             string adapterFolder = PeftAdapterCopy.ResolveAdapter(adapterArg ?? throw new QuantPeftException("ADAPTER_OR_RUN: required unless --format gguf; give the adapter or run folder"));
             var result = parse.GetValue(merge)
-                ? MergedModelExport.Merge(adapterFolder, modelFolder, outFolder, shardBytes)
+                ? MergedModelExport.Merge(adapterFolder, modelFolder, outFolder, shardBytes, mergeBase)
                 : PeftAdapterCopy.Copy(adapterFolder, modelFolder, outFolder);
             Console.WriteLine(result.MergedModules > 0
                 ? $"merged {result.MergedModules} adapter modules into {modelFolder}: {result.Folder} ({result.WeightFiles.Count} weights file(s){(result.IndexFile is null ? "" : ", indexed")}, bf16)"
@@ -58,7 +72,7 @@ internal static class ExportCommand
         return command;
     }
 
-    private static int Gguf(string? adapterFolder, string model, GgufQuantType quant, string output)
+    private static int Gguf(string? adapterFolder, string model, GgufQuantType quant, string output, MergeBase? onto)
     {
         GgufExportResult result = null!;
         IAnsiConsole console = ConsoleFactory.Create();
@@ -66,12 +80,12 @@ internal static class ExportCommand
         console.Progress().AutoClear(true).Start(ctx =>
         {
             ProgressTask task = ctx.AddTask("gguf");
-            result = GgufExport.Write(model, adapterFolder, quant, output, (i, n, name) =>
+            result = GgufExport.Write(model, adapterFolder, quant, output, onTensor: (i, n, name) =>
             {
                 task.MaxValue = n;
                 task.Value = i;
                 task.Description = GgufQuantTypes.IsKQuant(quant) && i == n ? $"llama.cpp {GgufQuantTypes.Name(quant)}" : name;
-            });
+            }, onto: onto);
         });
         string what = adapterFolder is null ? model : $"{model} + {adapterFolder} ({result.MergedModules} modules merged)";
         if (!model.StartsWith("synthetic:", StringComparison.Ordinal))

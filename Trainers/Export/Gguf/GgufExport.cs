@@ -42,7 +42,8 @@ public static class GgufExport
     /// <param name="output">The GGUF file to create; it must not exist.</param>
     /// <param name="onTensor">Called after each tensor with (tensors written, tensors in all, name).</param>
     /// <exception cref="ExportException">Bad input: the output exists, the adapter does not fit, a family or tokenizer without a GGUF form.</exception>
-    public static GgufExportResult Write(string model, string? adapterFolder, GgufQuantType quant, string output, Action<int, int, string>? onTensor = null)
+    /// <param name="onto">With an adapter: null merges into the original weights; a 4-bit format merges into that base, dequantized.</param>
+    public static GgufExportResult Write(string model, string? adapterFolder, GgufQuantType quant, string output, Action<int, int, string>? onTensor = null, MergeBase? onto = null)
     {
         if (File.Exists(output) || Directory.Exists(output)) throw new ExportException($"-o: '{output}' already exists; give a new file name");
         ModelSpec spec;
@@ -75,7 +76,7 @@ public static class GgufExport
             {
                 using var adapter = ExportableAdapters.Open(adapterFolder);
                 adapter.CheckFits(spec, Path.Combine(model, ModelConfigReader.FileName));
-                using var lm = MergedModel(model, spec, adapter, out merged);
+                using var lm = MergedModel(model, spec, adapter, onto, out merged);
                 var byName = lm.named_parameters().ToDictionary(p => p.name.Replace(".base_layer.", ".", StringComparison.Ordinal), p => (Tensor)p.parameter, StringComparer.Ordinal);
                 tensors = WriteFile(intermediate ?? temp, model, spec, quant, name => byName[name].alias(), onTensor);
             }
@@ -91,16 +92,21 @@ public static class GgufExport
     }
 
     /// <summary>The base in bf16 with the adapter folded in, as <c>qpeft export --merge</c> builds it.</summary>
-    private static CausalLm MergedModel(string model, ModelSpec spec, IExportableAdapter adapter, out int merged)
+    private static CausalLm MergedModel(string model, ModelSpec spec, IExportableAdapter adapter, MergeBase? onto, out int merged)
     {
         var decoder = new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
             LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
         };
-        var lm = ModelFolder.Load(model, spec, decoder);
+        var lm = new CausalLm(spec, decoder);
         try
         {
+            ModelFolder.WithWeights(model, source =>
+            {
+                lm.LoadWeights(new HeapTrimmingTensorSource(onto is null ? source : new DequantizedBaseSource(source, onto.Format, onto.DoubleQuant)));
+                return 0;
+            });
             merged = adapter.MergeInto(lm);
             return lm;
         }
