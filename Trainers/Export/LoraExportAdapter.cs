@@ -12,9 +12,15 @@ internal sealed class LoraExportAdapter(PeftAdapter adapter) : IExportableAdapte
 {
     public string Folder => adapter.Folder;
 
+    /// <summary>The adapter folder's config and tensors.</summary>
+    public PeftAdapter Adapter => adapter;
+
     public string Method => adapter.Config.UseDora ? "DoRA" : "LoRA";
 
     public void CheckFits(ModelSpec spec, string modelConfigPath) => PeftAdapterApplier.CheckFits(adapter, spec, modelConfigPath);
+
+    /// <summary>Attaches the adapter to <paramref name="model"/> without merging (generation on a quantized base).</summary>
+    public int Attach(CausalLm model) => PeftAdapterApplier.Apply(model, adapter).Count;
 
     public int MergeInto(CausalLm model)
     {

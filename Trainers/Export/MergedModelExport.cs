@@ -9,6 +9,11 @@ using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Export;
 
+/// <summary>The 4-bit base an adapter was trained on, for <c>--merge-onto dequantized</c>.</summary>
+/// <param name="Format">NF4 or FP4.</param>
+/// <param name="DoubleQuant">Whether the block scales were double-quantized.</param>
+public sealed record MergeBase(QuantPeft.Quant.Torch.FourBitFormat Format, bool DoubleQuant);
+
 /// <summary>What an export wrote.</summary>
 /// <param name="Folder">The output folder.</param>
 /// <param name="WeightFiles">The safetensors files written (one, or the shards).</param>
@@ -38,7 +43,8 @@ public static class MergedModelExport
     /// <param name="device">Where the bf16 model is held while the deltas are added (null: the CPU); the deltas are formed
     /// on the host and added in f32, so every device writes the same bytes.</param>
     /// <exception cref="ExportException">The adapter does not fit the model, or <paramref name="output"/> is a non-empty folder.</exception>
-    public static ExportResult Merge(string adapterFolder, string modelFolder, string output, long maxShardBytes, Device? device = null)
+    /// <param name="onto">Null: merge into the original weights; a 4-bit format: into that base, dequantized (<see cref="DequantizedBaseSource"/>).</param>
+    public static ExportResult Merge(string adapterFolder, string modelFolder, string output, long maxShardBytes, MergeBase? onto = null, Device? device = null)
     {
         var (spec, configPath) = ReadSpec(modelFolder);
         using var adapter = ExportableAdapters.Open(adapterFolder);
@@ -53,7 +59,7 @@ public static class MergedModelExport
         };
         using var model = new CausalLm(spec, decoder);
         using (var source = new ShardedTensorSource(checkpoint))
-            model.LoadWeights(source);
+            model.LoadWeights(onto is null ? source : new DequantizedBaseSource(source, onto.Format, onto.DoubleQuant));
         int merged = adapter.MergeInto(model);
 
         // The model's own parameters under their checkpoint names: an adapter keeps its base as `base_layer`.

@@ -89,6 +89,17 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
+    /// Logits (B, T, V) of the tokens that follow the <paramref name="cache"/>d ones, adding theirs to the cache: the same
+    /// logits <see cref="forward"/> gives for those positions of the whole sequence, computing only the new tokens.
+    /// </summary>
+    public Tensor Forward(Tensor inputIds, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = _model.Forward(inputIds, cache);
+        return nn.functional.linear(hidden, LmHeadWeight).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Copies every tensor of <paramref name="source"/> into the model; see <see cref="WeightLoader.Load"/>. A model built
     /// with <see cref="DecoderOptions.Pruning"/> reads the source through it, so each tensor arrives already narrowed.
     /// </summary>

@@ -55,4 +55,35 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
             h = checkpoint ? BlockCheckpoint.Run(layer, h, cos, sin) : layer.call(h, cos, sin);
         return _norm.call(h).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// input ids (B, T) int64 of the tokens after the <paramref name="cache"/>d ones → their final-norm hidden states
+    /// (B, T, H); their keys and values join the cache.
+    /// </summary>
+    /// <exception cref="ModelException">The cached and new tokens exceed <c>max_position_embeddings</c>.</exception>
+    public Tensor Forward(Tensor inputIds, KvCache cache)
+    {
+        long seqLen = inputIds.shape[^1], past = cache.Length;
+        if (past + seqLen > _maxPositions)
+            throw new ModelException($"input_ids: {past} cached + {seqLen} new tokens exceed max_position_embeddings {_maxPositions}");
+        using var scope = NewDisposeScope();
+        var h = _embedTokens.call(inputIds);                                   // (B, T, H)
+        var (cos, sin) = RotaryEmbedding.CosSin(_inverseFrequencies, past + seqLen, h.dtype, h.device);
+        (cos, sin) = (cos.narrow(0, past, seqLen), sin.narrow(0, past, seqLen));
+        for (int i = 0; i < _layerList.Length; i++)
+        {
+            var attention = _layerList[i].SelfAttn;
+            attention.Cache = cache[i];
+            try
+            {
+                h = _layerList[i].call(h, cos, sin);
+            }
+            finally
+            {
+                attention.Cache = null;
+            }
+        }
+        cache.Advance(seqLen);
+        return _norm.call(h).MoveToOuterDisposeScope();
+    }
 }

@@ -46,10 +46,13 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         var v = _vProj.call(x).view(b, t, _numKvHeads, _headDim).transpose(1, 2);   // (B, nKv, T, D)
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
-        k = RepeatKv(k);                                                            // (B, nH, T, D)
+        if (Cache is KvCache.Slot slot) (k, v) = slot.Append(k, v);                 // (B, nKv, past + T, D)
+        k = RepeatKv(k);                                                            // (B, nH, S, D)
         v = RepeatKv(v);
         var attended = Implementation == AttentionImplementation.Fused
-            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+            ? k.shape[2] == t
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: Future(t, k.shape[2], q.device).logical_not())
             : EagerAttention(q, k, v);                                              // (B, nH, T, D)
         var merged = attended.transpose(1, 2).reshape(b, t, _numHeads * _headDim);  // (B, T, nH·D)
         return _oProj.call(merged).MoveToOuterDisposeScope();
@@ -64,11 +67,17 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         return kv.unsqueeze(2).expand(b, _numKvHeads, group, t, _headDim).reshape(b, _numHeads, t, _headDim);
     }
 
+    /// <summary>Generation's cache of keys and values (<see cref="KvCache"/>), set for the duration of a cached forward.</summary>
+    internal KvCache.Slot? Cache { get; set; }
+
+    // (T, S) true where query t (at position S − T + t) must not see key s: the keys after it.
+    private static Tensor Future(long t, long s, Device device) => ones(t, s, dtype: ScalarType.Bool, device: device).triu(1 + s - t);
+
     private Tensor EagerAttention(Tensor q, Tensor k, Tensor v)
     {
         long t = q.shape[2];
-        var scores = matmul(q, k.transpose(2, 3)).MulInPlace(1.0 / Math.Sqrt(_headDim));  // (B, nH, T, T)
-        using var future = ones(t, t, dtype: ScalarType.Bool, device: q.device).triu(1);
+        var scores = matmul(q, k.transpose(2, 3)).MulInPlace(1.0 / Math.Sqrt(_headDim));  // (B, nH, T, S)
+        using var future = Future(t, k.shape[2], q.device);
         var masked = scores.MaskedFill(future, double.NegativeInfinity);
         var probs = masked.softmax(-1, ScalarType.Float32).to_type(q.dtype);
         return matmul(probs, v);

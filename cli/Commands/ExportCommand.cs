@@ -3,37 +3,70 @@ using System.Globalization;
 using QuantPeft.Formats;
 using QuantPeft.Trainers.Export;
 using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Export.Gguf;
+using Spectre.Console;
 
 namespace QuantPeft.Cli.Commands;
 
 /// <summary>
 /// <c>qpeft export ADAPTER_OR_RUN --model MODEL [--merge] -o DIR</c>: with <c>--merge</c> a merged bf16 model in
-/// Hugging Face layout; without, the PEFT adapter validated against the model and copied.
+/// Hugging Face layout; without, the PEFT adapter validated against the model and copied. With <c>--format gguf</c>: the
+/// model (with the adapter merged, when one is given) as one llama.cpp GGUF file of <c>--quant</c> type.
 /// </summary>
 internal static class ExportCommand
 {
     public static Command Create()
     {
-        var adapter = new Argument<string>("adapter") { Description = "A PEFT adapter folder, or a run folder (its adapter/)" };
+        var adapter = new Argument<string?>("adapter") { Description = "A PEFT adapter folder, or a run folder (its adapter/); optional with --format gguf", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string?>("--model") { Description = "The base model folder the adapter was trained on (config.json, safetensors, tokenizer)" };
         var merge = new Option<bool>("--merge") { Description = "Fold the adapter into the base weights and write a bf16 model folder" };
         var maxShard = new Option<string>("--max-shard-size") { Description = "Largest weights file of a merged model, e.g. 5GB, 500MB, 2GiB or bytes", DefaultValueFactory = _ => "5GB" };
-        var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty)" };
+        var format = new Option<string>("--format") { Description = "safetensors (a Hugging Face folder or PEFT adapter), gguf (one llama.cpp file) or gguf-lora (a llama.cpp LoRA adapter)", DefaultValueFactory = _ => "safetensors" };
+        var quant = new Option<string>("--quant") { Description = $"GGUF matrix type: {string.Join(", ", GgufQuantTypes.Names)}", DefaultValueFactory = _ => "f16" };
+        var onto = new Option<string>("--merge-onto") { Description = "original: merge into the checkpoint's weights; dequantized: into the 4-bit base a QLoRA adapter was trained on (--base-weights, --double-quant)", DefaultValueFactory = _ => "original" };
+        var baseWeights = new Option<string>("--base-weights") { Description = "With --merge-onto dequantized: the 4-bit format of the training base, nf4 or fp4", DefaultValueFactory = _ => "nf4" };
+        var doubleQuant = new Option<bool>("--double-quant") { Description = "With --merge-onto dequantized: the training base had double-quantized block scales" };
+        var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty), or the .gguf file" };
         // The merge holds the whole model in bf16, so it stays on the host unless a device is asked for.
         var device = new Option<string>(DeviceOption.Name) { Description = "With --merge: auto | cpu | cuda | cuda:N, where the bf16 model is held while the adapter is added (default cpu: the whole model must fit)", DefaultValueFactory = _ => "cpu" };
-        var command = new Command("export", "Export a trained adapter: merged into the base model (--merge) or as a validated PEFT adapter")
+        var command = new Command("export", "Export a trained adapter: merged into the base model (--merge), as a validated PEFT adapter, or as a GGUF file (--format gguf)")
         {
-            adapter, model, merge, maxShard, output, device,
+            adapter, model, merge, maxShard, format, quant, onto, baseWeights, doubleQuant, output, device,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
             string modelFolder = parse.GetValue(model) ?? throw new QuantPeftException("--model: required; give the base model folder the adapter was trained on");
             string outFolder = parse.GetValue(output) ?? throw new QuantPeftException("-o: required; give the output folder");
+            string? adapterArg = parse.GetValue(adapter);
+            MergeBase? mergeBase = parse.GetValue(onto) switch
+            {
+                "original" => null,
+                "dequantized" => new MergeBase(parse.GetValue(baseWeights) switch
+                {
+                    "nf4" => QuantPeft.Quant.Torch.FourBitFormat.Nf4,
+                    "fp4" => QuantPeft.Quant.Torch.FourBitFormat.Fp4,
+                    var w => throw new QuantPeftException($"--base-weights: expected nf4 or fp4, found '{w}'"),
+                }, parse.GetValue(doubleQuant)),
+                var o => throw new QuantPeftException($"--merge-onto: expected original or dequantized, found '{o}'"),
+            };
+            switch (parse.GetValue(format))
+            {
+                case "gguf":
+                    return Gguf(adapterArg is null ? null : PeftAdapterCopy.ResolveAdapter(adapterArg), modelFolder, GgufQuantTypes.Parse(parse.GetValue(quant)!), outFolder, mergeBase);
+                case "gguf-lora":
+                    var lora = GgufLoraExport.Write(PeftAdapterCopy.ResolveAdapter(adapterArg ?? throw new QuantPeftException("ADAPTER_OR_RUN: required with --format gguf-lora")), modelFolder, outFolder);
+                    Console.WriteLine($"gguf-lora: {lora.Tensors} tensors, {lora.Bytes:N0} bytes → {lora.Path} (load with llama.cpp's --lora beside the base GGUF)");
+                    return CliRunner.Ok;
+                case "safetensors":
+                    break;
+                default:
+                    throw new QuantPeftException($"--format: expected safetensors, gguf or gguf-lora; found '{parse.GetValue(format)}'");
+            }
             long shardBytes = ParseSize(parse.GetValue(maxShard)!);
             string onDevice = RunDevice.Resolve(parse.GetValue(device)!);
-            string adapterFolder = PeftAdapterCopy.ResolveAdapter(parse.GetValue(adapter)!);
+            string adapterFolder = PeftAdapterCopy.ResolveAdapter(adapterArg ?? throw new QuantPeftException("ADAPTER_OR_RUN: required unless --format gguf; give the adapter or run folder"));
             var result = parse.GetValue(merge)
-                ? MergedModelExport.Merge(adapterFolder, modelFolder, outFolder, shardBytes, TorchSharp.torch.device(onDevice))
+                ? MergedModelExport.Merge(adapterFolder, modelFolder, outFolder, shardBytes, mergeBase, TorchSharp.torch.device(onDevice))
                 : PeftAdapterCopy.Copy(adapterFolder, modelFolder, outFolder);
             Console.WriteLine(result.MergedModules > 0
                 ? $"merged {result.MergedModules} adapter modules into {modelFolder}: {result.Folder} ({result.WeightFiles.Count} weights file(s){(result.IndexFile is null ? "" : ", indexed")}, bf16)"
@@ -41,6 +74,34 @@ internal static class ExportCommand
             return CliRunner.Ok;
         }));
         return command;
+    }
+
+    private static int Gguf(string? adapterFolder, string model, GgufQuantType quant, string output, MergeBase? onto)
+    {
+        GgufExportResult result = null!;
+        IAnsiConsole console = ConsoleFactory.Create();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        console.Progress().AutoClear(true).Start(ctx =>
+        {
+            ProgressTask task = ctx.AddTask("gguf");
+            result = GgufExport.Write(model, adapterFolder, quant, output, onTensor: (i, n, name) =>
+            {
+                task.MaxValue = n;
+                task.Value = i;
+                task.Description = GgufQuantTypes.IsKQuant(quant) && i == n ? $"llama.cpp {GgufQuantTypes.Name(quant)}" : name;
+            }, onto: onto);
+        });
+        string what = adapterFolder is null ? model : $"{model} + {adapterFolder} ({result.MergedModules} modules merged)";
+        if (!model.StartsWith("synthetic:", StringComparison.Ordinal))
+        {
+            string? jinja = QuantPeft.Trainers.Tokenizers.TokenizerConfigJson.ReadFromFolder(model).ChatTemplate;
+            var (text, note) = OllamaModelfile.Build(Path.GetFileName(result.Path), QuantPeft.Trainers.Data.ChatTemplate.FromJinja(jinja), jinja is not null);
+            string modelfile = OllamaModelfile.PathFor(result.Path);
+            File.WriteAllText(modelfile, text);
+            console.MarkupLineInterpolated($"Ollama: {modelfile}{(note is null ? "" : $" ({note})")}");
+        }
+        console.MarkupLineInterpolated($"gguf {GgufQuantTypes.Name(quant)}: {what} → {result.Path}: {result.Tensors} tensors, {result.Bytes:N0} bytes in {clock.Elapsed.TotalSeconds:0.0} s");
+        return CliRunner.Ok;
     }
 
     // Hugging Face's convention: KB/MB/GB are powers of 1000, KiB/MiB/GiB powers of 1024.

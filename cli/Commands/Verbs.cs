@@ -15,5 +15,7 @@ internal static class Verbs
         yield return BenchMemoryCommand.Create();
         yield return ExportCommand.Create();
         yield return DataCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return ChatCommand.Create();
     }
 }

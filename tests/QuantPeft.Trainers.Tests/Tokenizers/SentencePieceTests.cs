@@ -83,7 +83,7 @@ public class SentencePieceTests
         Assert.Contains(path, e.Message);
     }
 
-    private static class Proto
+    internal static class Proto
     {
         public static void Varint(Stream s, int field, ulong value)
         {

@@ -1,0 +1,132 @@
+using QuantPeft.Formats.Gguf;
+using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Trainers.Model;
+
+namespace QuantPeft.Trainers.Export.Gguf;
+
+/// <summary>
+/// How a Hugging Face decoder becomes a llama.cpp model: the architecture name and its hyper-parameter keys, the GGUF
+/// name of each checkpoint tensor, and the row order llama.cpp's rotary kernel expects.
+/// </summary>
+/// <remarks>
+/// llama and mistral checkpoints both become llama.cpp's <c>llama</c> architecture, whose rotary embedding rotates
+/// adjacent pairs (2i, 2i+1) of a head, while Hugging Face's rotates (i, i + D/2). The q and k rows (weights and
+/// biases) are therefore reordered within each head: row i + D/2·j of the Hugging Face head goes to row 2i + j. Qwen2
+/// (llama.cpp's <c>qwen2</c>) uses the half-split rotation itself and keeps the rows as they are.
+/// </remarks>
+public static class GgufModelLayout
+{
+    /// <summary>llama.cpp's architecture name for <paramref name="spec"/>.</summary>
+    /// <exception cref="ExportException">A family llama.cpp's GGUF export does not cover here.</exception>
+    public static string Architecture(ModelSpec spec) => spec.ModelType switch
+    {
+        "llama" or "mistral" => "llama",
+        "qwen2" => "qwen2",
+        _ => throw new ExportException($"config.json: model_type '{spec.ModelType}' has no GGUF export; supported: llama, mistral, qwen2"),
+    };
+
+    /// <summary>Whether q/k rows are reordered for llama.cpp's adjacent-pair rotation.</summary>
+    public static bool PermutesQk(ModelSpec spec) => Architecture(spec) == "llama";
+
+    /// <summary>Writes the architecture's hyper-parameter keys.</summary>
+    public static void AddHyperParameters(GgufMetadata meta, ModelSpec spec)
+    {
+        string a = Architecture(spec);
+        meta.SetUInt32($"{a}.context_length", (uint)spec.MaxPositionEmbeddings);
+        meta.SetUInt32($"{a}.embedding_length", (uint)spec.HiddenSize);
+        meta.SetUInt32($"{a}.block_count", (uint)spec.NumLayers);
+        meta.SetUInt32($"{a}.feed_forward_length", (uint)spec.IntermediateSize);
+        meta.SetUInt32($"{a}.attention.head_count", (uint)spec.NumHeads);
+        meta.SetUInt32($"{a}.attention.head_count_kv", (uint)spec.NumKvHeads);
+        meta.SetFloat32($"{a}.rope.freq_base", (float)spec.RopeTheta);
+        meta.SetFloat32($"{a}.attention.layer_norm_rms_epsilon", (float)spec.RmsNormEps);
+        meta.SetUInt32($"{a}.vocab_size", (uint)spec.VocabSize);
+        meta.SetUInt32($"{a}.rope.dimension_count", (uint)spec.HeadDim);
+        if (spec.HeadDim * spec.NumHeads != spec.HiddenSize)
+        {
+            meta.SetUInt32($"{a}.attention.key_length", (uint)spec.HeadDim);
+            meta.SetUInt32($"{a}.attention.value_length", (uint)spec.HeadDim);
+        }
+        switch (spec.RopeScaling?.Type)
+        {
+            case "linear":
+                meta.Set($"{a}.rope.scaling.type", "linear");
+                meta.SetFloat32($"{a}.rope.scaling.factor", (float)spec.RopeScaling.Factor);
+                break;
+            case "llama3":
+                break;   // carried by the rope_freqs tensor (RopeFrequencyFactors)
+            case null or "default" or "dynamic":
+                break;   // dynamic equals the default within max_position_embeddings, the only lengths QuantPeft runs
+            default:
+                throw new ExportException($"config.json: rope_scaling type '{spec.RopeScaling.Type}' has no GGUF form here");
+        }
+    }
+
+    /// <summary>
+    /// For llama3 rope scaling: the D/2 factors llama.cpp divides the base frequencies by (<c>rope_freqs.weight</c>),
+    /// i.e. unscaled / scaled inverse frequency; null for every other scaling.
+    /// </summary>
+    public static float[]? RopeFrequencyFactors(ModelSpec spec)
+    {
+        if (spec.RopeScaling?.Type != "llama3") return null;
+        float[] scaled = RotaryEmbedding.InverseFrequencies(spec);
+        float[] plain = RotaryEmbedding.InverseFrequencies(spec with { RopeScaling = null });
+        return plain.Select((p, i) => p / scaled[i]).ToArray();
+    }
+
+    /// <summary>The GGUF name of a checkpoint tensor, or null for a tensor llama.cpp does not load (a rotary buffer).</summary>
+    public static string? TensorName(string hfName)
+    {
+        if (hfName == "model.embed_tokens.weight") return "token_embd.weight";
+        if (hfName == "model.norm.weight") return "output_norm.weight";
+        if (hfName == "lm_head.weight") return "output.weight";
+        const string layers = "model.layers.";
+        if (!hfName.StartsWith(layers, StringComparison.Ordinal)) return null;
+        int dot = hfName.IndexOf('.', layers.Length);
+        string index = hfName[layers.Length..dot], local = hfName[(dot + 1)..];
+        string? mapped = local switch
+        {
+            "input_layernorm.weight" => "attn_norm.weight",
+            "post_attention_layernorm.weight" => "ffn_norm.weight",
+            "self_attn.q_proj.weight" => "attn_q.weight",
+            "self_attn.q_proj.bias" => "attn_q.bias",
+            "self_attn.k_proj.weight" => "attn_k.weight",
+            "self_attn.k_proj.bias" => "attn_k.bias",
+            "self_attn.v_proj.weight" => "attn_v.weight",
+            "self_attn.v_proj.bias" => "attn_v.bias",
+            "self_attn.o_proj.weight" => "attn_output.weight",
+            "self_attn.o_proj.bias" => "attn_output.bias",
+            "mlp.gate_proj.weight" => "ffn_gate.weight",
+            "mlp.up_proj.weight" => "ffn_up.weight",
+            "mlp.down_proj.weight" => "ffn_down.weight",
+            _ => null,
+        };
+        return mapped is null ? null : $"blk.{index}.{mapped}";
+    }
+
+    /// <summary>The number of heads whose rows <paramref name="hfName"/> reorders (q: heads, k: kv heads), or 0 for none.</summary>
+    public static int PermutedHeads(ModelSpec spec, string hfName)
+    {
+        if (!PermutesQk(spec)) return 0;
+        if (hfName.EndsWith("self_attn.q_proj.weight", StringComparison.Ordinal) || hfName.EndsWith("self_attn.q_proj.bias", StringComparison.Ordinal))
+            return spec.NumHeads;
+        if (hfName.EndsWith("self_attn.k_proj.weight", StringComparison.Ordinal) || hfName.EndsWith("self_attn.k_proj.bias", StringComparison.Ordinal))
+            return spec.NumKvHeads;
+        return 0;
+    }
+
+    /// <summary>
+    /// The source row that lands at each output row when <paramref name="rows"/> rows of <paramref name="heads"/> heads are
+    /// reordered from half-split to adjacent pairs: output row h·D + 2i + j reads source row h·D + j·D/2 + i.
+    /// </summary>
+    public static long[] PermutedRowOrder(long rows, int heads)
+    {
+        long d = rows / heads, half = d / 2;
+        var order = new long[rows];
+        for (long h = 0; h < heads; h++)
+            for (long i = 0; i < half; i++)
+                for (long j = 0; j < 2; j++)
+                    order[h * d + 2 * i + j] = h * d + j * half + i;
+        return order;
+    }
+}
