@@ -303,7 +303,8 @@ public sealed partial class FinetuneRecipe : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var (ids, labels) = Tensors(batch, model);
-                var loss = ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: targets);
+                var loss = ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: targets,
+                    finalLogitSoftcap: model.Spec.FinalLogitSoftcap);
                 loss.backward();
                 stepLoss += loss.item<float>();
                 tokens += batch.TokenCount;
@@ -359,7 +360,8 @@ public sealed partial class FinetuneRecipe : IDisposable
                 var (ids, labels) = Tensors(batch, model);
                 int n = batch.TargetCount;
                 if (n == 0) continue;
-                sum += ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: 1).item<float>();
+                sum += ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: 1,
+                    finalLogitSoftcap: model.Spec.FinalLogitSoftcap).item<float>();
                 count += n;
             }
         }
