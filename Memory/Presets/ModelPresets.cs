@@ -9,6 +9,11 @@ namespace QuantPeft.Memory.Presets;
 /// </summary>
 public static class ModelPresets
 {
+    // Declared before the table: static initialisers run in text order, and the table reads these.
+    private static readonly RopeScaling Llama31Rope = new("llama3", 8.0, 1.0, 4.0, 8192);
+    private static readonly RopeScaling Llama32Rope = new("llama3", 32.0, 1.0, 4.0, 8192);
+    private static readonly RopeScaling Gemma3Rope = new("linear", 8.0, OriginalMaxPositionEmbeddings: 131072);
+
     private static readonly Dictionary<string, ModelSpec> Table = new(StringComparer.OrdinalIgnoreCase)
     {
         ["llama-2-7b"] = Llama(32, 4096, 11008, 32, 32, 32000, 4096, 10000.0),
@@ -42,9 +47,6 @@ public static class ModelPresets
         ["mistral-nemo-12b"] = Llama(40, 5120, 14336, 32, 8, 131072, 1024000, 1_000_000.0) with { ModelType = "mistral", HeadDimOverride = 128 },
     };
 
-    private static readonly RopeScaling Llama31Rope = new("llama3", 8.0, 1.0, 4.0, 8192);
-    private static readonly RopeScaling Llama32Rope = new("llama3", 32.0, 1.0, 4.0, 8192);
-    private static readonly RopeScaling Gemma3Rope = new("linear", 8.0, OriginalMaxPositionEmbeddings: 131072);
 
     /// <summary>Every preset name, in a stable order.</summary>
     public static IReadOnlyList<string> Names { get; } =
