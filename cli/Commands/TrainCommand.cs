@@ -35,7 +35,7 @@ internal static class TrainCommand
         var weights = new Option<string>("--weights") { Description = "Base projection storage: nf4 | fp4 | int8 | bf16 | lq-lora:BITS", DefaultValueFactory = _ => "nf4" };
         var doubleQuant = new Option<string>("--double-quant") { Description = "on | off", DefaultValueFactory = _ => "on" };
         var targets = new Option<string>("--targets") { Description = "q,k,v,o,gate,up,down or all-linear", DefaultValueFactory = _ => "all-linear" };
-        var optimizer = new Option<string>("--optimizer") { Description = "adamw | adamw-8bit | paged-adamw | paged-adamw-8bit | galore | galore-8bit | natural-galore", DefaultValueFactory = _ => "adamw" };
+        var optimizer = new Option<string?>("--optimizer") { Description = "adamw | adamw-8bit | paged-adamw | paged-adamw-8bit | galore | galore-8bit | natural-galore; default: the method's (galore and natural-galore imply their own, the rest adamw)" };
         var checkpointing = new Option<string>("--checkpointing") { Description = "on | off: recompute each decoder block in backward", DefaultValueFactory = _ => "off" };
         var attention = new Option<string>("--attention") { Description = "fused | eager", DefaultValueFactory = _ => "fused" };
         var layerwise = new Option<string>("--layerwise") { Description = "on | off: optimizer in backward", DefaultValueFactory = _ => "off" };
@@ -45,7 +45,7 @@ internal static class TrainCommand
         var pruneCriterion = new Option<string>("--prune-criterion") { Description = "LoRAM: random | magnitude", DefaultValueFactory = _ => "random" };
         var saveEvery = new Option<int?>("--save-every") { Description = "Write a resumable checkpoint every N steps" };
         var resume = new Option<string?>("--resume") { Description = "Resume from a checkpoint folder" };
-        var lr = new Option<double?>("--lr") { Description = "Peak learning rate" };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate; default: the method's (docs/strategies.md)" };
         var batch = new Option<int?>("--batch") { Description = "Rows per micro-batch" };
         var seq = new Option<int?>("--seq") { Description = "Tokens per row" };
         var accum = new Option<int?>("--grad-accum") { Description = "Micro-batches per optimizer step" };
@@ -69,17 +69,18 @@ internal static class TrainCommand
                 ?? throw new QuantPeftException($"MODEL: no model folder given and the built-in demo model is missing from {Path.Combine(AppContext.BaseDirectory, DemoModel.FolderName)}");
             ModelFolder.Check(modelFolder);
             var (weightFormat, lqBits) = Knob.ParseWeights(parse.GetValue(weights)!);
+            var trainingMethod = Knob.ParseMethod(parse.GetValue(method)!);
             var options = defaults with
             {
                 ModelFolder = modelFolder,
                 DataPath = parse.GetValue(data) ?? "",
                 EvalPath = parse.GetValue(eval),
-                Method = Knob.ParseMethod(parse.GetValue(method)!),
+                Method = trainingMethod,
                 Weights = weightFormat,
                 LqLoraBits = lqBits,
                 DoubleQuant = Knob.ParseSwitch(parse.GetValue(doubleQuant)!, "--double-quant"),
                 Targets = [parse.GetValue(targets)!],
-                Optimizer = Knob.Name(Knob.ParseOptimizer(parse.GetValue(optimizer)!)),
+                Optimizer = Knob.Name(parse.GetValue(optimizer) is { } named ? Knob.ParseOptimizer(named) : MethodDefaults.Optimizer(trainingMethod)),
                 Checkpointing = Knob.ParseSwitch(parse.GetValue(checkpointing)!, "--checkpointing"),
                 Attention = Knob.ParseAttention(parse.GetValue(attention)!) == AttentionKind.Eager ? AttentionImplementation.Eager : AttentionImplementation.Fused,
                 Layerwise = Knob.ParseSwitch(parse.GetValue(layerwise)!, "--layerwise"),
@@ -92,7 +93,7 @@ internal static class TrainCommand
                 Steps = parse.GetValue(steps) ?? defaults.Steps,
                 Rank = parse.GetValue(rank) ?? defaults.Rank,
                 Alpha = parse.GetValue(alpha) ?? defaults.Alpha,
-                LearningRate = parse.GetValue(lr) ?? defaults.LearningRate,
+                LearningRate = parse.GetValue(lr) ?? MethodDefaults.LearningRate(trainingMethod),
                 MicroBatchSize = parse.GetValue(batch) ?? defaults.MicroBatchSize,
                 SequenceLength = parse.GetValue(seq) ?? defaults.SequenceLength,
                 GradientAccumulation = parse.GetValue(accum) ?? defaults.GradientAccumulation,
@@ -105,6 +106,8 @@ internal static class TrainCommand
             options.EnsureRunnable();
             ModelAdapters.ResolveTargets(options.Targets);
             (options, var plan) = planning.Resolve(parse, options);
+            // A budget search or a saved plan may pick another method; an absent --lr follows it.
+            if (parse.GetValue(lr) is null) options = options with { LearningRate = MethodDefaults.LearningRate(options.Method) };
             options.Validate();
             options.EnsureRunnable();
             ModelAdapters.ResolveTargets(options.Targets);

@@ -27,7 +27,7 @@ public class FullParameterTrainCommandTests
 
     [Theory]
     [InlineData("--method full", "--weights nf4 contradicts --method full")]
-    [InlineData("--method galore --weights bf16", "--optimizer adamw contradicts --method galore: expected --optimizer galore or galore-8bit")]
+    [InlineData("--method galore --optimizer adamw --weights bf16", "--optimizer adamw contradicts --method galore: expected --optimizer galore or galore-8bit")]
     [InlineData("--method natural-galore --optimizer galore --weights bf16", "--optimizer galore contradicts --method natural-galore")]
     [InlineData("--layerwise on", "--layerwise on contradicts --method lora")]
     [InlineData("--method full --weights bf16 --layerwise on --grad-accum 2", "--layerwise on contradicts --grad-accum 2")]
