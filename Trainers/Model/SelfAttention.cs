@@ -103,7 +103,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         long t = q.shape[2];
         var scores = matmul(q, k.transpose(2, 3)).MulInPlace(_attention.Scale);          // (B, nH, T, T)
         if (_attention.Softcap is { } cap)
-            scores = scores.DivInPlace(cap).tanh_().MulInPlace(cap);
+            scores = Softcap.Apply(scores, cap);
         using var allowed = AttentionMask.Allowed(t, _attention.Window, q.device);
         using var blocked = allowed.logical_not();
         var masked = scores.MaskedFill(blocked, double.NegativeInfinity);

@@ -10,7 +10,13 @@ namespace QuantPeft.Trainers.Model;
 public static class Softcap
 {
     /// <summary>tanh(<paramref name="x"/> / <paramref name="cap"/>) · <paramref name="cap"/>, a new tensor.</summary>
-    public static Tensor Apply(Tensor x, double cap) => x.Div(cap).tanh_().MulInPlace(cap);
+    /// <remarks>Out of place: tanh's backward reads its own output, which an in-place multiply would overwrite.</remarks>
+    public static Tensor Apply(Tensor x, double cap)
+    {
+        using var scaled = x.Div(cap);
+        using var squashed = scaled.tanh();
+        return squashed.Mul(cap);
+    }
 
     /// <summary>
     /// The derivative of the cap at the point whose capped value is <paramref name="capped"/>: 1 − (capped / cap)²,
