@@ -124,6 +124,10 @@ public sealed class Optimizer : IOptimizer
     /// <inheritdoc />
     public StateBytes StateBytes => _allocator.Measure(_rules.SelectMany(r => r.StateTensors));
 
+    /// <summary>Every state tensor of every parameter (moments, codes, block statistics, projectors), in rule order.</summary>
+    /// <remarks>A paged tensor's <see cref="IStateTensor.Value"/> is its device copy, valid only under an <see cref="Allocator"/> lease.</remarks>
+    public IEnumerable<IStateTensor> StateTensors => _rules.SelectMany(r => r.StateTensors);
+
     /// <summary>Bytes a codec-stored state would take by formula, for comparison with <see cref="StateBytes"/>.</summary>
     internal IEnumerable<IParameterRule> Rules => _rules;
 

@@ -17,6 +17,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "quantize-on-load") return QuantizeOnLoad.Run(args);
         if (args.Length > 0 && args[0] == "qlora-run") return QloraCpuRun.Run(args);
         if (args.Length > 0 && args[0] == "synthetic-gen") return SyntheticGenerate.Run(args);
+        if (args.Length > 0 && args[0] == "preference-curve") return PreferenceCurve.Run(args);
+        if (args.Length == 5 && args[0] == "preference-chart") return PreferenceCurve.Chart(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

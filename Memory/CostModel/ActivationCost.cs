@@ -41,7 +41,7 @@ public static class ActivationCost
     /// <summary>Prices the activations of one micro-batch of <paramref name="s"/>.</summary>
     public static ActivationBytes Estimate(ModelInventory inv, TrainableSet set, Strategy s, Workload w, CostSettings settings)
     {
-        long tokens = (long)s.Batch * w.Seq;
+        long tokens = (long)s.Batch * w.RowsPerExample * w.Seq;
         long h = inv.Spec.HiddenSize;
         int normBytes = settings.NormKeepsF32Input ? 4 : 2;
 

@@ -61,6 +61,10 @@ public static class MemoryCostModel
         // state or activation exists.
         long staging = budget.DeviceKind == DeviceKind.Cpu ? WeightCost.LoadStaging(inv, s) : 0;
         long training = Math.Max(lossBackward, Math.Max(backward, step)) + adapter + opt.Device;
+        // DPO's reference forward runs before the policy's, beside the weights, states and (kept) gradients only.
+        long reference = w.ReferenceForward ? PreferenceCost.ReferenceForward(inv, s, w, settings) + dequant + adapter + opt.Device : 0;
+        bool referencePeak = reference > training && reference > staging;
+        if (referencePeak) training = reference;
         bool loadPeak = staging > training;
         bool lossPeak = !loadPeak && lossBackward > Math.Max(backward, step);
         bool backwardPeak = !loadPeak && !lossPeak && backward >= step;
@@ -78,6 +82,12 @@ public static class MemoryCostModel
             device[MemoryComponent.OptimizerStates] = 0;
             device[MemoryComponent.Gradients] = 0;
             device[MemoryComponent.LoadStaging] = staging;
+        }
+        else if (referencePeak)
+        {
+            device[MemoryComponent.Gradients] = 0;
+            device[MemoryComponent.Activations] = reference - dequant - adapter - opt.Device;
+            device[MemoryComponent.DequantBuffer] = dequant;
         }
         else if (lossPeak)
         {
@@ -104,7 +114,7 @@ public static class MemoryCostModel
         device[MemoryComponent.Fragmentation] = (long)Math.Round(allocated * budget.EffectiveFragmentation);
 
         var host = new Dictionary<MemoryComponent, long> { [MemoryComponent.PagedStatesHost] = opt.Host };
-        return new MemoryEstimate { Device = device, Host = host, PeakPhase = loadPeak ? "load" : lossPeak ? "loss-backward" : backwardPeak ? "backward" : "optimizer-step" };
+        return new MemoryEstimate { Device = device, Host = host, PeakPhase = loadPeak ? "load" : referencePeak ? "reference-forward" : lossPeak ? "loss-backward" : backwardPeak ? "backward" : "optimizer-step" };
     }
 
     // The LM head trains (full-parameter methods, LISA), or with tied embeddings the embedding it shares does.

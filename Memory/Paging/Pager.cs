@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Memory.Paging;
@@ -34,7 +35,8 @@ public sealed class Pager : IDisposable
         Options = options;
         Backing = options.Backing switch
         {
-            PageBacking.Auto => cuda.is_available() ? PageBacking.PinnedHost : PageBacking.MappedFile,
+            // Pinned host pages serve a CUDA device (asynchronous copies); a CPU run pages to a file even beside a GPU.
+            PageBacking.Auto => options.Device.type == DeviceType.CUDA ? PageBacking.PinnedHost : PageBacking.MappedFile,
             PageBacking.PinnedHost when !cuda.is_available() =>
                 throw new ArgumentException("pinned host backing needs CUDA (pin_memory() is unavailable on a CPU-only build)", nameof(options)),
             var b => b,
@@ -169,7 +171,9 @@ public sealed class Pager : IDisposable
             Evict(victim);
         }
         var copy = empty(p.Shape, p.DType, Options.Device);
-        copy.copy_(p.Backing);
+        // From pinned pages the upload is asynchronous on the device's current stream, which orders it before the
+        // update that reads it; the host goes on to the next page (or the prefetch task returns) meanwhile.
+        copy.copy_(p.Backing, Backing == PageBacking.PinnedHost);
         p.ResidentCopy = copy.DetachFromDisposeScope();
         p.Dirty = false;
         ResidentBytes += p.Bytes;

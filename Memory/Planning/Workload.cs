@@ -4,7 +4,21 @@ namespace QuantPeft.Memory.Planning;
 /// <param name="Seq">Tokens per sequence (the longest sequence of a padded batch).</param>
 /// <param name="GradAccum">Micro-batches accumulated per optimizer step.</param>
 /// <param name="AdapterDropout">Dropout on the adapter input (LoRA-style); above 0 the dropped copy and its mask are kept for backward.</param>
-public sealed record Workload(int Seq = 2048, int GradAccum = 1, double AdapterDropout = 0.0);
+public sealed record Workload(int Seq = 2048, int GradAccum = 1, double AdapterDropout = 0.0)
+{
+    /// <summary>
+    /// Rows each example puts through one forward: 1 for SFT; 2 for a preference pair (DPO, ORPO), whose chosen and
+    /// rejected answers go through the model in one batch, so a micro-batch of B pairs holds 2B sequences.
+    /// </summary>
+    public int RowsPerExample { get; init; } = 1;
+
+    /// <summary>
+    /// DPO with the adapter-off model as its reference: before the policy's forward, each micro-batch goes through the
+    /// model once more with adapters off and without autograd, which keeps no activations (priced by
+    /// <see cref="CostModel.PreferenceCost.ReferenceForward"/>). False for SFT, ORPO and a cached reference.
+    /// </summary>
+    public bool ReferenceForward { get; init; }
+}
 
 /// <summary>The memory the run may use and what the device costs before the first tensor.</summary>
 public sealed record Budget

@@ -29,6 +29,8 @@ public static class PlanJson
             w.WriteNumber("seq", plan.Workload.Seq);
             w.WriteNumber("grad_accum", plan.Workload.GradAccum);
             w.WriteNumber("adapter_dropout", plan.Workload.AdapterDropout);
+            if (plan.Workload.RowsPerExample != 1) w.WriteNumber("rows_per_example", plan.Workload.RowsPerExample);
+            if (plan.Workload.ReferenceForward) w.WriteBoolean("reference_forward", true);
             w.WriteEndObject();
             w.WriteStartObject("budget");
             WriteNullable(w, "vram_bytes", plan.Budget.Vram);

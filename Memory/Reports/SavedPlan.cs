@@ -51,7 +51,11 @@ public sealed record SavedPlan(string Model, long ParameterCount, Workload Workl
         Objective objective = Knob.ParseObjective(r.String(root, "objective"), $"{path}: objective");
         JsonElement work = r.Object(root, "workload");
         var workload = new Workload((int)r.Long(work, "seq", "workload."), (int)r.Long(work, "grad_accum", "workload."),
-            r.Double(work, "adapter_dropout", "workload."));
+            r.Double(work, "adapter_dropout", "workload."))
+        {
+            RowsPerExample = work.TryGetProperty("rows_per_example", out JsonElement rows) && rows.TryGetInt32(out int n) && n >= 1 ? n : 1,
+            ReferenceForward = work.TryGetProperty("reference_forward", out JsonElement rf) && rf.ValueKind == JsonValueKind.True,
+        };
         JsonElement b = r.Object(root, "budget");
         var budget = new Budget
         {

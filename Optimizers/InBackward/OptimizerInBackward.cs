@@ -55,7 +55,7 @@ public sealed class OptimizerInBackward
         // activation gradients still alive, which keep those pages resident: 8-bit GaLore layer-wise on the TinyLlama
         // shape ended its first backward with ≈ 1 GB of them (perf/results/bench-memory-cpu.md). Past a bound they go
         // back to the kernel; below it, reusing them is cheaper than faulting new pages in.
-        if (param.device.type == TorchSharp.DeviceType.CPU) NativeHeap.TrimIfRetainedAbove(RetainedHeapLimit);
+        if (QuantPeft.Quant.Torch.HostKernels.For(param.device)) NativeHeap.TrimIfRetainedAbove(RetainedHeapLimit);
     }
 
     /// <summary>Freed C-heap bytes a CPU backward may keep resident before the next update returns them (256 MiB).</summary>

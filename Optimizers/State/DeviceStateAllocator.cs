@@ -19,14 +19,11 @@ public sealed class DeviceStateAllocator : IStateAllocator
     /// <inheritdoc />
     public StateBytes Measure(IEnumerable<IStateTensor> tensors)
     {
-        long device = 0, host = 0;
-        foreach (var t in tensors)
-        {
-            // On a CPU-only box the CPU is the compute device; only CPU tensors beside a GPU count as host.
-            bool onHost = t.Value.device_type == DeviceType.CPU && cuda.is_available();
-            if (onHost) host += t.Bytes; else device += t.Bytes;
-        }
-        return new StateBytes(device, host, 0);
+        // Every state sits on its parameter's device, the run's compute device (the CPU on a CPU run, whether or not a
+        // GPU is present), so all of it is device memory.
+        long device = 0;
+        foreach (var t in tensors) device += t.Bytes;
+        return new StateBytes(device, 0, 0);
     }
 
     /// <inheritdoc />

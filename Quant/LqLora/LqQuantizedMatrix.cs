@@ -47,6 +47,10 @@ public sealed class LqQuantizedMatrix : IDisposable
     /// <summary>Bytes held: packed codes, scale codes, second-level scales (counted at their b1 width) and the offset.</summary>
     public long StorageBytes => _codes.numel() + _scaleCodes.numel() + _secondLevel.numel() * Config.SecondLevelBits / 8 + 4;
 
+    /// <summary>The tensors this matrix owns (packed codes, scale codes, second-level scales, offset, code table), all on one device.</summary>
+    public IReadOnlyList<(string Name, Tensor Tensor)> Tensors =>
+        [("codes", _codes), ("scale_codes", _scaleCodes), ("second_level", _secondLevel), ("offset", _offset), ("table", _table)];
+
     /// <summary>Rows per decoded slab that keeps slabs aligned to whole quantization groups.</summary>
     public long RowAlignment => Config.BlockSize0 * (long)Config.BlockSize1 / Gcd(Config.BlockSize0 * (long)Config.BlockSize1, Columns);
 

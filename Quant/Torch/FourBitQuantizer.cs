@@ -52,7 +52,7 @@ public static class FourBitQuantizer
     /// codec's span indexing (bytes and elements below 2³¹).
     /// </summary>
     internal static bool HostQuantizable(Tensor weight) =>
-        weight.device.type == DeviceType.CPU && weight.numel() * weight.ElementSize <= int.MaxValue;
+        HostKernels.For(weight.device) && weight.numel() * weight.ElementSize <= int.MaxValue;
 
     /// <summary>The device path: TorchSharp operations on the weight's own device, in chunks of whole blocks.</summary>
     internal static QuantizedTensor QuantizeWithTorchOps(Tensor weight, FourBitFormat format, int blockSize, bool doubleQuant)

@@ -37,19 +37,19 @@ internal static class HostFourBitQuantizer
         var packed = torch.empty([(n + 1) / 2, 1], ScalarType.Byte);
         var absmax = torch.empty([blocks], ScalarType.Float32);
         var type = format == FourBitFormat.Nf4 ? FourBitType.Nf4 : FourBitType.Fp4;
-        Span<float> scales = MemoryMarshal.Cast<byte, float>(absmax.bytes);
+        Span<float> scales = MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(absmax));
         try
         {
             switch (source.dtype)
             {
                 case ScalarType.BFloat16:
-                    SimdCodec.Instance.QuantizeFourBit(MemoryMarshal.Cast<byte, ushort>(source.bytes), type, blockSize, packed.bytes, scales);
+                    SimdCodec.Instance.QuantizeFourBit(MemoryMarshal.Cast<byte, ushort>(HostKernels.Bytes(source)), type, blockSize, HostKernels.Bytes(packed), scales);
                     break;
                 case ScalarType.Float16:
-                    SimdCodec.Instance.QuantizeFourBit(MemoryMarshal.Cast<byte, Half>(source.bytes), type, blockSize, packed.bytes, scales);
+                    SimdCodec.Instance.QuantizeFourBit(MemoryMarshal.Cast<byte, Half>(HostKernels.Bytes(source)), type, blockSize, HostKernels.Bytes(packed), scales);
                     break;
                 default:
-                    SimdCodec.Instance.QuantizeFourBit(MemoryMarshal.Cast<byte, float>(source.bytes), type, blockSize, packed.bytes, scales);
+                    SimdCodec.Instance.QuantizeFourBit(MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(source)), type, blockSize, HostKernels.Bytes(packed), scales);
                     break;
             }
         }
@@ -79,8 +79,8 @@ internal static class HostFourBitQuantizer
 
     private static float Element(Tensor source, int index) => source.dtype switch
     {
-        ScalarType.BFloat16 => FloatBits.BFloat16ToSingle(MemoryMarshal.Cast<byte, ushort>(source.bytes)[index]),
-        ScalarType.Float16 => (float)MemoryMarshal.Cast<byte, Half>(source.bytes)[index],
-        _ => MemoryMarshal.Cast<byte, float>(source.bytes)[index],
+        ScalarType.BFloat16 => FloatBits.BFloat16ToSingle(MemoryMarshal.Cast<byte, ushort>(HostKernels.Bytes(source))[index]),
+        ScalarType.Float16 => (float)MemoryMarshal.Cast<byte, Half>(HostKernels.Bytes(source))[index],
+        _ => MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(source))[index],
     };
 }

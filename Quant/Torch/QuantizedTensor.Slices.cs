@@ -17,12 +17,12 @@ public sealed partial class QuantizedTensor
     /// the CPU and every row starts on a block boundary. Torch's gather-based decode costs several times the
     /// matmul there; the SIMD decoder rounds exactly as this path does (f32 product, one round to nearest even).
     /// </summary>
-    internal bool HostDecodable => Device.type == DeviceType.CPU && RowAligned;
+    internal bool HostDecodable => HostKernels.For(Device) && RowAligned;
 
     /// <summary>Decodes rows [r0, r0+rows) into <paramref name="destination"/> (contiguous [rows, in]).</summary>
     internal void DecodeRows(long r0, long rows, Tensor destination, Tensor scales)
     {
-        if (HostDecodable && destination.device.type == DeviceType.CPU && destination.is_contiguous() && scales.is_contiguous() && Packed.is_contiguous())
+        if (HostDecodable && HostKernels.For(destination.device) && destination.is_contiguous() && scales.is_contiguous() && Packed.is_contiguous())
         {
             DecodeRowsOnHost(r0, rows, destination, scales);
             return;
@@ -35,14 +35,14 @@ public sealed partial class QuantizedTensor
         destination.view(-1).copy_(values.view(-1));
     }
 
-    // Tensor.bytes is a span over a contiguous CPU tensor's own memory (no copy), so the codec writes in place.
+    // HostKernels.Bytes(Tensor) is a span over a contiguous CPU tensor's own memory (no copy), so the codec writes in place.
     private void DecodeRowsOnHost(long r0, long rows, Tensor destination, Tensor scales)
     {
         long perRow = Columns / 2, blocksPerRow = Columns / BlockSize;
-        ReadOnlySpan<byte> packed = Packed.bytes.Slice(checked((int)(r0 * perRow)), checked((int)(rows * perRow)));
-        ReadOnlySpan<float> absmax = MemoryMarshal.Cast<byte, float>(scales.bytes).Slice(checked((int)(r0 * blocksPerRow)), checked((int)(rows * blocksPerRow)));
+        ReadOnlySpan<byte> packed = HostKernels.Bytes(Packed).Slice(checked((int)(r0 * perRow)), checked((int)(rows * perRow)));
+        ReadOnlySpan<float> absmax = MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(scales)).Slice(checked((int)(r0 * blocksPerRow)), checked((int)(rows * blocksPerRow)));
         var type = Format == FourBitFormat.Nf4 ? Codecs.FourBitType.Nf4 : Codecs.FourBitType.Fp4;
-        Span<byte> output = destination.bytes;
+        Span<byte> output = HostKernels.Bytes(destination);
         var codec = Kernels.SimdCodec.Instance;
         switch (destination.dtype)
         {
@@ -71,9 +71,9 @@ public sealed partial class QuantizedTensor
         long rowsTotal = Rows;
         const int RowsPerTask = 64;
         long tasks = (Rows + RowsPerTask - 1) / RowsPerTask;
-        fixed (byte* packedBase = Packed.bytes)
-        fixed (byte* absBase = scales.bytes)
-        fixed (byte* outBase = destination.bytes)
+        fixed (byte* packedBase = HostKernels.Bytes(Packed))
+        fixed (byte* absBase = HostKernels.Bytes(scales))
+        fixed (byte* outBase = HostKernels.Bytes(destination))
         fixed (float* tableBase = Codecs.CodeBook.ForFourBit(type).Values)
         {
             nint packedAll = (nint)packedBase, absAll = (nint)absBase, outAll = (nint)outBase, table = (nint)tableBase;
@@ -104,7 +104,7 @@ public sealed partial class QuantizedTensor
     /// <summary>Decodes columns [c0, c0+cols) of every row into <paramref name="destination"/> (contiguous [out, cols]).</summary>
     internal void DecodeColumns(long c0, long cols, Tensor destination, Tensor scales)
     {
-        if (HostDecodable && destination.device.type == DeviceType.CPU && destination.is_contiguous() && scales.is_contiguous() && Packed.is_contiguous())
+        if (HostDecodable && HostKernels.For(destination.device) && destination.is_contiguous() && scales.is_contiguous() && Packed.is_contiguous())
         {
             DecodeColumnsOnHost(c0, cols, destination, scales);
             return;

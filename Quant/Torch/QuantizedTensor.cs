@@ -17,6 +17,17 @@ public sealed partial class QuantizedTensor : IDisposable
     /// <summary>Rows dequantized per chunk by default (see <see cref="Dequantize"/> for the memory bound).</summary>
     public const long DefaultChunkRows = 1024;
 
+    /// <summary>
+    /// Values per decode slab of a 4-bit matmul on a GPU (64 MiB in bf16). The GPU decodes with torch kernels, each a
+    /// launch, and gathers at memory bandwidth, so a few large slabs beat many small ones: every projection of a 7B
+    /// model decodes in one or two slabs. The host keeps <see cref="DefaultChunkRows"/>, sized for its caches.
+    /// </summary>
+    public const long DeviceSlabElements = 32L << 20;
+
+    /// <summary>Rows per decode slab of a matmul over this weight: <see cref="DefaultChunkRows"/> on the CPU, about <see cref="DeviceSlabElements"/> values elsewhere.</summary>
+    public long ChunkRowsForDevice() =>
+        Device.type == DeviceType.CPU ? DefaultChunkRows : Math.Max(DefaultChunkRows, DeviceSlabElements / Math.Max(1, Columns));
+
     private readonly long[] _shape;
     private Tensor? _pairTable;
     private bool _disposed;
@@ -105,13 +116,13 @@ public sealed partial class QuantizedTensor : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (NestedAbsMax is null) return AbsMax.alias();
-        if (Device.type != DeviceType.CPU || !AbsMax.is_contiguous() || !NestedAbsMax.is_contiguous())
+        if (!HostKernels.For(Device) || !AbsMax.is_contiguous() || !NestedAbsMax.is_contiguous())
             return DequantizeAbsMax().contiguous();
         long blocks = AbsMax.numel();
         var scales = DecodeWorkspace.RentScales(blocks, Device);
-        ReadOnlySpan<byte> codes = AbsMax.bytes;
-        ReadOnlySpan<float> nested = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(NestedAbsMax.bytes);
-        Span<float> output = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(scales.bytes);
+        ReadOnlySpan<byte> codes = HostKernels.Bytes(AbsMax);
+        ReadOnlySpan<float> nested = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(NestedAbsMax));
+        Span<float> output = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(scales));
         ReadOnlySpan<float> map = CodeTables.DynamicSigned;
         float offset = NestedOffset;
         int nestedBlock = FourBitQuantizer.NestedBlockSize;

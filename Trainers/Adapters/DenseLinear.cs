@@ -57,7 +57,7 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>, IBaseLinear
     public void AddToWeight(Tensor delta)
     {
         using var noGrad = torch.no_grad();
-        using var cast = delta.to(ScalarType.Float32);
+        using var cast = delta.to(ScalarType.Float32, _weight.device);
         using var sum = _weight.to(ScalarType.Float32).AddInPlace(cast);
         _weight.copy_(sum);
     }

@@ -60,6 +60,15 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public IBaseLinear BaseLayer => _baseLinear;
 
+    private bool _enabled = true;
+
+    /// <inheritdoc />
+    public bool Enabled
+    {
+        get => _enabled;
+        set => _enabled = value || !Merged ? value : throw new AdapterException("cannot turn off a merged adapter; unmerge it first");
+    }
+
     /// <inheritdoc />
     public bool Merged { get; private set; }
 
@@ -69,7 +78,7 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        if (Merged) return _base.forward(x);
+        if (Merged || !_enabled) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
         Tensor norm = AdaptedRowNorm().detach();                        // (out)
         Tensor scale = _magnitude.to(_ct).div(norm);     // (out)

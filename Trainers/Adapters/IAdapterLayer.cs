@@ -14,6 +14,13 @@ public interface IAdapterLayer
     /// <summary>Whether the adapter's update is currently folded into the base weight.</summary>
     bool Merged { get; }
 
+    /// <summary>
+    /// Whether forward adds the adapter's update (default true). Off, the layer computes its base alone: the model
+    /// with every adapter off is the frozen model the adapters started from, DPO's reference without a second copy.
+    /// </summary>
+    /// <exception cref="AdapterException">Turning off a merged adapter (its update is inside the base weight).</exception>
+    bool Enabled { get; set; }
+
     /// <summary>Folds the update into the base weight (dense bases only); forward then uses the base alone.</summary>
     void Merge();
 

@@ -54,6 +54,15 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public IBaseLinear BaseLayer => _baseLinear;
 
+    private bool _enabled = true;
+
+    /// <inheritdoc />
+    public bool Enabled
+    {
+        get => _enabled;
+        set => _enabled = value || !Merged ? value : throw new AdapterException("cannot turn off a merged adapter; unmerge it first");
+    }
+
     /// <inheritdoc />
     public bool Merged { get; private set; }
 
@@ -63,7 +72,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        if (Merged) return _base.forward(x);
+        if (Merged || !_enabled) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
         var y = _base.forward(x).Add(_pair.Apply(_dropout.forward(x)), Options.Scaling);
         return y.MoveToOuterDisposeScope();

@@ -24,7 +24,15 @@ internal sealed class LowRankPair : nn.Module
         _b = nn.Linear(rank, outFeatures, hasBias: false, device: device, dtype: dtype);
         using (torch.no_grad())
         {
-            if (initA is null) nn.init.kaiming_uniform_(_a.weight!, a: Math.Sqrt(5));
+            if (initA is null && device.type == DeviceType.CPU) nn.init.kaiming_uniform_(_a.weight!, a: Math.Sqrt(5));
+            else if (initA is null)
+            {
+                // Drawn from the CPU generator and copied: a run starts from the same adapter on every device, and the
+                // draw is part of the CPU generator state that checkpoints save (the CUDA generator's is not exposed).
+                using var host = torch.empty(_a.weight!.shape, dtype, torch.CPU);
+                nn.init.kaiming_uniform_(host, a: Math.Sqrt(5));
+                _a.weight!.copy_(host);
+            }
             else _a.weight!.copy_(initA);
             if (initB is null) _b.weight!.zero_();
             else _b.weight!.copy_(initB);

@@ -77,11 +77,23 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
         if (weight.dim() != 2 || weight.shape[0] != OutFeatures || weight.shape[1] != InFeatures)
             throw new AdapterException($"'{name}': expected shape [{OutFeatures}, {InFeatures}], found [{string.Join(", ", weight.shape)}]");
         using var scope = NewDisposeScope();
-        var onDevice = weight.to(_device).to(_computeDType);
-        var quantized = FourBitQuantizer.Quantize(onDevice, _format, _blockSize, _doubleQuant, name);
+        // A host weight (the checkpoint streams from a host mmap) is quantized on the host by the SIMD codec and only
+        // the codes and statistics go to the device: the full-precision weight is never resident there. The host and
+        // torch-op paths give the same bytes (FourBitQuantizer), so where it is quantized changes no value.
+        bool onHost = weight.device.type == DeviceType.CPU;
+        var source = (onHost ? weight : weight.to(_device)).to(_computeDType);
+        var quantized = FourBitQuantizer.Quantize(source, _format, _blockSize, _doubleQuant, name);
+        if (!SameDevice(quantized.Device, _device))
+        {
+            var uploaded = quantized.to(_device);
+            quantized.Dispose();
+            quantized = uploaded;
+        }
         _weight?.Dispose();
         _weight = quantized;
     }
+
+    private static bool SameDevice(Device a, Device b) => a.type == b.type && (a.type == DeviceType.CPU || a.index == b.index);
 
     /// <inheritdoc />
     public void LoadTensor(string localName, Tensor value)
@@ -109,7 +121,7 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
         // stays alive between the two (a plain linear over a dequantized copy would keep it for backward).
         var weight = _weight ?? throw new AdapterException($"4-bit base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
         using var scope = NewDisposeScope();
-        return Linear4bit.Apply(x, weight, null, _computeDType).to(x.dtype).MoveToOuterDisposeScope();
+        return Linear4bit.Apply(x, weight, null, _computeDType, weight.ChunkRowsForDevice()).to(x.dtype).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

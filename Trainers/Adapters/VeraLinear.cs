@@ -57,6 +57,15 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public IBaseLinear BaseLayer => _baseLinear;
 
+    private bool _enabled = true;
+
+    /// <inheritdoc />
+    public bool Enabled
+    {
+        get => _enabled;
+        set => _enabled = value || !Merged ? value : throw new AdapterException("cannot turn off a merged adapter; unmerge it first");
+    }
+
     /// <inheritdoc />
     public bool Merged { get; private set; }
 
@@ -66,7 +75,7 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        if (Merged) return _base.forward(x);
+        if (Merged || !_enabled) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
         Tensor a = _shared.A.narrow(1, 0, _baseLinear.InFeatures);   // (r, in)
         Tensor b = _shared.B.narrow(0, 0, _baseLinear.OutFeatures);  // (out, r)

@@ -41,6 +41,9 @@ public sealed record DatasetOptions
     /// <summary>Fraction of records held out for evaluation, in [0, 1).</summary>
     public double EvalFraction { get; init; }
 
+    /// <summary>The names of the fields in the JSONL files (for columns named differently).</summary>
+    public DatasetFields Fields { get; init; } = DatasetFields.Default;
+
     /// <summary>Seed of the split and of every shuffle.</summary>
     public long Seed { get; init; }
 

@@ -52,7 +52,9 @@ public sealed class ExampleEncoder
             }
         }
 
-        if (_addBos && _tokenizer.BosId is int bos) Add([bos], false);
+        // A Jinja template writes BOS (and EOS where it wants one) itself, as text; the encoder then adds neither.
+        bool templated = record.Kind == RecordKind.Messages && _template.Kind == ChatTemplateKind.Jinja;
+        if (_addBos && !templated && _tokenizer.BosId is int bos) Add([bos], false);
         switch (record.Kind)
         {
             case RecordKind.Text:
@@ -65,7 +67,7 @@ public sealed class ExampleEncoder
             case RecordKind.Messages:
                 foreach (ChatSegment s in _template.Render(record.Messages!))
                 {
-                    Add(_tokenizer.Encode(s.Text), s.Train);
+                    Add(templated ? EncodeWithSpecialTokens(s.Text) : _tokenizer.Encode(s.Text), s.Train);
                     if (s.EosAfter)
                         Add([_tokenizer.EosId ?? throw new DatasetOptionsException(
                             $"the {_template.Kind} chat template ends assistant turns with EOS, but the tokenizer has no EOS token")], true);
@@ -73,8 +75,36 @@ public sealed class ExampleEncoder
                 break;
         }
         // EOS is learned only where it closes trained text; after a trailing user turn it is just a separator.
-        if (_addEos && _tokenizer.EosId is int eos && (tokens.Count == 0 || tokens[^1] != eos))
+        if (_addEos && !templated && _tokenizer.EosId is int eos && (tokens.Count == 0 || tokens[^1] != eos))
             Add([eos], targets.Count > 0 && targets[^1]);
         return new TokenizedExample([.. tokens], [.. targets], record.Line);
+    }
+
+    /// <summary>
+    /// Encodes template text in which the BOS and EOS token texts stand for their ids (as a Hugging Face tokenizer reads
+    /// special tokens in text), whatever the tokenizer does with such text itself (SentencePiece would spell them out).
+    /// </summary>
+    private IEnumerable<int> EncodeWithSpecialTokens(string text)
+    {
+        var specials = new List<(string Text, int Id)>();
+        if (_template.BosToken is { Length: > 0 } b && _tokenizer.BosId is int bosId) specials.Add((b, bosId));
+        if (_template.EosToken is { Length: > 0 } e && _tokenizer.EosId is int eosId) specials.Add((e, eosId));
+        var ids = new List<int>();
+        int at = 0;
+        while (at < text.Length)
+        {
+            int next = -1, id = 0, length = 0;
+            foreach (var (special, specialId) in specials)
+            {
+                int i = text.IndexOf(special, at, StringComparison.Ordinal);
+                if (i >= 0 && (next < 0 || i < next)) (next, id, length) = (i, specialId, special.Length);
+            }
+            if (next < 0) break;
+            if (next > at) ids.AddRange(_tokenizer.Encode(text[at..next]));
+            ids.Add(id);
+            at = next + length;
+        }
+        if (at < text.Length) ids.AddRange(_tokenizer.Encode(text[at..]));
+        return ids;
     }
 }

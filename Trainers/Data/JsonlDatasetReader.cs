@@ -16,7 +16,11 @@ public static class JsonlDatasetReader
 {
     /// <summary>Reads and validates every line of <paramref name="path"/>.</summary>
     /// <exception cref="DatasetFormatException">The file is missing, has no records, or has bad lines.</exception>
-    public static IReadOnlyList<DatasetRecord> Read(string path)
+    public static IReadOnlyList<DatasetRecord> Read(string path) => Read(path, DatasetFields.Default);
+
+    /// <summary>Reads and validates every line of <paramref name="path"/>, finding each field under the name <paramref name="fields"/> maps it to.</summary>
+    /// <exception cref="DatasetFormatException">The file is missing, has no records, or has bad lines.</exception>
+    public static IReadOnlyList<DatasetRecord> Read(string path, DatasetFields fields)
     {
         if (!File.Exists(path))
             throw new DatasetFormatException(path, "file does not exist");
@@ -28,7 +32,7 @@ public static class JsonlDatasetReader
             foreach ((int line, byte[] bytes) in ByteLines.Read(stream))
             {
                 if (IsBlank(bytes)) continue;
-                string? problem = TryParse(bytes, line, out DatasetRecord? record);
+                string? problem = TryParse(bytes, line, fields, out DatasetRecord? record);
                 if (problem is null)
                 {
                     records.Add(record!);
@@ -43,7 +47,10 @@ public static class JsonlDatasetReader
     }
 
     /// <summary>Parses one line; returns null and the record on success, else the problem.</summary>
-    internal static string? TryParse(ReadOnlyMemory<byte> bytes, int line, out DatasetRecord? record)
+    internal static string? TryParse(ReadOnlyMemory<byte> bytes, int line, out DatasetRecord? record) => TryParse(bytes, line, DatasetFields.Default, out record);
+
+    /// <summary>Parses one line with mapped field names.</summary>
+    internal static string? TryParse(ReadOnlyMemory<byte> bytes, int line, DatasetFields f, out DatasetRecord? record)
     {
         record = null;
         if (InvalidUtf8At(bytes.Span) is int at)
@@ -59,31 +66,41 @@ public static class JsonlDatasetReader
         }
         using (doc)
         {
+            // An escaped lone surrogate (\ud800) is valid JSON but no string: .NET refuses to decode it, and no
+            // tokenizer could encode it, so the line is bad rather than the reader's own failure.
+            if (FirstUndecodableString(doc.RootElement, "") is string where)
+                return $"{where} holds an escaped lone surrogate (a \\uD800-\\uDFFF escape without its pair), which is not text";
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 return $"expected a JSON object, found {Describe(root)}";
-            bool text = root.TryGetProperty("text", out JsonElement t);
-            bool prompt = root.TryGetProperty("prompt", out JsonElement p);
-            bool completion = root.TryGetProperty("completion", out JsonElement c);
-            bool messages = root.TryGetProperty("messages", out JsonElement m);
-            int shapes = (text ? 1 : 0) + (prompt || completion ? 1 : 0) + (messages ? 1 : 0);
-            if (shapes == 0) return "missing field: expected 'text', or 'prompt' and 'completion', or 'messages'";
-            if (shapes > 1) return "fields of more than one format; use exactly one of 'text', 'prompt' + 'completion', 'messages'";
+            bool text = root.TryGetProperty(f.Text, out JsonElement t);
+            bool prompt = root.TryGetProperty(f.Prompt, out JsonElement p);
+            bool completion = root.TryGetProperty(f.Completion, out JsonElement c);
+            bool messages = root.TryGetProperty(f.Messages, out JsonElement m);
+            bool instruction = root.TryGetProperty(f.Instruction, out JsonElement ins);
+            bool output = root.TryGetProperty(f.Output, out JsonElement outp);
+            bool conversations = root.TryGetProperty(f.Conversations, out JsonElement conv);
+            int shapes = (text ? 1 : 0) + (prompt || completion ? 1 : 0) + (messages ? 1 : 0) + (instruction || output ? 1 : 0) + (conversations ? 1 : 0);
+            if (shapes == 0)
+                return $"missing field: expected '{f.Text}', or '{f.Prompt}' and '{f.Completion}', or '{f.Messages}', or '{f.Instruction}' and '{f.Output}' (alpaca), or '{f.Conversations}' (ShareGPT)";
+            if (shapes > 1) return "fields of more than one format; use exactly one of text, prompt + completion, messages, alpaca (instruction + output), ShareGPT (conversations)";
             if (text)
             {
-                if (NonEmptyString(t, "text") is string err) return err;
+                if (NonEmptyString(t, f.Text) is string err) return err;
                 record = new DatasetRecord { Kind = RecordKind.Text, Text = t.GetString(), Line = line };
                 return null;
             }
             if (prompt || completion)
             {
-                if (!prompt) return "missing field 'prompt' (a record with 'completion' needs one)";
-                if (!completion) return "missing field 'completion' (a record with 'prompt' needs one)";
-                if (p.ValueKind != JsonValueKind.String) return $"field 'prompt': expected a string, found {Describe(p)}";
-                if (NonEmptyString(c, "completion") is string err) return err;
+                if (!prompt) return $"missing field '{f.Prompt}' (a record with '{f.Completion}' needs one)";
+                if (!completion) return $"missing field '{f.Completion}' (a record with '{f.Prompt}' needs one)";
+                if (p.ValueKind != JsonValueKind.String) return $"field '{f.Prompt}': expected a string, found {Describe(p)}";
+                if (NonEmptyString(c, f.Completion) is string err) return err;
                 record = new DatasetRecord { Kind = RecordKind.PromptCompletion, Prompt = p.GetString(), Completion = c.GetString(), Line = line };
                 return null;
             }
+            if (instruction || output) return AlpacaRecords.Parse(root, f, line, out record);
+            if (conversations) return ShareGptRecords.Parse(conv, f, line, out record);
             return ParseMessages(m, line, out record);
         }
     }
@@ -114,12 +131,54 @@ public static class JsonlDatasetReader
         return null;
     }
 
-    private static string? NonEmptyString(JsonElement e, string field) =>
+    /// <summary>The path of the first string (value or property name) that cannot be decoded to UTF-16, or null.</summary>
+    internal static string? FirstUndecodableString(JsonElement e, string path)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.String:
+                return Decodes(e) ? null : Where(path);
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (JsonElement item in e.EnumerateArray())
+                    if (FirstUndecodableString(item, $"{path}[{i++}]") is string at) return at;
+                return null;
+            case JsonValueKind.Object:
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException) { return Where(path.Length == 0 ? "a field name" : $"a field name in {path}"); }
+                    string child = path.Length == 0 ? name : $"{path}.{name}";
+                    if (FirstUndecodableString(p.Value, child) is string at) return at;
+                }
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    private static string Where(string path) => path.StartsWith("a field name", StringComparison.Ordinal) ? path : $"field '{path}'";
+
+    private static bool Decodes(JsonElement e)
+    {
+        try
+        {
+            _ = e.GetString();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    internal static string? NonEmptyString(JsonElement e, string field) =>
         e.ValueKind != JsonValueKind.String ? $"field '{field}': expected a string, found {Describe(e)}"
         : e.GetString()!.Length == 0 ? $"field '{field}' is empty"
         : null;
 
-    private static string Describe(JsonElement e) => e.ValueKind switch
+    internal static string Describe(JsonElement e) => e.ValueKind switch
     {
         JsonValueKind.Object => "an object",
         JsonValueKind.Array => "an array",

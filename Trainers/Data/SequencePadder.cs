@@ -36,7 +36,7 @@ public static class SequencePadder
                         if (tooLong++ < DatasetFormatException.ReportedLines)
                             errors.Add(new DatasetLineError(e.Line,
                                 $"example has {n} tokens, but a padded row of sequence length {sequenceLength} holds at most {sequenceLength + 1} " +
-                                "(raise the sequence length, use packing, or choose truncation keep-start or drop)"));
+                                "(raise --seq, or choose --truncation keep-start or drop)"));
                         continue;
                     case TruncationPolicy.Drop:
                         dropped++;

@@ -13,7 +13,11 @@ namespace QuantPeft.Trainers.Data;
 /// <param name="TrainTokens">Real input tokens in the train rows.</param>
 /// <param name="TrainTargets">Positions that take a loss in the train rows.</param>
 public sealed record DatasetStats(int Records, int TrainRecords, int EvalRecords, int TrainRows, int EvalRows,
-    int Truncated, int Dropped, long TrainTokens, long TrainTargets);
+    int Truncated, int Dropped, long TrainTokens, long TrainTargets)
+{
+    /// <summary>Assistant turns a Jinja template renders differently once later turns follow, left untrained (see <see cref="ChatTemplate.RenderConversation"/>).</summary>
+    public int UntrainedTurns { get; init; }
+}
 
 /// <summary>
 /// A JSONL dataset prepared for training: read and validated, split into train and eval by records
@@ -63,8 +67,8 @@ public sealed class TrainingDataset
         options.Validate(maxPositionEmbeddings);
         if (evalPath is not null && options.EvalFraction > 0)
             throw new DatasetOptionsException($"an eval file ('{evalPath}') and an eval fraction ({options.EvalFraction}) were both given; use one");
-        IReadOnlyList<DatasetRecord> train = JsonlDatasetReader.Read(path);
-        IReadOnlyList<DatasetRecord>? eval = evalPath is null ? null : JsonlDatasetReader.Read(evalPath);
+        IReadOnlyList<DatasetRecord> train = JsonlDatasetReader.Read(path, options.Fields);
+        IReadOnlyList<DatasetRecord>? eval = evalPath is null ? null : JsonlDatasetReader.Read(evalPath, options.Fields);
         return Build(train, eval, path, evalPath ?? path, tokenizer, options, template);
     }
 
@@ -93,9 +97,10 @@ public sealed class TrainingDataset
         var encoder = new ExampleEncoder(tokenizer, template ?? ChatTemplate.Default, options.AddBos, options.AddEos);
         int padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
         int truncated = 0, dropped = 0;
+        int untrainedTurns = 0;
         List<TrainingRow> Rows(IEnumerable<DatasetRecord> source, string name)
         {
-            IEnumerable<TokenizedExample> examples = source.Select(encoder.Encode);
+            List<TokenizedExample> examples = Encode(encoder, template ?? ChatTemplate.Default, source, name, ref untrainedTurns);
             if (options.Layout == RowLayout.Packed) return SequencePacker.Pack(examples, options.SequenceLength, padId);
             SequencePadder.Result r = SequencePadder.Pad(examples, options.SequenceLength, padId, options.Truncation, name);
             truncated += r.Truncated;
@@ -107,8 +112,35 @@ public sealed class TrainingDataset
         if (train.Count == 0)
             throw new DatasetFormatException(sourceName, "no training rows: every example was dropped or has no loss target");
         var stats = new DatasetStats(records.Count + (evalFile?.Count ?? 0), trainIdx.Length, evalRecords.Count, train.Count, eval.Count, truncated, dropped,
-            train.Sum(r => (long)r.Length), train.Sum(r => (long)r.TargetCount));
+            train.Sum(r => (long)r.Length), train.Sum(r => (long)r.TargetCount)) { UntrainedTurns = untrainedTurns };
         return new TrainingDataset(train, eval, evalRecords, stats, options.Seed);
+    }
+
+    /// <summary>
+    /// Encodes every record; a record the chat template refuses (it raises, or fails on the record's roles) is a bad line
+    /// of <paramref name="sourceName"/>, reported like the reader's bad lines (the first few, and the count).
+    /// </summary>
+    internal static List<TokenizedExample> Encode(ExampleEncoder encoder, ChatTemplate template, IEnumerable<DatasetRecord> records, string sourceName,
+        ref int untrainedTurns)
+    {
+        var examples = new List<TokenizedExample>();
+        var errors = new List<DatasetLineError>();
+        int bad = 0;
+        foreach (DatasetRecord r in records)
+        {
+            try
+            {
+                examples.Add(encoder.Encode(r));
+                if (r.Kind == RecordKind.Messages && template.Kind == ChatTemplateKind.Jinja)
+                    untrainedTurns += template.RenderConversation(r.Messages!).UntrainedTurns;
+            }
+            catch (Templates.TemplateException e)
+            {
+                if (bad++ < DatasetFormatException.ReportedLines) errors.Add(new DatasetLineError(r.Line, e.Message));
+            }
+        }
+        if (bad > 0) throw new DatasetFormatException(sourceName, [.. errors.OrderBy(x => x.Line)], bad);
+        return examples;
     }
 
     /// <summary>Number of train micro-batches per epoch.</summary>

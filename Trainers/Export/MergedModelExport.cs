@@ -31,8 +31,14 @@ public static class MergedModelExport
     private static readonly Dictionary<string, string> PtMetadata = new() { ["format"] = "pt" };
 
     /// <summary>Merges the adapter in <paramref name="adapterFolder"/> into the model in <paramref name="modelFolder"/> and writes <paramref name="output"/>.</summary>
+    /// <param name="adapterFolder">The PEFT adapter folder.</param>
+    /// <param name="modelFolder">The base model folder.</param>
+    /// <param name="output">The folder to write (absent or empty).</param>
+    /// <param name="maxShardBytes">The largest weights file.</param>
+    /// <param name="device">Where the bf16 model is held while the deltas are added (null: the CPU); the deltas are formed
+    /// on the host and added in f32, so every device writes the same bytes.</param>
     /// <exception cref="ExportException">The adapter does not fit the model, or <paramref name="output"/> is a non-empty folder.</exception>
-    public static ExportResult Merge(string adapterFolder, string modelFolder, string output, long maxShardBytes)
+    public static ExportResult Merge(string adapterFolder, string modelFolder, string output, long maxShardBytes, Device? device = null)
     {
         var (spec, configPath) = ReadSpec(modelFolder);
         using var adapter = ExportableAdapters.Open(adapterFolder);
@@ -42,7 +48,8 @@ public static class MergedModelExport
         var decoder = new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
+            Device = device,
+            LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16, device),
         };
         using var model = new CausalLm(spec, decoder);
         using (var source = new ShardedTensorSource(checkpoint))

@@ -16,6 +16,15 @@ public sealed record FinetuneOptions
     /// <summary>A separate eval JSONL, or null to hold out <see cref="EvalFraction"/> of the training file.</summary>
     public string? EvalPath { get; init; }
 
+    /// <summary>The chat template by name (<c>default</c>, <c>chatml</c>, <c>llama3</c>) or <c>.jinja</c> path; null: the model folder's own.</summary>
+    public string? ChatTemplate { get; init; }
+
+    /// <summary>What to do with an example longer than a row (<c>--truncation</c>).</summary>
+    public Data.TruncationPolicy Truncation { get; init; } = Data.TruncationPolicy.Error;
+
+    /// <summary>Field names mapped as <c>FIELD=COLUMN</c> (<c>--field</c>), for files whose columns are named differently.</summary>
+    public IReadOnlyList<string> Fields { get; init; } = [];
+
     /// <summary>Share of the training file held out when there is no eval file.</summary>
     public double EvalFraction { get; init; } = 0.1;
 
@@ -103,6 +112,14 @@ public sealed record FinetuneOptions
     /// <summary>A checkpoint folder to resume from, or null to start fresh.</summary>
     public string? ResumeFrom { get; init; }
 
+    /// <summary>DPO or ORPO settings (<c>--task dpo|orpo</c>); null for supervised fine-tuning.</summary>
+    public PreferenceOptions? Preference { get; init; }
+    /// <summary>
+    /// The libtorch device the whole run lives on (<c>cpu</c>, <c>cuda:N</c>; see <see cref="RunDevice.Resolve"/>):
+    /// model, 4-bit bases, adapters, optimizer states, loss and evaluation. Weights still stream from host memory.
+    /// </summary>
+    public string Device { get; init; } = "cpu";
+
     /// <summary>Checks ranges; each message names the CLI flag.</summary>
     /// <exception cref="RecipeException">A value is out of range.</exception>
     public void Validate()
@@ -120,6 +137,7 @@ public sealed record FinetuneOptions
         if (!QuantPeft.Trainers.Pruning.PruningCriteria.Names.Contains(PruneCriterion))
             throw new RecipeException($"--prune-criterion: expected one of {string.Join(", ", QuantPeft.Trainers.Pruning.PruningCriteria.Names)}; found '{PruneCriterion}'");
         if (SaveEvery < 0) throw new RecipeException($"--save-every: expected 0 or a positive integer, found {SaveEvery}");
+        Preference?.Validate();
     }
 
     /// <summary>

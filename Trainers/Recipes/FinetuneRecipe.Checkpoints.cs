@@ -30,7 +30,7 @@ public sealed partial class FinetuneRecipe
         var state = TrainingCheckpoint.ReadState(checkpoint);
         if (TrainingFingerprint.FirstDifference(state.Fingerprint, Fingerprint) is string difference)
             throw new RecipeException($"--resume: '{checkpoint}': {difference}");
-        int perEpoch = Data!.TrainBatchCount(_options.MicroBatchSize);
+        int perEpoch = BatchesPerEpoch;
         if (state.BatchesPerEpoch != perEpoch)
             throw new RecipeException($"--resume: '{checkpoint}': the data gives {perEpoch} micro-batches per epoch, the checkpoint was written with {state.BatchesPerEpoch}");
         if (state.Step > _options.Steps)
@@ -52,12 +52,14 @@ public sealed partial class FinetuneRecipe
     {
         int done = step + 1;
         if (_options.SaveEvery <= 0 || done % _options.SaveEvery != 0 || _checkpointRoot is null) return;
-        int perEpoch = Data!.TrainBatchCount(_options.MicroBatchSize);
+        int perEpoch = BatchesPerEpoch;
         long consumed = (long)done * _options.GradientAccumulation;
         var state = new CheckpointState(done, _options.Steps, consumed, (int)(consumed / perEpoch), (int)(consumed % perEpoch), perEpoch,
             _optimizer!.Groups[0].Lr, Fingerprint, TrainingCheckpoint.CaptureRng());
         CheckpointsWritten.Add(TrainingCheckpoint.Write(_checkpointRoot, state, Trainable(), _optimizer));
     }
+
+    private int BatchesPerEpoch => _preference?.Data.TrainBatchCount(_options.MicroBatchSize) ?? Data!.TrainBatchCount(_options.MicroBatchSize);
 
     private List<(string Name, TorchSharp.torch.Tensor Tensor)> Trainable() =>
         [.. _trainable.Select(t => (t.Name, (TorchSharp.torch.Tensor)t.Param))];

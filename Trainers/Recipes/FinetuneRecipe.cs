@@ -25,7 +25,11 @@ namespace QuantPeft.Trainers.Recipes;
 /// <param name="Loss">Mean cross-entropy per target token on the eval rows.</param>
 /// <param name="Perplexity">exp(Loss).</param>
 /// <param name="ExactMatch">Share of eval prompts answered exactly (null when the eval set has no prompt/completion records).</param>
-public sealed record EvalResult(double Loss, double Perplexity, double? ExactMatch);
+public sealed record EvalResult(double Loss, double Perplexity, double? ExactMatch)
+{
+    /// <summary>Rewards, margin and accuracy on the held-out pairs of a preference run (then Loss is the preference loss); null for SFT.</summary>
+    public PreferenceMetrics? Preference { get; init; }
+}
 
 /// <summary>One optimizer step as reported to the progress display.</summary>
 /// <param name="Step">1-based optimizer step.</param>
@@ -72,6 +76,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     private LisaSchedule? _lisa;
     private OptimizerInBackward? _inBackward;
     private LoramPruner? _pruner;
+    private PreferenceObjective? _preference;
 
     /// <summary>Creates the recipe; nothing is loaded until <see cref="Setup"/>.</summary>
     public FinetuneRecipe(FinetuneOptions options)
@@ -87,8 +92,14 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// <summary>The model's tokenizer (after <see cref="Setup"/>).</summary>
     public ITextTokenizer? Tokenizer { get; private set; }
 
+    /// <summary>The chat template <c>messages</c> records are rendered with (after <see cref="Setup"/>).</summary>
+    public ChatTemplate? ChatTemplate { get; private set; }
+
     /// <summary>The prepared data (after <see cref="Setup"/>).</summary>
     public TrainingDataset? Data { get; private set; }
+
+    /// <summary>The preference loss and its pairs (after <see cref="Setup"/> of a DPO or ORPO run); null for SFT.</summary>
+    public PreferenceObjective? Preference => _preference;
 
     /// <summary>The model with its adapters (after <see cref="Setup"/>).</summary>
     public CausalLm Model => _model ?? throw new InvalidOperationException("call Setup first");
@@ -116,6 +127,23 @@ public sealed partial class FinetuneRecipe : IDisposable
     /// <summary>The largest resident set seen at the end of a step or an evaluation.</summary>
     public long PeakRssBytes { get; private set; }
 
+    /// <summary>The device the whole run lives on (<see cref="FinetuneOptions.Device"/>).</summary>
+    public Device Device => _device ??= torch.device(_options.Device);
+
+    private Device? _device;
+
+    /// <summary>
+    /// On a CUDA run, the largest device memory in use seen at the end of a step or an evaluation (<c>cudaMemGetInfo</c>:
+    /// total − free, so other processes on the same GPU count too); null on the CPU or when the CUDA runtime does not answer.
+    /// </summary>
+    public long? PeakDeviceBytes { get; private set; }
+
+    /// <summary>Which memory <see cref="PeakBytes"/> shows: <c>cpu RSS</c> or <c>cuda:N used</c>.</summary>
+    public string PeakSource => PeakDeviceBytes is null ? "cpu RSS" : $"{Device} used (cudaMemGetInfo)";
+
+    /// <summary>The run's peak in the memory of its device: <see cref="PeakDeviceBytes"/> on CUDA, <see cref="PeakRssBytes"/> otherwise.</summary>
+    public long PeakBytes => PeakDeviceBytes ?? PeakRssBytes;
+
     /// <summary>Loads tokenizer, data and model (quantizing the base on load), attaches the adapter, builds the optimizer.</summary>
     /// <exception cref="RecipeException">The sequence length exceeds the model's limit, or the optimizer is unknown.</exception>
     public void Setup()
@@ -132,23 +160,33 @@ public sealed partial class FinetuneRecipe : IDisposable
         {
             SequenceLength = _options.SequenceLength,
             Layout = RowLayout.Padded,
-            Truncation = TruncationPolicy.Error,
+            Truncation = _options.Truncation,
+            Fields = DatasetFields.Parse(_options.Fields),
             EvalFraction = _options.EvalPath is null ? _options.EvalFraction : 0,
             Seed = _options.Seed,
         };
-        Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, evalPath: _options.EvalPath);
+        ChatTemplate = QuantPeft.Trainers.Data.ChatTemplate.Resolve(_options.ChatTemplate, _options.ModelFolder);
+        var pairs = _options.Preference is null ? null : PreferenceSetup.Load(_options, Tokenizer, ChatTemplate);
+        if (pairs is null) Data = TrainingDataset.Load(_options.DataPath, Tokenizer, dataOptions, Spec.MaxPositionEmbeddings, ChatTemplate, evalPath: _options.EvalPath);
 
         _model = LoadModel(Spec);
         // The loader trims the C heap every 128 MiB streamed; the last tensors' staging blocks are still kept, and
         // training would otherwise start on top of them (up to the largest tensor's worth, freed but resident).
-        NativeHeap.RecordResidentBaseline();   // trims, then notes what is resident outside the heap
+        // On a GPU the run's memory is the device's, which the C heap does not hold.
+        if (RunDevice.IsHost(Device)) NativeHeap.RecordResidentBaseline();   // trims, then notes what is resident outside the heap
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
             + _model.modules().OfType<DenseLinear>().Sum(d => d.Weight.numel() * d.Weight.ElementSize)
             + _model.modules().OfType<LqLoraBaseLinear>().Sum(q => q.StorageBytes);
         _trainable = MakeTrainable(_model, targets);
-        _trimBeforeStep = _model.LmHeadWeight.device.type == DeviceType.CPU && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
+        if (pairs is not null)
+        {
+            // Before a resume loads trained tensors: a cached reference is the model the run starts from.
+            _preference = new PreferenceObjective(_options.Preference!, pairs, _model, _adapters, PreferenceSetup.AdapterOffIsStart(_options));
+            _preference.Prepare(_options.MicroBatchSize);
+        }
+        _trimBeforeStep = RunDevice.IsHost(Device) && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
         _optimizer = BuildOptimizer(_trainable);
-        _persistentGrads = _model.LmHeadWeight.device.type == DeviceType.CPU && _options.Checkpointing
+        _persistentGrads = RunDevice.IsHost(Device) && _options.Checkpointing
             && !FullParameterTraining.TrainsBaseWeights(_options.Method);
         if (_persistentGrads)
             foreach (var (_, p) in _trainable) p.grad = zeros_like(p).DetachFromDisposeScope();
@@ -162,9 +200,10 @@ public sealed partial class FinetuneRecipe : IDisposable
         // A pre-quantized folder decides the bases itself (its format, per-matrix LQ-LoRA configurations); Setup has
         // checked that the options agree with it.
         var prequantized = PrequantizedFolder.Read(_options.ModelFolder);
-        var factory = prequantized is not null ? prequantized.Factory(_options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ScalarType.BFloat16)
-            : _options.Weights == WeightFormat.LqLora ? LqLoraFactory()
-            : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16);
+        var device = Device;
+        var factory = prequantized is not null ? prequantized.Factory(_options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ScalarType.BFloat16, device)
+            : _options.Weights == WeightFormat.LqLora ? LqLoraFactory(device)
+            : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16, device);
         // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
         if (_options.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
             factory = SvdInitOnLoad.Wrap(factory, _options.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
@@ -172,6 +211,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         var decoder = new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
+            Device = device,
             LinearFactory = factory,
             GradientCheckpointing = _options.Checkpointing,
             Attention = _options.Attention,
@@ -235,7 +275,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         {
             return OptimizerFactory.Create(_options.Optimizer, FullParameterTraining.TrainsBaseWeights(_options.Method)
                 ? FullParameterTraining.Groups(trainable, group, galore)
-                : [new ParamGroup("adapters", trainable, group)]);
+                : [new ParamGroup("adapters", trainable, group)], DevicePaging(trainable));
         }
         catch (OptimizerConfigException e)
         {
@@ -243,16 +283,27 @@ public sealed partial class FinetuneRecipe : IDisposable
         }
     }
 
+    // Paged states on a GPU: pinned host pages, with room on the device for the f32 moments (m and v) of the two largest
+    // parameters, the one being updated and the next one prefetched; the planner prices the paged share of the device
+    // as the largest buffer (docs/optimizers.md). The CPU keeps the factory's default pager.
+    private OptimizerBuildOptions? DevicePaging(IReadOnlyList<(string Name, Parameter Param)> trainable)
+    {
+        if (Device.type != DeviceType.CUDA || !_options.Optimizer.StartsWith("paged-", StringComparison.Ordinal) || trainable.Count == 0)
+            return null;
+        long largest = trainable.Max(p => p.Param.numel());
+        return new OptimizerBuildOptions(Pager: new QuantPeft.Memory.Paging.PagerOptions(2 * 2 * 4 * largest, Device, QuantPeft.Memory.Paging.PageBacking.PinnedHost));
+    }
+
     // LQ-LoRA: a scoring pass over the checkpoint assigns NF2/NF3/NF4 per projection under the bit budget; the
     // loading pass then decomposes each target W ≈ Q + L1·L2 as it streams in.
-    private LinearFactory LqLoraFactory()
+    private LinearFactory LqLoraFactory(Device device)
     {
         var targets = ModelAdapters.ResolveTargets(_options.Targets);
         double scaling = new LoraOptions(_options.Rank, _options.Alpha).Scaling;
         try
         {
             var configs = ModelFolder.WithWeights(_options.ModelFolder, source => LqLoraPlan.Allocate(source, targets, _options.Rank, _options.LqLoraBits));
-            return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16);
+            return LqLoraPlan.Factory(configs, targets, _options.Rank, scaling, ScalarType.BFloat16, device);
         }
         catch (QuantPeft.Quant.QuantInputException e)
         {
@@ -275,7 +326,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     public void Train(MetricsWriter log, Action<StepReport>? onStep = null)
     {
         var model = Model;
-        var data = Data!;
+        var data = Data;
         int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
         var schedule = new WarmupCosineSchedule(_options.LearningRate, Math.Min(warmup, _options.Steps - 1), _options.Steps);
         _checkpointRoot = Path.GetDirectoryName(Path.GetFullPath(log.FilePath));
@@ -296,15 +347,17 @@ public sealed partial class FinetuneRecipe : IDisposable
                 batches.MoveNext();
                 micro.Add(batches.Current);
             }
-            double targets = Math.Max(1, micro.Sum(b => b.TargetCount));
+            double targets = _preference is not null ? micro.Sum(b => b.BatchSize / 2) : Math.Max(1, micro.Sum(b => b.TargetCount));
+            var tally = _preference is null ? null : new PreferenceTally();
             double stepLoss = 0;
             long tokens = 0;
             foreach (var batch in micro)
             {
                 using var scope = NewDisposeScope();
                 var (ids, labels) = Tensors(batch, model);
-                var loss = ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: targets,
-                    finalLogitSoftcap: model.Spec.FinalLogitSoftcap);
+                var loss = _preference?.Loss(batch, targets, tally!)
+                    ?? ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: targets,
+                        finalLogitSoftcap: model.Spec.FinalLogitSoftcap);
                 loss.backward();
                 stepLoss += loss.item<float>();
                 tokens += batch.TokenCount;
@@ -320,12 +373,12 @@ public sealed partial class FinetuneRecipe : IDisposable
 
             long rss = SampleMemory();
             var report = new StepReport(step + 1, stepLoss, schedule.At(step), tokens / clock.Elapsed.TotalSeconds, rss);
-            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakRssBytes) { GradNorm = norm });
+            log.Write(new TrainMetrics(report.Step, report.Loss, report.LearningRate, report.TokensPerSecond, PeakBytes) { GradNorm = norm, PeakSource = PeakSource, Preference = tally?.Metrics() });
             onStep?.Invoke(report);
             if (_options.EvalEvery > 0 && report.Step % _options.EvalEvery == 0 && report.Step < _options.Steps)
             {
                 var eval = Evaluate(exactMatch: false);
-                log.Write(new EvalMetrics(report.Step, eval.Loss));
+                log.Write(new EvalMetrics(report.Step, eval.Loss) { Preference = eval.Preference });
                 model.train();
             }
         }
@@ -349,6 +402,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     public EvalResult Evaluate(bool exactMatch = true)
     {
         var model = Model;
+        if (_preference is not null) return EvaluatePreference(model);
         var data = Data!;
         model.eval();
         double sum = 0, count = 0;
@@ -371,6 +425,14 @@ public sealed partial class FinetuneRecipe : IDisposable
             accuracy = GreedyDecoder.ExactMatch(model, Tokenizer!, data.EvalRecords.Take(_options.ExactMatchRecords).ToList());
         SampleMemory();
         return new EvalResult(loss, Math.Exp(loss), accuracy);
+    }
+
+    private EvalResult EvaluatePreference(CausalLm model)
+    {
+        model.eval();
+        var (loss, metrics) = _preference!.Evaluate(Math.Max(_options.MicroBatchSize, 16));
+        SampleMemory();
+        return new EvalResult(loss, Math.Exp(loss), null) { Preference = metrics };
     }
 
     /// <summary>
@@ -452,10 +514,11 @@ public sealed partial class FinetuneRecipe : IDisposable
     public void Dispose() => Cleanup();
 
     // From the resume position on (epoch 0, batch 0 for a fresh run): the first epoch is entered at the micro-batch a checkpoint stopped before.
-    private IEnumerable<MicroBatch> EndlessBatches(TrainingDataset data)
+    private IEnumerable<MicroBatch> EndlessBatches(TrainingDataset? data)
     {
         for (int epoch = _startEpoch; ; epoch++)
-            foreach (var batch in data.TrainBatches(_options.MicroBatchSize, epoch).Skip(epoch == _startEpoch ? _startPosition : 0))
+            foreach (var batch in (_preference?.Data.TrainBatches(_options.MicroBatchSize, epoch) ?? data!.TrainBatches(_options.MicroBatchSize, epoch))
+                .Skip(epoch == _startEpoch ? _startPosition : 0))
                 yield return batch;
     }
 
@@ -471,6 +534,8 @@ public sealed partial class FinetuneRecipe : IDisposable
         using var process = Process.GetCurrentProcess();
         long rss = process.WorkingSet64;
         PeakRssBytes = Math.Max(PeakRssBytes, Math.Max(rss, process.PeakWorkingSet64));
+        if (Device.type == DeviceType.CUDA && CudaMemoryProbe.Query() is { Available: true } info)
+            PeakDeviceBytes = Math.Max(PeakDeviceBytes ?? 0, info.UsedBytes);
         return rss;
     }
 }

@@ -77,7 +77,11 @@ public static class PlanOptions
     }
 
     /// <summary>The workload (sequence length, accumulation) of a run configured by <paramref name="options"/>.</summary>
-    public static Workload ToWorkload(FinetuneOptions options) => new(options.SequenceLength, options.GradientAccumulation);
+    public static Workload ToWorkload(FinetuneOptions options) => new(options.SequenceLength, options.GradientAccumulation)
+    {
+        RowsPerExample = options.Preference is null ? 1 : 2,
+        ReferenceForward = options.Preference is { Task: TrainingTask.Dpo, CacheReference: false } && PreferenceSetup.AdapterOffIsStart(options),
+    };
 
     // The trainer's target list: all-linear stays one word; any other set is spelled out (the trainer does not read attn/mlp).
     private static string TargetList(TargetModules targets) => targets == TargetModules.AllLinear

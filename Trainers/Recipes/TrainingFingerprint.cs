@@ -25,6 +25,8 @@ public static class TrainingFingerprint
         nameof(FinetuneOptions.Steps), nameof(FinetuneOptions.EvalEvery), nameof(FinetuneOptions.ExactMatchRecords),
         nameof(FinetuneOptions.SaveEvery), nameof(FinetuneOptions.ResumeFrom),
         nameof(FinetuneOptions.Checkpointing), nameof(FinetuneOptions.Attention),
+        // A checkpoint is device-free (safetensors on the host), so a run may resume on another device.
+        nameof(FinetuneOptions.Device),
     ];
 
     // The CLI flag of each field, for messages; fields without one are named by property.
@@ -41,6 +43,7 @@ public static class TrainingFingerprint
         [nameof(FinetuneOptions.Layerwise)] = "--layerwise", [nameof(FinetuneOptions.LisaLayers)] = "--lisa-layers",
         [nameof(FinetuneOptions.LisaInterval)] = "--lisa-interval", [nameof(FinetuneOptions.Prune)] = "--prune",
         [nameof(FinetuneOptions.PruneCriterion)] = "--prune-criterion",
+        [nameof(FinetuneOptions.Preference)] = "--task and its settings",
     };
 
     /// <summary>The fingerprint of <paramref name="options"/>: field name → invariant string value, sorted by name.</summary>
@@ -55,6 +58,8 @@ public static class TrainingFingerprint
         foreach (var property in typeof(FinetuneOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
             if (Excluded.Contains(property.Name) || property.GetIndexParameters().Length > 0) continue;
+            // SFT runs have no preference settings; leaving the field out keeps their fingerprints as they were.
+            if (property.Name == nameof(FinetuneOptions.Preference) && options.Preference is null) continue;
             // A separate eval file takes nothing from the training file, whatever the fraction says.
             if (property.Name == nameof(FinetuneOptions.EvalFraction) && options.EvalPath is not null)
             {

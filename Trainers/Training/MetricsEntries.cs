@@ -13,6 +13,11 @@ public sealed record TrainMetrics(long Step, double Loss, double LearningRate, d
 
     /// <summary>Seconds since training began (<c>elapsed_s</c>), if measured.</summary>
     public double? ElapsedSeconds { get; init; }
+
+    /// <summary>Rewards, margin and accuracy of a preference step (DPO, ORPO); null for SFT.</summary>
+    public PreferenceMetrics? Preference { get; init; }
+    /// <summary>Which memory <see cref="PeakBytes"/> shows (<c>peak_source</c>): <c>cpu RSS</c>, or a CUDA device's used memory.</summary>
+    public string? PeakSource { get; init; }
 }
 
 /// <summary>One evaluation (a line of <c>metrics.jsonl</c>).</summary>
@@ -25,4 +30,7 @@ public sealed record EvalMetrics(long Step, double EvalLoss)
 
     /// <summary>Exact-match accuracy of generated answers (<c>eval_exact_match</c>), if measured.</summary>
     public double? ExactMatch { get; init; }
+
+    /// <summary>Rewards, margin and accuracy on the held-out pairs (preference runs; <c>eval_</c>-prefixed keys); null for SFT.</summary>
+    public PreferenceMetrics? Preference { get; init; }
 }

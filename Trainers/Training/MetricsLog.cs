@@ -26,7 +26,11 @@ public sealed record MetricsLog(IReadOnlyList<TrainMetrics> Train, IReadOnlyList
                 long step = r.GetProperty("step").GetInt64();
                 if (r.TryGetProperty("eval_loss", out JsonElement el))
                 {
-                    eval.Add(new EvalMetrics(step, Num(el)) { ExactMatch = r.TryGetProperty("eval_exact_match", out JsonElement x) ? Num(x) : null });
+                    eval.Add(new EvalMetrics(step, Num(el))
+                    {
+                        ExactMatch = r.TryGetProperty("eval_exact_match", out JsonElement x) ? Num(x) : null,
+                        Preference = ReadPreference(r, "eval_"),
+                    });
                     continue;
                 }
                 train.Add(new TrainMetrics(step, Num(r.GetProperty("loss")), Num(r.GetProperty("lr")), Num(r.GetProperty("tokens_per_s")),
@@ -34,6 +38,8 @@ public sealed record MetricsLog(IReadOnlyList<TrainMetrics> Train, IReadOnlyList
                 {
                     GradNorm = r.TryGetProperty("grad_norm", out JsonElement g) ? Num(g) : null,
                     ElapsedSeconds = r.TryGetProperty("elapsed_s", out JsonElement e) ? Num(e) : null,
+                    Preference = ReadPreference(r, ""),
+                    PeakSource = r.TryGetProperty("peak_source", out JsonElement ps) ? ps.GetString() : null,
                 });
             }
             catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
@@ -43,6 +49,12 @@ public sealed record MetricsLog(IReadOnlyList<TrainMetrics> Train, IReadOnlyList
         }
         return new MetricsLog(train, eval);
     }
+
+    // The pair count is not logged; a line read back says 0.
+    private static PreferenceMetrics? ReadPreference(JsonElement r, string prefix) =>
+        r.TryGetProperty(prefix + "reward_accuracy", out JsonElement a)
+            ? new PreferenceMetrics(Num(r.GetProperty(prefix + "rewards_chosen")), Num(r.GetProperty(prefix + "rewards_rejected")), Num(a), 0)
+            : null;
 
     private static double Num(JsonElement e) => e.ValueKind == JsonValueKind.Null ? double.NaN : e.GetDouble();
 }

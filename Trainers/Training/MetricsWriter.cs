@@ -11,7 +11,8 @@ namespace QuantPeft.Trainers.Training;
 /// <remarks>
 /// Keys: train lines have <c>step</c>, <c>loss</c>, <c>lr</c>, <c>tokens_per_s</c>, <c>peak_bytes</c>
 /// and optionally <c>grad_norm</c>, <c>elapsed_s</c>; eval lines have <c>step</c>, <c>eval_loss</c>,
-/// <c>eval_perplexity</c> and optionally <c>eval_exact_match</c>. JSON has no NaN or infinity, so a
+/// <c>eval_perplexity</c> and optionally <c>eval_exact_match</c>; preference runs add <c>rewards_chosen</c>,
+/// <c>rewards_rejected</c>, <c>reward_margin</c> and <c>reward_accuracy</c> (<c>eval_</c>-prefixed on eval lines). JSON has no NaN or infinity, so a
 /// non-finite value (a diverged loss) is written as <c>null</c>.
 /// </remarks>
 public sealed class MetricsWriter : IDisposable
@@ -41,6 +42,8 @@ public sealed class MetricsWriter : IDisposable
         json.WriteNumber("peak_bytes", m.PeakBytes);
         if (m.GradNorm is double g) Number(json, "grad_norm", g);
         if (m.ElapsedSeconds is double e) Number(json, "elapsed_s", e);
+        if (m.Preference is { } p) Preference(json, "", p);
+        if (m.PeakSource is { } source) json.WriteString("peak_source", source);
     });
 
     /// <summary>Appends an evaluation line.</summary>
@@ -50,7 +53,16 @@ public sealed class MetricsWriter : IDisposable
         Number(json, "eval_loss", m.EvalLoss);
         Number(json, "eval_perplexity", m.EvalPerplexity);
         if (m.ExactMatch is double x) Number(json, "eval_exact_match", x);
+        if (m.Preference is { } p) Preference(json, "eval_", p);
     });
+
+    private static void Preference(Utf8JsonWriter json, string prefix, PreferenceMetrics p)
+    {
+        Number(json, prefix + "rewards_chosen", p.RewardsChosen);
+        Number(json, prefix + "rewards_rejected", p.RewardsRejected);
+        Number(json, prefix + "reward_margin", p.Margin);
+        Number(json, prefix + "reward_accuracy", p.Accuracy);
+    }
 
     /// <inheritdoc/>
     public void Dispose() => _stream.Dispose();

@@ -28,7 +28,8 @@ internal static class BenchMemoryCommand
     private static readonly Option<string?> Steps = new("--steps") { Description = "Optimizer steps per strategy (default 3)" };
     private static readonly Option<string?> Batch = new("--batch") { Description = "Micro-batch size (default 1)" };
     private static readonly Option<string?> Seq = new("--seq") { Description = "Tokens per row (default 64)" };
-    private static readonly Option<string?> DeviceKindOpt = new("--device-kind") { Description = "cuda|cpu: the device whose memory is read (default: cuda when available, else cpu)" };
+    private static readonly Option<string?> DeviceKindOpt = new("--device-kind") { Description = "cuda|cpu: the device whose memory is read (default: the kind of --device; must agree with it)" };
+    private static readonly Option<string> DeviceOpt = DeviceOption.Create();
     private static readonly Option<string?> Output = new("-o", "--output") { Description = "Output folder (default bench-memory/<UTC timestamp>)" };
     private static readonly Option<bool> Resume = new("--resume") { Description = "Keep the measurements already in the output folder: a strategy whose NN-name/peak.json exists is priced again but not run again" };
 
@@ -36,7 +37,7 @@ internal static class BenchMemoryCommand
     {
         var command = new Command("bench-memory", "Measure each strategy's peak memory in a fresh process beside the planner's prediction");
         command.Add(Model);
-        foreach (Option o in new Option[] { Strategies, Steps, Batch, Seq, DeviceKindOpt, Output, Resume })
+        foreach (Option o in new Option[] { Strategies, Steps, Batch, Seq, DeviceOpt, DeviceKindOpt, Output, Resume })
             command.Add(o);
         command.SetAction(r => CliRunner.Run(() => Execute(r, r.InvocationConfiguration.Output), r.InvocationConfiguration.Error));
         return command;
@@ -49,7 +50,8 @@ internal static class BenchMemoryCommand
         int steps = r.GetValue(Steps) is { } st ? Knob.ParsePositiveInt(st, "--steps") : 3;
         int batch = r.GetValue(Batch) is { } b ? Knob.ParsePositiveInt(b, "--batch") : 1;
         int seq = r.GetValue(Seq) is { } s ? Knob.ParsePositiveInt(s, "--seq") : 64;
-        DeviceKind kind = r.GetValue(DeviceKindOpt) is { } dk ? Knob.ParseDeviceKind(dk) : TrainPlanning.DefaultDeviceKind();
+        string device = RunDevice.Resolve(r.GetValue(DeviceOpt)!);
+        DeviceKind kind = TrainPlanning.KindFor(r.GetValue(DeviceKindOpt), device);
         string folder = r.GetValue(Output) ?? Path.Combine("bench-memory", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         ModelSpec spec = ModelFolder.ReadSpec(model);
         string modelPath = ModelFolder.Describe(model);
@@ -73,7 +75,7 @@ internal static class BenchMemoryCommand
             bool reuse = r.GetValue(Resume) && File.Exists(peakPath);
             stdout.WriteLine($"[{i + 1}/{strategies.Count}] {strategies[i].Name}: {c.Strategy.Describe()}{(reuse ? " (measured before, kept)" : "")}");
             string? failure = reuse ? null : RunChild(["train", modelPath, "--plan", planPath, "--steps", steps.ToString(CultureInfo.InvariantCulture),
-                "--measure-peak", peakPath, "-o", Path.Combine(dir, "run")], Path.Combine(dir, "train.log"));
+                "--measure-peak", peakPath, "--device", device, "-o", Path.Combine(dir, "run")], Path.Combine(dir, "train.log"));
             long overhead = c.Estimate.Device[MemoryComponent.RuntimeOverhead];
             long predicted = c.Estimate.PeakBytes - overhead;
             if (failure is null && File.Exists(peakPath))

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using QuantPeft.Formats;
 using QuantPeft.Trainers.Export;
+using QuantPeft.Trainers.Recipes;
 
 namespace QuantPeft.Cli.Commands;
 
@@ -18,18 +19,21 @@ internal static class ExportCommand
         var merge = new Option<bool>("--merge") { Description = "Fold the adapter into the base weights and write a bf16 model folder" };
         var maxShard = new Option<string>("--max-shard-size") { Description = "Largest weights file of a merged model, e.g. 5GB, 500MB, 2GiB or bytes", DefaultValueFactory = _ => "5GB" };
         var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty)" };
+        // The merge holds the whole model in bf16, so it stays on the host unless a device is asked for.
+        var device = new Option<string>(DeviceOption.Name) { Description = "With --merge: auto | cpu | cuda | cuda:N, where the bf16 model is held while the adapter is added (default cpu: the whole model must fit)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("export", "Export a trained adapter: merged into the base model (--merge) or as a validated PEFT adapter")
         {
-            adapter, model, merge, maxShard, output,
+            adapter, model, merge, maxShard, output, device,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
             string modelFolder = parse.GetValue(model) ?? throw new QuantPeftException("--model: required; give the base model folder the adapter was trained on");
             string outFolder = parse.GetValue(output) ?? throw new QuantPeftException("-o: required; give the output folder");
             long shardBytes = ParseSize(parse.GetValue(maxShard)!);
+            string onDevice = RunDevice.Resolve(parse.GetValue(device)!);
             string adapterFolder = PeftAdapterCopy.ResolveAdapter(parse.GetValue(adapter)!);
             var result = parse.GetValue(merge)
-                ? MergedModelExport.Merge(adapterFolder, modelFolder, outFolder, shardBytes)
+                ? MergedModelExport.Merge(adapterFolder, modelFolder, outFolder, shardBytes, TorchSharp.torch.device(onDevice))
                 : PeftAdapterCopy.Copy(adapterFolder, modelFolder, outFolder);
             Console.WriteLine(result.MergedModules > 0
                 ? $"merged {result.MergedModules} adapter modules into {modelFolder}: {result.Folder} ({result.WeightFiles.Count} weights file(s){(result.IndexFile is null ? "" : ", indexed")}, bf16)"

@@ -23,11 +23,15 @@ internal static class MeasuredTraining
         Directory.CreateDirectory(runFolder);
         RunPlanFile.Write(runFolder, plan, options);
         options = options with { EvalEvery = 0, ExactMatchRecords = 0 };
-        WarmRuntime();
-        string? warmUpFailure = WarmUpTraining(options);
-        if (warmUpFailure is not null)
+        // The memory of the device this run uses, whatever device the plan was priced for.
+        DeviceKind kind = RunDevice.KindOf(options.Device);
+        WarmRuntime(options.Device);
+        // On a GPU the baseline is the CUDA context and the cuBLAS workspace, which WarmRuntime creates. The warm-up step
+        // would add nothing the run's VRAM should not count (JIT and thread buffers are host memory), and TorchSharp cannot
+        // empty the caching allocator, so the blocks it cached would sit in the baseline and hide part of the peak.
+        string? warmUpFailure = kind == DeviceKind.Cuda ? "skipped on cuda" : WarmUpTraining(options);
+        if (warmUpFailure is not null && kind != DeviceKind.Cuda)
             console.MarkupLine($"[yellow]warm-up step failed[/] ({Markup.Escape(warmUpFailure)}); the baseline holds libtorch only");
-        DeviceKind kind = plan.Budget.DeviceKind;
         using var probe = TrainingPeakProbe.Start(kind);
         using (var recipe = new FinetuneRecipe(options))
         {
@@ -59,7 +63,10 @@ internal static class MeasuredTraining
                 ["phase_c_heap_live_peak_bytes"] = m.PhaseLivePeakBytes,
             })]),
             ["baseline_c_heap"] = HeapJson(probe.BaselineHeap),
-            ["warm_up"] = warmUpFailure is null ? "one step of the same strategy on a 4-layer synthetic model" : $"failed: {warmUpFailure}",
+            ["device"] = options.Device,
+            ["warm_up"] = warmUpFailure is null ? "one step of the same strategy on a 4-layer synthetic model"
+                : kind == DeviceKind.Cuda ? "none on cuda: a bf16 matmul on the device creates the context and the cuBLAS workspace before the baseline"
+                : $"failed: {warmUpFailure}",
             ["c_heap_thresholds_pinned"] = NativeHeap.IsConfigured,
         };
         AtomicFile.WriteAllText(measureFile, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
@@ -124,11 +131,17 @@ internal static class MeasuredTraining
         }
     }
 
-    // Loads libtorch and starts its thread pool before the baseline, so the baseline holds the whole runtime.
-    private static void WarmRuntime()
+    // Loads libtorch and starts its thread pool before the baseline, so the baseline holds the whole runtime; on a GPU
+    // also the CUDA context and the cuBLAS handle with its workspace.
+    private static void WarmRuntime(string device)
     {
         using var scope = torch.NewDisposeScope();
         var a = torch.ones(64, 64, dtype: torch.ScalarType.BFloat16);
         a.matmul(a).sum().to_type(torch.ScalarType.Float32).item<float>();
+        if (RunDevice.KindOf(device) == DeviceKind.Cuda)
+        {
+            var d = torch.ones(64, 64, dtype: torch.ScalarType.BFloat16, device: torch.device(device));
+            d.matmul(d).sum().to_type(torch.ScalarType.Float32).item<float>();
+        }
     }
 }

@@ -51,12 +51,16 @@ internal static class TrainCommand
         var accum = new Option<int?>("--grad-accum") { Description = "Micro-batches per optimizer step" };
         var seed = new Option<long?>("--seed") { Description = "Seed of adapter init, split and batch order" };
         var output = new Option<string?>("-o", "--output") { Description = "Run folder; default runs/<UTC timestamp>" };
+        var device = DeviceOption.Create();
         var command = new Command("train", "Fine-tune an adapter (QLoRA by default); prints eval before/after and saves the adapter in PEFT format")
         {
             model, data, eval, steps, rank, alpha, method, weights, doubleQuant, targets, optimizer, checkpointing, attention, layerwise,
-            lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output,
+            lisaLayers, lisaInterval, prune, pruneCriterion, saveEvery, resume, lr, batch, seq, accum, seed, output, device,
         };
+        var dataFlags = new DataFlags();
+        dataFlags.AddTo(command);
         var planning = TrainPlanning.AddTo(command);
+        var preference = PreferenceFlags.AddTo(command);
         command.SetAction(parse => CliRunner.Run(() =>
         {
             var defaults = new FinetuneOptions { ModelFolder = "", DataPath = "" };
@@ -75,6 +79,9 @@ internal static class TrainCommand
                 ModelFolder = modelFolder,
                 DataPath = parse.GetValue(data) ?? "",
                 EvalPath = parse.GetValue(eval),
+                Truncation = DataFlags.ParseTruncation(parse.GetValue(dataFlags.Truncation)!),
+                ChatTemplate = parse.GetValue(dataFlags.ChatTemplate),
+                Fields = parse.GetValue(dataFlags.Fields) ?? [],
                 Method = trainingMethod,
                 Weights = weightFormat,
                 LqLoraBits = lqBits,
@@ -98,6 +105,8 @@ internal static class TrainCommand
                 SequenceLength = parse.GetValue(seq) ?? defaults.SequenceLength,
                 GradientAccumulation = parse.GetValue(accum) ?? defaults.GradientAccumulation,
                 Seed = parse.GetValue(seed) ?? defaults.Seed,
+                Preference = preference.Read(parse),
+                Device = RunDevice.Resolve(parse.GetValue(device)!),
             };
             // A pre-quantized folder decides the weights format: flags left at their defaults take its values.
             options = PrequantizedOptions.Align(options, new PrequantizedOptions.Given(
@@ -116,7 +125,7 @@ internal static class TrainCommand
             try
             {
                 if (options.DataPath.Length == 0)
-                    options = WriteDemoTask(options, runFolder);
+                    options = options.Preference is null ? WriteDemoTask(options, runFolder) : PreferenceReport.WriteDemoTask(options, runFolder);
                 if (planning.MeasurePeakFile(parse) is { } measure)
                     return MeasuredTraining.Run(options, runFolder, plan, measure, ConsoleFactory.Create());
                 return Run(options, runFolder, ConsoleFactory.Create(), plan);
@@ -143,7 +152,9 @@ internal static class TrainCommand
             + (options.Weights == WeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
         console.MarkupLine($"[bold]method[/] {Knob.Name(options.Method)} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
             + $"[bold]{recipe.TrainableParameters:N0}[/] trainable parameters");
-        console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens");
+        console.MarkupLine($"[bold]device[/] {recipe.Device}");
+        if (recipe.Preference is { } pairs) PreferenceReport.PrintData(console, options, pairs);
+        else console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens; {DataCounts(recipe.Data.Stats)}");
 
         var before = recipe.Evaluate();
         string metricsPath = Path.Combine(runFolder, "metrics.jsonl");
@@ -156,7 +167,7 @@ internal static class TrainCommand
         console.MarkupLine($"[bold]eval {(recipe.ResumedFrom is null ? "before" : "at resume")}[/] {Describe(before)}");
         using (var log = new MetricsWriter(metricsPath, append: recipe.ResumedFrom is not null))
         {
-            if (recipe.ResumedFrom is null) log.Write(new EvalMetrics(0, before.Loss) { ExactMatch = before.ExactMatch });
+            if (recipe.ResumedFrom is null) log.Write(new EvalMetrics(0, before.Loss) { ExactMatch = before.ExactMatch, Preference = before.Preference });
             console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
@@ -164,12 +175,13 @@ internal static class TrainCommand
                     task.Value = recipe.StartStep;
                     recipe.Train(log, r =>
                     {
-                        task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s rss {r.RssBytes / (1 << 20)} MiB";
+                        task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s "
+                            + (recipe.PeakDeviceBytes is long used ? $"{recipe.Device} peak {used / (1 << 20)} MiB" : $"rss {r.RssBytes / (1 << 20)} MiB");
                         task.Value = r.Step;
                     });
                 });
             var after = recipe.Evaluate();
-            log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch });
+            log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch, Preference = after.Preference });
             console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
             bool wholeModel = FullParameterTraining.TrainsBaseWeights(options.Method);
             string adapter = Path.Combine(runFolder, wholeModel ? "model" : "adapter");
@@ -177,7 +189,8 @@ internal static class TrainCommand
             recipe.Pruning?.Save(Path.Combine(runFolder, QuantPeft.Trainers.Pruning.PruningPlan.FileName));
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
             WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
-            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB; {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
+            if (recipe.Preference is not null) PreferenceReport.Append(runFolder, options, recipe, before, after);
+            console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak {recipe.PeakBytes / (1 << 20)} MiB ({Markup.Escape(recipe.PeakSource)}); {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
         return CliRunner.Ok;
     }
@@ -201,13 +214,23 @@ internal static class TrainCommand
                 + (o.Weights == WeightFormat.Bf16 ? "" : $", double quant {(o.DoubleQuant ? "on" : "off")}") + $" ({recipe.BaseProjectionBytes:N0} bytes)",
             $"- method: {Knob.Name(o.Method)} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
             $"- optimizer: {o.Optimizer}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
-            $"- measured peak RSS: {recipe.PeakRssBytes / (1 << 20)} MiB",
+            (recipe.Data is { } data
+                ? $"- data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows; {DataCounts(data.Stats)} (truncation {o.Truncation})"
+                : "- data: preference pairs") + $"; chat template: {recipe.ChatTemplate!.Reason}",
+            $"- device: {recipe.Device}; the run's own account of what it keeps there: base projections {recipe.BaseProjectionBytes:N0} bytes, "
+                + $"optimizer states {recipe.CurrentOptimizer.StateBytes.Device:N0} bytes (+ {recipe.CurrentOptimizer.StateBytes.Host:N0} in host pages, {recipe.CurrentOptimizer.StateBytes.Disk:N0} on disk)",
+            $"- measured peak: {recipe.PeakBytes / (1 << 20)} MiB ({recipe.PeakSource})"
+                + (recipe.PeakDeviceBytes is null ? "" : $"; host peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB"),
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
             "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
             Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "");
         File.WriteAllText(Path.Combine(runFolder, "report.md"), text);
     }
 
+    private static string DataCounts(DatasetStats s) =>
+        $"{s.Truncated} truncated, {s.Dropped} dropped" + (s.UntrainedTurns > 0 ? $", {s.UntrainedTurns} assistant turns the template renders differently once later turns follow, left untrained" : "");
+
     private static string Describe(EvalResult e) =>
-        $"loss {e.Loss:F4}  perplexity {e.Perplexity:F3}" + (e.ExactMatch is double a ? $"  exact match {a:P1}" : "");
+        e.Preference is { } p ? PreferenceReport.Describe(e.Loss, p)
+        : $"loss {e.Loss:F4}  perplexity {e.Perplexity:F3}" + (e.ExactMatch is double a ? $"  exact match {a:P1}" : "");
 }

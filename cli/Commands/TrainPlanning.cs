@@ -26,7 +26,7 @@ internal sealed class TrainPlanning
     private readonly Option<string?> _plan = new("--plan") { Description = "Run the chosen candidate of a plan written by qpeft plan --format json (or a run folder's plan.json)" };
     private readonly Option<string?> _vram = new("--vram") { Description = "Device memory budget on cuda (e.g. 24GiB): plan the strategy, searching the knobs not given" };
     private readonly Option<string?> _ram = new("--ram") { Description = "Host memory budget (the device budget on cpu): plan the strategy, searching the knobs not given" };
-    private readonly Option<string?> _deviceKind = new("--device-kind") { Description = "cuda|cpu (default: cuda when CUDA is available, else cpu)" };
+    private readonly Option<string?> _deviceKind = new("--device-kind") { Description = "cuda|cpu: the memory the plan budgets (default: the kind of --device; must agree with it)" };
     private readonly Option<string?> _overhead = new("--overhead") { Description = "Runtime overhead the planner assumes (default per device kind)" };
     private readonly Option<string?> _objective = new("--objective") { Description = "quality|speed|memory: ranking when planning for a budget (default quality)" };
     private readonly Option<string?> _chunkedLoss = new("--chunked-loss") { Description = "on (the trainer always chunks its loss; off is refused)" };
@@ -70,7 +70,7 @@ internal sealed class TrainPlanning
 
         var budget = new Budget
         {
-            DeviceKind = parse.GetValue(_deviceKind) is { } dk ? Knob.ParseDeviceKind(dk) : DefaultDeviceKind(),
+            DeviceKind = KindFor(parse.GetValue(_deviceKind), flags.Device),
             Vram = parse.GetValue(_vram) is { } vr ? ByteSize.Parse(vr, "--vram") : null,
             Ram = parse.GetValue(_ram) is { } ra ? ByteSize.Parse(ra, "--ram") : null,
             Overhead = parse.GetValue(_overhead) is { } oh ? ByteSize.Parse(oh, "--overhead") : null,
@@ -88,13 +88,23 @@ internal sealed class TrainPlanning
     public static TrainingPlan Price(FinetuneOptions options, DeviceKind? deviceKind = null)
     {
         ModelSpec spec = ModelFolder.ReadSpec(options.ModelFolder);
-        var budget = new Budget { DeviceKind = deviceKind ?? DefaultDeviceKind() };
+        var budget = new Budget { DeviceKind = deviceKind ?? RunDevice.KindOf(options.Device) };
         return Planner.Plan(spec, PlanOptions.ToWorkload(options), budget, Constraints.Fixed(PlanOptions.ToStrategy(options)),
             Objective.Quality, CostSettings.QuantPeft, ModelFolder.Describe(options.ModelFolder));
     }
 
-    /// <summary>cuda when libtorch sees a CUDA device, else cpu.</summary>
-    public static DeviceKind DefaultDeviceKind() => torch.cuda.is_available() ? DeviceKind.Cuda : DeviceKind.Cpu;
+    /// <summary>
+    /// The planner's device kind for a run on <paramref name="device"/> (a resolved <c>--device</c>): its kind, which an
+    /// explicit <c>--device-kind</c> may only repeat, so a CPU run is never planned or measured as a GPU run.
+    /// </summary>
+    /// <exception cref="PlanningException"><paramref name="deviceKindFlag"/> names the other kind.</exception>
+    public static DeviceKind KindFor(string? deviceKindFlag, string device)
+    {
+        DeviceKind kind = RunDevice.KindOf(device);
+        if (deviceKindFlag is not null && Knob.ParseDeviceKind(deviceKindFlag) != kind)
+            throw new PlanningException($"--device-kind {deviceKindFlag.Trim()}: the run is on {device} (--device); the plan budgets the memory of the device the run uses, drop --device-kind or pick the other --device");
+        return kind;
+    }
 
     private (FinetuneOptions, TrainingPlan) FromFile(ParseResult parse, string file, ModelSpec spec, string modelName, FinetuneOptions flags)
     {

@@ -14,5 +14,6 @@ internal static class Verbs
         yield return TrainCommand.Create();
         yield return BenchMemoryCommand.Create();
         yield return ExportCommand.Create();
+        yield return DataCommand.Create();
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using QuantPeft.Memory.Paging;
 using static TorchSharp.torch;
 
@@ -51,11 +52,21 @@ public class PagerTests
         Assert.True(c.IsResident);
     }
 
-    [Fact]
-    public void ResidentBytes_NeverExceedBudget_WithPrefetch()
+    // The CPU backings always; pinned host pages on a CUDA device where the test suite runs on a GPU (a CUDA run's paged
+    // optimizer states, see FinetuneRecipe).
+    public static TheoryData<string, PageBacking> Placements()
+    {
+        var data = new TheoryData<string, PageBacking> { { "cpu", PageBacking.MappedFile }, { "cpu", PageBacking.Host } };
+        if (cuda.is_available()) data.Add("cuda:0", PageBacking.PinnedHost);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public void ResidentBytes_NeverExceedBudget_WithPrefetch(string device, PageBacking backing)
     {
         // Six 3 KiB pages, budget 7 KiB (two pages): walk them in order with prefetch of the next one.
-        using var pager = NewPager(7 * 1024);
+        using var pager = new Pager(new PagerOptions(7 * 1024, torch.device(device), backing));
         var pages = Enumerable.Range(0, 6).Select(i => pager.Allocate($"p{i}", [768], ScalarType.Float32)).ToList();
         for (int round = 0; round < 3; round++)
             for (int i = 0; i < pages.Count; i++)

@@ -88,13 +88,21 @@ public class ExampleEncoderTests
     }
 
     [Fact]
-    public void TemplateIsRecognisedFromTokenizerConfig()
+    public void TemplateComesFromChatTemplateJinjaThenTokenizerConfigElseDefault()
     {
         using var dir = new TempDir();
         Assert.Equal(ChatTemplateKind.Default, ChatTemplate.FromModelFolder(dir.Path).Kind);
-        dir.Write("tokenizer_config.json", """{"chat_template": "{% for m in messages %}<|im_start|>{{m.role}}\n{{m.content}}<|im_end|>\n{% endfor %}"}""");
-        Assert.Equal(ChatTemplateKind.ChatMl, ChatTemplate.FromModelFolder(dir.Path).Kind);
-        Assert.Equal(ChatTemplateKind.Llama3, ChatTemplate.FromJinja("<|start_header_id|>{{ role }}<|end_header_id|>{{ c }}<|eot_id|>").Kind);
-        Assert.Equal(ChatTemplateKind.Default, ChatTemplate.FromJinja("[INST] {{ x }} [/INST]").Kind);
+        dir.Write("tokenizer_config.json", """{"bos_token": "<s>", "chat_template": "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"}""");
+        var fromConfig = ChatTemplate.FromModelFolder(dir.Path);
+        Assert.Equal(ChatTemplateKind.Jinja, fromConfig.Kind);
+        Assert.Equal("[user]hi", fromConfig.Render([new ChatMessage("user", "hi")], addGenerationPrompt: false));
+        Assert.Equal("<s>", fromConfig.BosToken);
+        dir.Write("chat_template.jinja", "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}");
+        var fromFile = ChatTemplate.FromModelFolder(dir.Path);
+        Assert.Equal("<s><user>hi<assistant>", fromFile.Render([new ChatMessage("user", "hi")], addGenerationPrompt: true));
+        Assert.Contains("chat_template.jinja", fromFile.Reason);
+        Assert.Equal(ChatTemplateKind.ChatMl, ChatTemplate.Resolve("chatml", dir.Path).Kind);
+        Assert.Equal(ChatTemplateKind.Default, ChatTemplate.Resolve("default", dir.Path).Kind);
+        Assert.Equal("<s><user>hi", ChatTemplate.Resolve(Path.Combine(dir.Path, "chat_template.jinja"), dir.Path).Render([new ChatMessage("user", "hi")], false));
     }
 }

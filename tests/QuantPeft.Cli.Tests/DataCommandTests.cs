@@ -1,0 +1,79 @@
+using System.Text.Json;
+
+namespace QuantPeft.Cli.Tests;
+
+/// <summary><c>qpeft data preview</c> and the data errors of <c>qpeft train</c>, end to end.</summary>
+public class DataCommandTests
+{
+    private static string ChatModel(TempFolder dir, string template)
+    {
+        string folder = Path.Combine(dir.Path, "model");
+        Directory.CreateDirectory(folder);
+        foreach (string f in Directory.GetFiles(CliHarness.DemoModel())) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
+        File.WriteAllText(Path.Combine(folder, "chat_template.jinja"), template);
+        File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), """{"eos_token": "</s>"}""");
+        return folder;
+    }
+
+    [Fact]
+    public void PreviewJsonGivesTextTokensAndTrainedOffsets()
+    {
+        using var dir = new TempFolder();
+        string model = ChatModel(dir, "{% for m in messages %}<{{ m.role }}>{{ m.content }}</{{ m.role }}>{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}");
+        string data = Path.Combine(dir.Path, "d.jsonl");
+        File.WriteAllText(data, "{\"conversations\": [{\"from\": \"human\", \"value\": \"hi\"}, {\"from\": \"gpt\", \"value\": \"yo\"}]}\n{\"text\": \"plain\"}\n");
+        var (exit, output, err) = CliHarness.Run("data", "preview", model, "--data", data, "--rows", "5", "--json", "--seq", "64");
+        Assert.True(exit == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        JsonElement first = doc.RootElement.GetProperty("examples")[0];
+        Assert.Equal(1, first.GetProperty("line").GetInt32());
+        string text = first.GetProperty("text").GetString()!;
+        Assert.Equal("<user>hi</user><assistant>yo</assistant>", text);
+        // Hand-derived: the turn after the generation prompt "<user>hi</user><assistant>" is "yo</assistant>".
+        JsonElement span = first.GetProperty("trained")[0];
+        Assert.Equal("yo</assistant>", text[span[0].GetInt32()..span[1].GetInt32()]);
+        // Byte-level tokens: the demo tokenizer adds BOS to text records but the template writes none; no EOS after a templated chat.
+        Assert.Equal(text.Length, first.GetProperty("tokens").GetInt32());
+        JsonElement totals = doc.RootElement.GetProperty("totals");
+        Assert.Equal(2, totals.GetProperty("examples").GetInt32());
+        Assert.Equal(0, totals.GetProperty("dropped").GetInt32());
+    }
+
+    [Fact]
+    public void TemplateThatRaisesExitsOneNamingFileLineAndTemplate()
+    {
+        using var dir = new TempFolder();
+        string model = ChatModel(dir, "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}");
+        string data = Path.Combine(dir.Path, "d.jsonl");
+        File.WriteAllText(data, "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"}]}\n{\"messages\": [{\"role\": \"system\", \"content\": \"s\"}, {\"role\": \"assistant\", \"content\": \"b\"}]}\n");
+        var (exit, output, err) = CliHarness.Run("data", "preview", model, "--data", data, "--seq", "64");
+        Assert.Equal(1, exit);
+        Assert.Equal("", output);
+        Assert.Equal($"error: dataset '{data}': 1 bad line(s): line 2: chat template '{Path.Combine(model, "chat_template.jinja")}' line 1: the template raised: System role not supported",
+            err.TrimEnd());
+    }
+
+    [Theory]
+    [InlineData("{\"text\": \"\\ud800\"}", "line 1: field 'text' holds an escaped lone surrogate")]
+    [InlineData("{\"conversations\": [{\"from\": \"bot\", \"value\": \"x\"}]}", "line 1: field 'conversations[0].from': expected human, gpt or system, found \"bot\"")]
+    [InlineData("{\"instruction\": \"Add\"}", "line 1: missing field 'output'")]
+    public void TrainRejectsBadLinesWithExitOne(string line, string expected)
+    {
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "bad.jsonl");
+        File.WriteAllText(data, line + "\n");
+        var (exit, _, err) = CliHarness.Run("train", "--data", data, "--steps", "1", "-o", Path.Combine(dir.Path, "run"));
+        Assert.Equal(1, exit);
+        Assert.StartsWith($"error: dataset '{data}': 1 bad line(s): {expected}", err);
+        Assert.DoesNotContain("internal error", err);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "run")));
+    }
+
+    [Fact]
+    public void UnknownTruncationIsAFlagError()
+    {
+        var (exit, _, err) = CliHarness.Run("data", "preview", "--data", "x.jsonl", "--truncation", "middle");
+        Assert.Equal(1, exit);
+        Assert.Contains("--truncation: expected error, keep-start or drop, found 'middle'", err);
+    }
+}
