@@ -61,10 +61,27 @@ public static class ActivationCost
 
         long maxInter = inv.Layers.Max(x => x.Intermediate);
         long grads = (4 * h + 4 * maxInter) * tokens;
-        long logits = LogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks);
+        long logits = s.ChunkedLoss && settings.LossChunkTokens is int chunkTokens
+            ? ChunkedLossBytes(inv.Spec.VocabSize, h, tokens, chunkTokens)
+            : LogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks);
         if (inv.Spec.FinalLogitSoftcap is not null)
             logits += SoftcapLogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks);
         return new ActivationBytes(saved, recompute, grads, logits);
+    }
+
+    /// <summary>
+    /// QuantPeft's chunked loss (<c>ChunkedCrossEntropyFunction</c>), which never forms the whole logits: per chunk of
+    /// c = min(T, <paramref name="chunkTokens"/>) tokens, forward holds the chunk's bf16 logits (2cV), their f32
+    /// upcast (4cV) and log-sum-exp's shifted copy (4cV): 10cV; backward holds the hidden states' bf16 gradient
+    /// (2TH) beside the chunk's bf16 logits (2cV), f32 softmax (4cV), bf16 logit gradient (2cV) and its product with
+    /// the head (2cH). The f32 log-sum-exp per token (4T) is kept from forward to backward.
+    /// </summary>
+    public static long ChunkedLossBytes(long vocab, long hidden, long tokens, int chunkTokens)
+    {
+        long c = Math.Min(tokens, chunkTokens);
+        long forward = 10 * c * vocab;
+        long backward = 2 * tokens * hidden + 8 * c * vocab + 2 * c * hidden;
+        return Math.Max(forward, backward) + 4 * tokens;
     }
 
     /// <summary>
@@ -159,7 +176,13 @@ public static class ActivationCost
             };
             bytes += s.Method switch
             {
+                // QuantPeft's f32 DoRA: the LoRA pair's f32 input copy and A·x, and the one f32 product
+                // (base + s·BA x) that the magnitude's gradient needs (DoraLinear.forward).
+                TrainingMethod.Dora when settings.AdapterBytes == 4 => 4 * (inDim + s.Rank) + 4 * outDim,
                 TrainingMethod.Dora => 2 * s.Rank + 2 * outDim,
+                // f32 OSoRA / VeRA: the r-vector their trained S (λ_d) multiplies and the f32 d_out vector their
+                // trained O (λ_b) multiplies; the frozen factors' matmuls keep nothing.
+                TrainingMethod.Osora or TrainingMethod.Vera when settings.AdapterBytes == 4 => 4 * s.Rank + 4 * outDim,
                 TrainingMethod.Osora or TrainingMethod.Vera => 4 * s.Rank + 2 * outDim,
                 _ when settings.AdapterBytes == 4 => 4 * (inDim + s.Rank),
                 _ => 2 * s.Rank,

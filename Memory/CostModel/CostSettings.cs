@@ -71,11 +71,23 @@ public sealed record CostSettings
     /// <summary>Number of chunks of a chunked loss (torchtune and our runtime use 8).</summary>
     public int LossChunks { get; init; } = 8;
 
+    /// <summary>
+    /// Tokens per chunk of a chunked loss that works in fixed-size token chunks (QuantPeft: 1024, see
+    /// <see cref="ActivationCost.ChunkedLossBytes"/>), or null where the loss is split into <see cref="LossChunks"/> parts.
+    /// </summary>
+    public int? LossChunkTokens { get; init; }
+
+    /// <summary>
+    /// Elements of the f32 slab buffer DoRA's row norms work in, shared by every DoRA layer and kept for the process
+    /// (QuantPeft: 2²⁰, <c>DoraLinear.NormSlabElements</c>), or null where no such buffer is kept.
+    /// </summary>
+    public long? DoraNormSlabElements { get; init; }
+
     /// <summary>Natural GaLore's gradient history length s (default 20).</summary>
     public int NaturalGaloreHistory { get; init; } = 20;
 
     /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW over decoded moments, f32 adapters.</summary>
-    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4, DequantSlabRows = 1024 };
+    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4, DequantSlabRows = 1024, LossChunkTokens = 1024, DoraNormSlabElements = 1L << 20 };
 
     /// <summary>PyTorch + Hugging Face-style modules: foreach AdamW.</summary>
     public static CostSettings PyTorch { get; } = new() { ForeachAdamW = true };

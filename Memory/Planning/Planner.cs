@@ -18,13 +18,18 @@ public static class Planner
     /// <param name="objective">Ranking objective.</param>
     /// <param name="settings">Runtime behaviour (default: QuantPeft's runtime).</param>
     /// <param name="modelName">Name shown in reports.</param>
+    /// <param name="uncalibrated">Strategies to leave out of open searches (default: <see cref="UncalibratedStrategies.Shipped"/>).</param>
     /// <exception cref="PlanningException">Contradictory knobs, a budget below the overhead, or no strategy matching the fixed knobs.</exception>
     public static TrainingPlan Plan(ModelSpec spec, Workload workload, Budget budget, Constraints constraints,
-        Objective objective = Objective.Quality, CostSettings? settings = null, string modelName = "model")
+        Objective objective = Objective.Quality, CostSettings? settings = null, string modelName = "model",
+        IReadOnlyList<UncalibratedStrategy>? uncalibrated = null)
     {
         settings ??= CostSettings.QuantPeft;
         ConstraintValidator.Validate(spec, workload, budget, constraints);
         List<Strategy> strategies = SearchSpace.Enumerate(spec, workload, constraints);
+        // The planner must not choose what it cannot price: a strategy the calibration matrix found outside ±5 %
+        // stays out of a search whose method is open (a method the caller fixes is still priced, as asked).
+        strategies.RemoveAll(s => UncalibratedStrategies.Excludes(uncalibrated ?? UncalibratedStrategies.Shipped, s, workload, constraints, budget.DeviceKind));
         if (strategies.Count == 0)
             throw new PlanningException("the fixed knobs admit no strategy (e.g. --lisa-layers or --prune with --weights the method cannot use); relax one of them");
 

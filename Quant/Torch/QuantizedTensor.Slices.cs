@@ -19,7 +19,57 @@ public sealed partial class QuantizedTensor
     /// </summary>
     internal bool HostDecodable => HostKernels.For(Device) && RowAligned;
 
-    /// <summary>Decodes rows [r0, r0+rows) into <paramref name="destination"/> (contiguous [rows, in]).</summary>
+    /// <summary>
+    /// Rows [<paramref name="r0"/>, r0 + <paramref name="rows"/>) dequantized to a new <c>[rows, in]</c> tensor of
+    /// <paramref name="dtype"/>, with the same values as the matching rows of <see cref="Dequantize"/>.
+    /// </summary>
+    /// <remarks>
+    /// Lets a caller that needs the whole weight row by row (DoRA's row norms) hold one slab instead of the matrix.
+    /// A weight whose rows do not start on a block boundary cannot be sliced by rows; it is decoded whole and cut.
+    /// </remarks>
+    /// <exception cref="QuantInputException">The row range is outside the weight, or <paramref name="dtype"/> is not a float type.</exception>
+    public Tensor DequantizeRows(long r0, long rows, ScalarType dtype)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckFloat(dtype, "dtype");
+        if (r0 < 0 || rows < 1 || r0 + rows > Rows)
+            throw new QuantInputException($"'rows': [{r0}, {r0 + rows}) is outside the weight's {Rows} rows.");
+        using var scope = torch.NewDisposeScope();
+        if (!RowAligned)
+            return Dequantize(dtype).narrow(0, r0, rows).clone().MoveToOuterDisposeScope();
+        var result = torch.empty([rows, Columns], dtype, Device);
+        lock (DecodeWorkspace.Gate)
+            DecodeRows(r0, rows, result, ScalesForDecode());
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Rows [<paramref name="r0"/>, r0 + rows) dequantized into <paramref name="destination"/>, a contiguous
+    /// <c>[rows, in]</c> float tensor on the weight's device: the same values as <see cref="DequantizeRows"/>, without
+    /// allocating (a caller that walks the whole weight reuses one slab buffer).
+    /// </summary>
+    /// <exception cref="QuantInputException">The destination is not a contiguous [rows, in] float tensor, or the rows are outside the weight.</exception>
+    public void DequantizeRowsInto(long r0, Tensor destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckFloat(destination.dtype, "destination");
+        long rows = destination.dim() == 2 ? destination.shape[0] : -1;
+        if (rows < 1 || destination.shape[1] != Columns || !destination.is_contiguous() || r0 < 0 || r0 + rows > Rows)
+            throw new QuantInputException($"'destination': expected a contiguous [rows, {Columns}] tensor for rows from {r0} within {Rows}, got [{string.Join(", ", destination.shape)}].");
+        if (!RowAligned)
+        {
+            using var whole = Dequantize(destination.dtype);
+            destination.copy_(whole.narrow(0, r0, rows));
+            return;
+        }
+        lock (DecodeWorkspace.Gate)
+        {
+            using var scope = torch.NewDisposeScope();
+            DecodeRows(r0, rows, destination, ScalesForDecode());
+        }
+    }
+
+
     internal void DecodeRows(long r0, long rows, Tensor destination, Tensor scales)
     {
         if (HostDecodable && HostKernels.For(destination.device) && destination.is_contiguous() && scales.is_contiguous() && Packed.is_contiguous())

@@ -54,6 +54,16 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>, IBaseLinear
     public Tensor DenseWeight(ScalarType dtype) => _weight.detach().to(dtype, copy: true);
 
     /// <inheritdoc />
+    public void CopyRowsInto(long start, Tensor destination)
+    {
+        using var rows = _weight.detach().narrow(0, start, destination.shape[0]);
+        destination.copy_(rows);
+    }
+
+    /// <inheritdoc />
+    public Tensor DenseRows(long start, long count, ScalarType dtype) => _weight.detach().narrow(0, start, count).to(dtype, copy: true);
+
+    /// <inheritdoc />
     public void AddToWeight(Tensor delta)
     {
         using var noGrad = torch.no_grad();

@@ -44,8 +44,7 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         _base = baseLayer;
         _ct = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         _pair = new LowRankPair(_baseLinear.InFeatures, _baseLinear.OutFeatures, options.Rank, dtype, _baseLinear.Device);
-        using (var w0 = _baseLinear.DenseWeight(_ct))
-        using (var norm = RowNorm(w0))
+        using (var norm = AdaptedRowNorm(withDelta: false))
             _magnitude = new Parameter(norm.to(dtype), requires_grad: true);
         _dropout = nn.Dropout(options.Dropout);
         RegisterComponents();
@@ -80,12 +79,16 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     {
         if (Merged || !_enabled) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
-        Tensor norm = AdaptedRowNorm().detach();                        // (out)
-        Tensor scale = _magnitude.to(_ct).div(norm);     // (out)
+        Tensor norm = AdaptedRowNorm(withDelta: true);                   // (out), no graph: the norm is a constant
+        Tensor scale = _magnitude.to(_ct).div(norm);                     // (out)
         Tensor baseOut = _base.forward(x);                               // (..., out)
-        Tensor baseNoBias = _baseLinear.ForwardNoBias(x).to(_ct);
+        // One base pass, as PEFT makes: the bias-free part is the output less the bias.
+        Tensor? bias = _baseLinear.Bias;
+        Tensor baseNoBias = (bias is null ? baseOut : baseOut.sub(bias.to(baseOut.dtype))).to(_ct);
         Tensor lora = _pair.Apply(_dropout.forward(x)).to(_ct).Mul(Options.Scaling);
-        Tensor extra = scale.Sub(1.0).mul(baseNoBias).Add(scale.mul(lora));
+        // (m/n − 1)·base + (m/n)·lora written as (m/n)·(base + lora) − base: the product keeps one f32 [.., out]
+        // tensor for backward (base + lora, for m's gradient) where the two products kept two.
+        Tensor extra = scale.mul(baseNoBias.Add(lora)).sub(baseNoBias);
         return baseOut.Add(extra.to(baseOut.dtype)).MoveToOuterDisposeScope();
     }
 
@@ -130,11 +133,39 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public void LoadAdapterTensors(IReadOnlyDictionary<string, Tensor> tensors) =>
         AdapterTensorChecks.CopyInto(tensors, AdapterTensors(), "DoRA layer");
 
-    private Tensor AdaptedRowNorm()
+    /// <summary>Elements of one slab of rows in <see cref="AdaptedRowNorm"/> (2²⁰: 4 MiB in f32).</summary>
+    public const long NormSlabElements = 1L << 20;
+
+    /// <summary>Rows per slab of <see cref="AdaptedRowNorm"/> for a weight of <paramref name="inFeatures"/> columns.</summary>
+    public static long NormSlabRows(long inFeatures) => Math.Max(1, NormSlabElements / inFeatures);
+
+    // ‖W₀ + s·BA‖ per output row (or ‖W₀‖ without the delta), outside autograd, one slab of rows at a time: one f32
+    // slab of W₀ + s·BA is all that is alive (4 bytes per slab element, in a shared buffer), never a dense [out, in]
+    // copy of the weight, whose f32 copy (and its square, kept for backward) otherwise lived through each forward.
+    private Tensor AdaptedRowNorm(bool withDelta)
     {
+        using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        Tensor w = _baseLinear.DenseWeight(_ct).Add(_pair.B.to(_ct).matmul(_pair.A.to(_ct)), Options.Scaling);
-        return RowNorm(w).MoveToOuterDisposeScope();
+        long rows = _baseLinear.OutFeatures, slab = NormSlabRows(_baseLinear.InFeatures);
+        Tensor norm = torch.empty(rows, _ct, _baseLinear.Device);
+        Tensor? a = withDelta ? _pair.A.detach().to(_ct) : null;
+        Tensor? b = withDelta ? _pair.B.detach().to(_ct) : null;
+        // One slab buffer for every DoRA layer of the process: allocated per slab, the 4 MiB blocks landed between
+        // the activations each forward keeps and stayed resident in the C heap's arenas.
+        lock (NormWorkspace.Gate)
+        {
+            for (long r0 = 0; r0 < rows; r0 += slab)
+            {
+                using var inner = torch.NewDisposeScope();
+                long n = Math.Min(slab, rows - r0);
+                Tensor w = NormWorkspace.Rent(n, _baseLinear.InFeatures, _ct, _baseLinear.Device);
+                _baseLinear.CopyRowsInto(r0, w);
+                // W₀ + s·B·A, accumulated by the matmul into the slab itself (no B·A temporary).
+                if (a is not null) w.addmm_(b!.narrow(0, r0, n), a, beta: 1, alpha: (float)Options.Scaling);
+                norm.narrow(0, r0, n).copy_(w.SquareInPlace().sum(1).sqrt_());
+            }
+        }
+        return norm.MoveToOuterDisposeScope();
     }
 
     private static Tensor RowNorm(Tensor w) => w.Square().sum(1).sqrt();

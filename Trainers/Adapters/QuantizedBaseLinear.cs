@@ -133,6 +133,22 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
     }
 
     /// <inheritdoc />
+    /// <exception cref="AdapterException">No weight has been loaded.</exception>
+    public void CopyRowsInto(long start, Tensor destination)
+    {
+        var weight = _weight ?? throw new AdapterException($"4-bit base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
+        weight.DequantizeRowsInto(start, destination);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="AdapterException">No weight has been loaded.</exception>
+    public Tensor DenseRows(long start, long count, ScalarType dtype)
+    {
+        var weight = _weight ?? throw new AdapterException($"4-bit base [{OutFeatures}, {InFeatures}] used before its weight was loaded");
+        return weight.DequantizeRows(start, count, dtype);
+    }
+
+    /// <inheritdoc />
     public void AddToWeight(Tensor delta) =>
         throw new AdapterException("cannot add to a 4-bit base weight; merge into the dense checkpoint instead");
 

@@ -44,19 +44,43 @@ public sealed partial class FinetuneRecipe
         QuantPeft.Optimizers.OptimizerStateArchive.Load(_optimizer!, archive);
         TrainingCheckpoint.RestoreRng(state.TorchRngState);
         (_startStep, _startEpoch, _startPosition) = (state.Step, state.Epoch, state.Position);
+        _completedSteps = state.Step;
         ResumedFrom = checkpoint;
     }
+
+    private int _completedSteps;
 
     // Called from AfterStep: every SaveEvery steps, a checkpoint in the run folder (the metrics log's folder).
     private void MaybeSaveCheckpoint(int step)
     {
         int done = step + 1;
+        _completedSteps = done;
         if (_options.SaveEvery <= 0 || done % _options.SaveEvery != 0 || _checkpointRoot is null) return;
+        WriteCheckpoint(done, _checkpointRoot);
+    }
+
+    /// <summary>
+    /// Writes a resumable checkpoint of the state after the last completed optimizer step (the resumed one, or 0,
+    /// before <see cref="Train"/>) into <paramref name="runFolder"/> and returns its folder. A run that must stop
+    /// between steps (its memory passed the budget) saves this, so that nothing done is lost.
+    /// </summary>
+    public string SaveCheckpoint(string runFolder)
+    {
+        if (_optimizer is null) throw new InvalidOperationException("call Setup first");
+        if (CheckpointsWritten.Count > 0 && TrainingCheckpoint.ReadState(CheckpointsWritten[^1]).Step == _completedSteps)
+            return CheckpointsWritten[^1];
+        return WriteCheckpoint(_completedSteps, runFolder);
+    }
+
+    private string WriteCheckpoint(int done, string root)
+    {
         int perEpoch = BatchesPerEpoch;
         long consumed = (long)done * _options.GradientAccumulation;
         var state = new CheckpointState(done, _options.Steps, consumed, (int)(consumed / perEpoch), (int)(consumed % perEpoch), perEpoch,
             _optimizer!.Groups[0].Lr, Fingerprint, TrainingCheckpoint.CaptureRng());
-        CheckpointsWritten.Add(TrainingCheckpoint.Write(_checkpointRoot, state, Trainable(), _optimizer));
+        string folder = TrainingCheckpoint.Write(root, state, Trainable(), _optimizer);
+        CheckpointsWritten.Add(folder);
+        return folder;
     }
 
     private int BatchesPerEpoch => _preference?.Data.TrainBatchCount(_options.MicroBatchSize) ?? Data!.TrainBatchCount(_options.MicroBatchSize);

@@ -72,6 +72,14 @@ public sealed partial class FinetuneRecipe : IDisposable
     // of live peak on the TinyLlama QLoRA step for no change in what the arenas keep (bench-memory-cpu.md).
     // The planner prices these gradients for the whole backward either way.
     private bool _persistentGrads;
+
+    // On the CPU the forward interleaves each block's short-lived tensors (decoded slabs, f32 adapter copies, attention
+    // and MLP temporaries, 1–32 MiB each at a few hundred tokens) with the activations that survive to backward; the
+    // freed ones stay resident in glibc's arenas as holes between kept tensors, and backward then grows the heap above
+    // them. On the TinyLlama QLoRA step at batch 2 × seq 128 that was 494 MiB resident above the live tensors' 1,645 MiB
+    // (perf/results/bench-memory-matrix.md). One trim between forward and backward hands those pages back once per
+    // micro-batch, where a trim after every block cost 40 % of the step (bench-memory-cpu.md).
+    private bool _trimAfterForward;
     private VeraSharedMatrices? _vera;
     private LisaSchedule? _lisa;
     private OptimizerInBackward? _inBackward;
@@ -186,6 +194,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         }
         _trimBeforeStep = RunDevice.IsHost(Device) && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
         _optimizer = BuildOptimizer(_trainable);
+        _trimAfterForward = RunDevice.IsHost(Device);
         _persistentGrads = RunDevice.IsHost(Device) && _options.Checkpointing
             && !FullParameterTraining.TrainsBaseWeights(_options.Method);
         if (_persistentGrads)
@@ -355,9 +364,15 @@ public sealed partial class FinetuneRecipe : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var (ids, labels) = Tensors(batch, model);
-                var loss = _preference?.Loss(batch, targets, tally!)
-                    ?? ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: targets,
+                TorchSharp.torch.Tensor loss;
+                if (_preference is not null) loss = _preference.Loss(batch, targets, tally!);
+                else
+                {
+                    var hidden = model.Hidden(ids);
+                    if (_trimAfterForward) NativeHeap.Trim();
+                    loss = ChunkedCrossEntropy.Compute(hidden, model.LmHeadWeight, labels, divisor: targets,
                         finalLogitSoftcap: model.Spec.FinalLogitSoftcap);
+                }
                 loss.backward();
                 stepLoss += loss.item<float>();
                 tokens += batch.TokenCount;
@@ -408,7 +423,10 @@ public sealed partial class FinetuneRecipe : IDisposable
         double sum = 0, count = 0;
         using (no_grad())
         {
-            foreach (var batch in data.EvalBatches(Math.Max(_options.MicroBatchSize, 32)))
+            // Rows of the training micro-batch: the evaluation then holds no more than a training step's transients
+            // (and no saved activations), so the planned peak covers it. At 32 rows of 256 tokens the f32 loss chunk
+            // (1024 × vocab) and the MLP temporaries of one batch outgrew the whole planned step of a batch-2 run.
+            foreach (var batch in data.EvalBatches(_options.MicroBatchSize))
             {
                 using var scope = NewDisposeScope();
                 var (ids, labels) = Tensors(batch, model);

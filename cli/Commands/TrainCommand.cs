@@ -130,7 +130,8 @@ internal static class TrainCommand
                     return MeasuredTraining.Run(options, runFolder, plan, measure, ConsoleFactory.Create());
                 return Run(options, runFolder, ConsoleFactory.Create(), plan);
             }
-            catch when (freshFolder && !File.Exists(Path.Combine(runFolder, "metrics.jsonl")))
+            catch when (freshFolder && !File.Exists(Path.Combine(runFolder, "metrics.jsonl"))
+                && !(Directory.Exists(runFolder) && Directory.EnumerateDirectories(runFolder, TrainingCheckpoint.Prefix + "*").Any()))
             {
                 // Nothing was trained (the model or the data failed to load): the folder this command created holds only
                 // its plan and demo data, so it goes rather than leave a run folder without a run.
@@ -145,9 +146,12 @@ internal static class TrainCommand
     {
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(runFolder);
-        RunPlanFile.Write(runFolder, plan ?? TrainPlanning.Price(options), options);
+        plan ??= TrainPlanning.Price(options);
+        RunPlanFile.Write(runFolder, plan, options);
+        using var budget = RunBudget.Start(plan, runFolder);
         using var recipe = new FinetuneRecipe(options);
         recipe.Setup();
+        budget.Between(recipe, "eval before");
         console.MarkupLine($"[bold]model[/] {Markup.Escape(options.ModelFolder)}: {recipe.Spec!.ParameterCount:N0} parameters; base projections {Knob.Name(options.Weights, options.LqLoraBits)}"
             + (options.Weights == WeightFormat.Bf16 ? "" : $" (double quant {(options.DoubleQuant ? "on" : "off")})") + $", {recipe.BaseProjectionBytes:N0} bytes");
         console.MarkupLine($"[bold]method[/] {Knob.Name(options.Method)} r={options.Rank} alpha={options.Alpha} on {recipe.Adapters.Count} projections: "
@@ -157,6 +161,7 @@ internal static class TrainCommand
         else console.MarkupLine($"[bold]data[/] {recipe.Data!.Stats.TrainRows} train rows, {recipe.Data.Stats.EvalRows} eval rows of {options.SequenceLength} tokens; {DataCounts(recipe.Data.Stats)}");
 
         var before = recipe.Evaluate();
+        budget.Between(recipe, $"step {recipe.StartStep + 1}");
         string metricsPath = Path.Combine(runFolder, "metrics.jsonl");
         if (recipe.ResumedFrom is string checkpoint)
         {
@@ -178,9 +183,11 @@ internal static class TrainCommand
                         task.Description = $"step {r.Step} loss {r.Loss:F3} {r.TokensPerSecond:F0} tok/s "
                             + (recipe.PeakDeviceBytes is long used ? $"{recipe.Device} peak {used / (1 << 20)} MiB" : $"rss {r.RssBytes / (1 << 20)} MiB");
                         task.Value = r.Step;
+                        budget.Between(recipe, r.Step < options.Steps ? $"step {r.Step + 1}" : "eval after");
                     });
                 });
             var after = recipe.Evaluate();
+            budget.Between(recipe, "save");
             log.Write(new EvalMetrics(options.Steps, after.Loss) { ExactMatch = after.ExactMatch, Preference = after.Preference });
             console.MarkupLine($"[bold]eval after[/]  {Describe(after)}");
             bool wholeModel = FullParameterTraining.TrainsBaseWeights(options.Method);
@@ -188,7 +195,8 @@ internal static class TrainCommand
             recipe.Save(adapter);
             recipe.Pruning?.Save(Path.Combine(runFolder, QuantPeft.Trainers.Pruning.PruningPlan.FileName));
             LossCurvePlot.WriteFromMetrics(metricsPath, Path.Combine(runFolder, "loss.png"));
-            WriteReport(runFolder, options, recipe, before, after, clock.Elapsed);
+            budget.Between(recipe, "report");
+            WriteReport(runFolder, options, recipe, before, after, clock.Elapsed, budget);
             if (recipe.Preference is not null) PreferenceReport.Append(runFolder, options, recipe, before, after);
             console.MarkupLine($"[bold]saved[/] {Markup.Escape(adapter)} ({(wholeModel ? "Hugging Face model" : "PEFT")}); peak {recipe.PeakBytes / (1 << 20)} MiB ({Markup.Escape(recipe.PeakSource)}); {clock.Elapsed.TotalSeconds:F0} s; report {Markup.Escape(Path.Combine(runFolder, "report.md"))}");
         }
@@ -205,7 +213,7 @@ internal static class TrainCommand
         return options with { DataPath = trainPath, EvalPath = options.EvalPath ?? evalPath };
     }
 
-    private static void WriteReport(string runFolder, FinetuneOptions o, FinetuneRecipe recipe, EvalResult before, EvalResult after, TimeSpan elapsed)
+    private static void WriteReport(string runFolder, FinetuneOptions o, FinetuneRecipe recipe, EvalResult before, EvalResult after, TimeSpan elapsed, RunBudget budget)
     {
         string Row(string name, EvalResult e) => $"| {name} | {e.Loss:F4} | {e.Perplexity:F3} | {(e.ExactMatch is double a ? $"{a:P1}" : "n/a")} |";
         var text = string.Join('\n',
@@ -221,6 +229,7 @@ internal static class TrainCommand
                 + $"optimizer states {recipe.CurrentOptimizer.StateBytes.Device:N0} bytes (+ {recipe.CurrentOptimizer.StateBytes.Host:N0} in host pages, {recipe.CurrentOptimizer.StateBytes.Disk:N0} on disk)",
             $"- measured peak: {recipe.PeakBytes / (1 << 20)} MiB ({recipe.PeakSource})"
                 + (recipe.PeakDeviceBytes is null ? "" : $"; host peak RSS {recipe.PeakRssBytes / (1 << 20)} MiB"),
+            budget.ReportLine(),
             $"- wall time: {elapsed.TotalSeconds:F1} s", "",
             "| eval | loss | perplexity | exact match |", "|---|---|---|---|",
             Row(recipe.ResumedFrom is null ? "before" : $"at resume (step {recipe.StartStep})", before), Row("after", after), "");

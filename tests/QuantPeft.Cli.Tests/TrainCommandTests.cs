@@ -220,3 +220,40 @@ public class ExportCommandTests
         Assert.Empty(Directory.GetDirectories(tmp.Path, ".*"));
     }
 }
+
+public class RunBudgetTests
+{
+    [Fact]
+    public void ARunOverItsBudgetSavesACheckpointStopsWithOneLineAndResumes()
+    {
+        using var tmp = new TempFolder();
+        string run = Path.Combine(tmp.Path, "run");
+        string[] common = ["--batch", "4", .. TrainResumeCommandTests.SmallTask(tmp.Path)];
+        // A limit no process can stay under: the guard must stop the run, save where it stands and exit 1.
+        Environment.SetEnvironmentVariable(QuantPeft.Cli.Commands.RunBudget.LimitVariable, "1MiB");
+        int exit;
+        string stdout, stderr;
+        try
+        {
+            (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "2", "-o", run, .. common]);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(QuantPeft.Cli.Commands.RunBudget.LimitVariable, null);
+        }
+        Assert.True(exit == 1, stdout + stderr);
+        string line = stderr.Trim();
+        Assert.DoesNotContain('\n', line);
+        Assert.Contains("memory budget exceeded in setup: measured ", line);
+        Assert.Contains("against the budget of 1.0 MiB (planned peak ", line);
+        Assert.Contains("resumable checkpoint ", line);
+        Assert.False(File.Exists(Path.Combine(run, "adapter", "adapter_model.safetensors")));
+        string checkpoint = Path.Combine(run, "checkpoint-0");
+        Assert.True(Directory.Exists(checkpoint), stderr);
+
+        (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "2", "--resume", checkpoint, .. common]);
+        Assert.True(exit == 0, stdout + stderr);
+        string report = File.ReadAllText(Path.Combine(run, "report.md"));
+        Assert.Matches(@"- peak memory: predicted [0-9.]+ [KMG]iB, measured [0-9.]+ [KMG]iB \([+-][0-9.]+ %\)", report);
+    }
+}

@@ -82,6 +82,37 @@ public sealed class ActivationCostTests
     }
 
     [Fact]
+    public void QuantPeftsLossChunksAreTokensNotParts()
+    {
+        // TinyLlama (V 32000, H 2048). 256 tokens, one chunk of 256: forward 10·256·32000 = 81,920,000 beats
+        // backward 2·256·2048 + 8·256·32000 + 2·256·2048 = 67,633,152; plus the log-sum-exp 4·256.
+        Assert.Equal(81_921_024, ActivationCost.ChunkedLossBytes(32000, 2048, 256, 1024));
+        // 2048 tokens: the chunk stays at 1024 tokens (327,680,000), only the per-token terms grow.
+        Assert.Equal(327_688_192, ActivationCost.ChunkedLossBytes(32000, 2048, 2048, 1024));
+        // A wide hidden state and a small vocabulary: the hidden states' gradient decides backward.
+        // 2·4096·8192 + 8·1024·1000 + 2·1024·8192 = 67,108,864 + 8,192,000 + 16,777,216 > 10·1024·1000.
+        Assert.Equal(92_078_080 + 4 * 4096, ActivationCost.ChunkedLossBytes(1000, 8192, 4096, 1024));
+    }
+
+    [Fact]
+    public void F32AdaptersKeepTheirF32IntermediatesPerTarget()
+    {
+        // One q-only adapter on a Tiny layer; the difference between methods is the adapter's own per-token bytes.
+        var inv = ModelInventory.Build(Tiny);
+        long h = Tiny.HiddenSize, q = Tiny.NumHeads * Tiny.HeadDim;
+        long PerToken(TrainingMethod m, int r)
+        {
+            var s = Full with { Method = m, Rank = r, Targets = TargetModules.Q };
+            return ActivationCost.LayerBytesPerToken(inv, TrainableSet.Build(inv, s), s, new Workload(16), CostSettings.QuantPeft, 0);
+        }
+        // LoRA: f32 input copy (4h) and A·x (4r). DoRA adds the f32 product its magnitude needs (4·q).
+        Assert.Equal(4 * q, PerToken(TrainingMethod.Dora, 4) - PerToken(TrainingMethod.Lora, 4));
+        // OSoRA and VeRA: 4r + 4·q against LoRA's 4h + 4r.
+        Assert.Equal(4 * q - 4 * h, PerToken(TrainingMethod.Osora, 4) - PerToken(TrainingMethod.Lora, 4));
+        Assert.Equal(PerToken(TrainingMethod.Osora, 4), PerToken(TrainingMethod.Vera, 4));
+    }
+
+    [Fact]
     public void BitsandbytesKeepsQuantizedLinearInputs()
     {
         var inv = ModelInventory.Build(Tiny);

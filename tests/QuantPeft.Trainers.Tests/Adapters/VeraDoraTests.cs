@@ -108,4 +108,72 @@ public class VeraDoraTests
         Assert.NotNull(layer.Magnitude.grad);
         Assert.True(MaxAbs(layer.Magnitude.grad!) > 0);
     }
+
+    [Fact]
+    public void DoraGradientsEqualTheDetachedNormFormula()
+    {
+        // y = x·W'ᵀ with W' = m ⊙ V / ‖V‖_row, V = W + s·BA and ‖V‖ a constant in backward (DoRA §4.3), written out here.
+        using var w = Randn(1, ScalarType.Float64, 7, 5);
+        using var bias = Randn(9, ScalarType.Float64, 7);
+        using var xData = Randn(3, ScalarType.Float64, 2, 3, 5);
+        using var g = Randn(6, ScalarType.Float64, 2, 3, 7);
+        using var layer = new DoraLinear(new DenseLinear(w.clone(), bias.clone()), new LoraOptions(2, 4), ScalarType.Float64);
+        var t = layer.AdapterTensors();
+        using (torch.no_grad())
+        {
+            using var b = Randn(4, ScalarType.Float64, 7, 2);
+            using var m = Randn(5, ScalarType.Float64, 7);
+            t["lora_B.weight"].copy_(b);
+            t["lora_magnitude_vector"].copy_(m.abs().add(0.5));
+        }
+        using var x = xData.clone().requires_grad_(true);
+        using var y = layer.forward(x);
+        y.backward([g]);
+
+        using var a2 = t["lora_A.weight"].detach().clone().requires_grad_(true);
+        using var b2 = t["lora_B.weight"].detach().clone().requires_grad_(true);
+        using var m2 = t["lora_magnitude_vector"].detach().clone().requires_grad_(true);
+        using var x2 = xData.clone().requires_grad_(true);
+        using var v = w.add(b2.matmul(a2).mul(2.0));
+        using var norm = v.detach().pow(2).sum(1, keepdim: true).sqrt();
+        using var wPrime = v.div(norm).mul(m2.unsqueeze(1));
+        using var expected = nn.functional.linear(x2, wPrime, bias);
+        expected.backward([g]);
+        Assert.True(MaxAbsDiff(y, expected) < 1e-10);
+        Assert.True(MaxAbsDiff(x.grad!, x2.grad!) < 1e-10);
+        Assert.True(MaxAbsDiff(t["lora_A.weight"].grad!, a2.grad!) < 1e-10);
+        Assert.True(MaxAbsDiff(t["lora_B.weight"].grad!, b2.grad!) < 1e-10);
+        Assert.True(MaxAbsDiff(t["lora_magnitude_vector"].grad!, m2.grad!) < 1e-10);
+    }
+
+    [Fact]
+    public void DoraOnA4BitBaseComputesItsNormsSlabBySlabAsOnTheDequantizedWeight()
+    {
+        // 2¹⁵ columns: 32 rows per norm slab, so the 48 rows take two slabs, the second one partial.
+        const long inF = 1 << 15, outF = 48;
+        Assert.Equal(32, DoraLinear.NormSlabRows(inF));
+        manual_seed(11);
+        using var w = randn(outF, inF);
+        var q = new QuantPeft.Trainers.Adapters.QuantizedBaseLinear(inF, outF, QuantPeft.Quant.Torch.FourBitFormat.Nf4, true, ScalarType.Float32);
+        q.LoadTensor("weight", w);
+        using var wq = q.DenseWeight(ScalarType.Float32);
+        using var rows = ((IBaseLinear)q).DenseRows(32, 16, ScalarType.Float32);
+        Assert.True(rows.equal(wq.narrow(0, 32, 16)).all().item<bool>());
+
+        using var onQuantized = new DoraLinear(q, new LoraOptions(4, 8));
+        using var onDense = new DoraLinear(new DenseLinear(wq.clone()), new LoraOptions(4, 8));
+        using var norms = wq.pow(2).sum(1).sqrt();
+        Assert.True(MaxAbsDiff(onQuantized.Magnitude, norms) < 1e-3);
+        using (torch.no_grad())
+        {
+            using var b = randn(outF, 4);
+            onQuantized.AdapterTensors()["lora_B.weight"].copy_(b);
+            onDense.AdapterTensors()["lora_B.weight"].copy_(b);
+            onDense.AdapterTensors()["lora_A.weight"].copy_(onQuantized.AdapterTensors()["lora_A.weight"]);
+        }
+        using var x = randn(3, inF);
+        using var y1 = onQuantized.forward(x);
+        using var y2 = onDense.forward(x);
+        Assert.True(y1.allclose(y2, rtol: 1e-4, atol: 1e-3));
+    }
 }

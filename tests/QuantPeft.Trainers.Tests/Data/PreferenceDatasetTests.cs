@@ -56,7 +56,7 @@ public class PreferenceDatasetTests
     [Fact]
     public void AConversationScoresOnlyTheNewAssistantTurn()
     {
-        var template = ChatTemplate.FromJinja("{{ '<|im_start|>' }}{{ '<|im_end|>' }}");   // recognised as ChatML by its markers
+        var template = ChatTemplate.Of(ChatTemplateKind.ChatMl);
         var record = new PreferenceRecord
         {
             Messages = [new("user", "a"), new("assistant", "earlier"), new("user", "b")],
