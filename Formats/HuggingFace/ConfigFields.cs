@@ -80,6 +80,28 @@ internal sealed class ConfigFields(JsonElement obj, string source, string prefix
         return v.GetString()!;
     }
 
+    /// <summary>The array of strings <paramref name="name"/>, or null when absent or JSON null.</summary>
+    public string[]? OptionalStringArray(string name)
+    {
+        if (!TryGet(name, out var v))
+            return null;
+        if (v.ValueKind != JsonValueKind.Array)
+            throw Error(name, $"must be an array of strings, found {Describe(v)}");
+        var items = new string[v.GetArrayLength()];
+        int i = 0;
+        foreach (var item in v.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+                throw Error($"{name}[{i}]", $"must be a string, found {Describe(item)}");
+            items[i++] = item.GetString()!;
+        }
+        return items;
+    }
+
+    /// <summary>A positive number, JSON null meaning "off" (null), absence meaning <paramref name="absent"/>.</summary>
+    public double? OptionalPositiveDoubleOrNull(string name, double? absent) =>
+        IsExplicitNull(name) ? null : OptionalPositiveDouble(name) ?? absent;
+
     /// <summary>The nested object <paramref name="name"/>, or null when absent or JSON null.</summary>
     public ConfigFields? OptionalObject(string name)
     {

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace QuantPeft.Formats.HuggingFace;
 
 /// <summary>
-/// Turns a Hugging Face <c>config.json</c> of a llama, mistral or qwen2 checkpoint into a
+/// Turns a Hugging Face <c>config.json</c> of a llama, mistral, qwen2, qwen3, gemma2 or gemma3_text checkpoint into a
 /// <see cref="ModelSpec"/>, validating it once at the boundary so nothing downstream has to.
 /// </summary>
 /// <remarks>
@@ -77,6 +77,9 @@ public static class ModelConfigReader
     {
         string modelType = f.OptionalString("model_type")
             ?? throw f.Error("model_type", $"is required (one of {ModelFamily.SupportedList}) but is missing");
+        if (modelType == "gemma3")
+            throw f.Error(f.Has("vision_config") ? "vision_config" : "model_type",
+                "the multimodal Gemma 3 checkpoint (vision tower and text_config) is not supported; only the text-only 'gemma3_text' model is");
         var family = ModelFamily.Find(modelType)
             ?? throw f.Error("model_type", $"'{modelType}' is not supported; supported model types: {ModelFamily.SupportedList}");
 
@@ -87,7 +90,7 @@ public static class ModelConfigReader
         int vocab = f.RequiredPositiveInt("vocab_size");
         int kvHeads = f.OptionalPositiveInt("num_key_value_heads")
             ?? (f.IsExplicitNull("num_key_value_heads") ? heads : family.DefaultKvHeads ?? heads);
-        int headDim = f.OptionalPositiveInt("head_dim") ?? 0;
+        int headDim = f.OptionalPositiveInt("head_dim") ?? family.DefaultHeadDim ?? 0;
         int maxPositions = f.OptionalPositiveInt("max_position_embeddings") ?? family.DefaultMaxPositionEmbeddings;
 
         if (headDim == 0 && hidden % heads != 0)
@@ -102,6 +105,8 @@ public static class ModelConfigReader
         CheckSupportedVariant(f, family);
         bool attentionBias = family.ReadsAttentionBias && (f.OptionalBool("attention_bias") ?? false);
 
+        var (window, globalEvery) = ReadSlidingWindow(f, family, layers);
+        bool gemma = family.IsGemma;
         return new ModelSpec
         {
             ModelType = family.ModelType,
@@ -112,14 +117,22 @@ public static class ModelConfigReader
             NumKvHeads = kvHeads,
             VocabSize = vocab,
             HeadDimOverride = headDim,
-            TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? false,
-            RopeTheta = ReadRopeTheta(f),
+            TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? family.DefaultTieWordEmbeddings,
+            RopeTheta = ReadRopeTheta(f, family),
             RopeScaling = ReadRopeScaling(f, maxPositions),
             RmsNormEps = f.OptionalPositiveDouble("rms_norm_eps") ?? ModelFamily.DefaultRmsNormEps,
             AttentionBias = family.QkvBias || attentionBias,
             OutputProjectionBias = attentionBias,
             MaxPositionEmbeddings = maxPositions,
-            SlidingWindow = ReadSlidingWindow(f, family),
+            SlidingWindow = window,
+            GlobalLayerEvery = globalEvery,
+            QkNorm = family == ModelFamily.Qwen3 || family == ModelFamily.Gemma3Text,
+            QueryPreAttnScalar = gemma ? f.OptionalPositiveDouble("query_pre_attn_scalar") ?? 256 : null,
+            AttnLogitSoftcap = family == ModelFamily.Gemma2 ? f.OptionalPositiveDoubleOrNull("attn_logit_softcapping", 50.0)
+                : gemma ? f.OptionalPositiveDoubleOrNull("attn_logit_softcapping", null) : null,
+            FinalLogitSoftcap = family == ModelFamily.Gemma2 ? f.OptionalPositiveDoubleOrNull("final_logit_softcapping", 30.0)
+                : gemma ? f.OptionalPositiveDoubleOrNull("final_logit_softcapping", null) : null,
+            RopeLocalTheta = family == ModelFamily.Gemma3Text ? f.OptionalPositiveDouble("rope_local_base_freq") ?? 10000.0 : null,
         };
     }
 
@@ -129,19 +142,25 @@ public static class ModelConfigReader
     /// </summary>
     private static void CheckSupportedVariant(ConfigFields f, ModelFamily family)
     {
-        string act = f.OptionalString("hidden_act") ?? "silu";
-        if (act != "silu")
-            throw f.Error("hidden_act", $"only 'silu' (the SwiGLU MLP of {family.ModelType}) is supported, found '{act}'");
+        // Gemma's modeling code reads hidden_activation; its configs often carry hidden_act beside it.
+        string actField = family.IsGemma && f.Has("hidden_activation") ? "hidden_activation" : "hidden_act";
+        string act = f.OptionalString(actField) ?? family.Activation;
+        if (act != family.Activation)
+            throw f.Error(actField, $"only '{family.Activation}' (the gated MLP of {family.ModelType}) is supported, found '{act}'");
+        // Mixture-of-experts layers (qwen3_moe, mixtral-style fields) would need a router this decoder does not have.
+        foreach (string moe in (string[])["num_experts", "num_local_experts", "n_routed_experts"])
+            if (f.OptionalInt(moe) is > 0)
+                throw f.Error(moe, "mixture-of-experts layers are not supported");
         if (family == ModelFamily.Llama && f.OptionalBool("mlp_bias") == true)
             throw f.Error("mlp_bias", "true is not supported: the MLP projections are expected to have no biases");
-        if (family == ModelFamily.Qwen2 && f.OptionalBool("use_sliding_window") == true)
-            throw f.Error("use_sliding_window", "true is not supported: qwen2 applies the window to only some layers (max_window_layers)");
+        if ((family == ModelFamily.Qwen2 || family == ModelFamily.Qwen3) && f.OptionalBool("use_sliding_window") == true)
+            throw f.Error("use_sliding_window", $"true is not supported: {family.ModelType} applies the window to only some layers (max_window_layers)");
     }
 
-    private static double ReadRopeTheta(ConfigFields f) =>
+    private static double ReadRopeTheta(ConfigFields f, ModelFamily family) =>
         f.OptionalPositiveDouble("rope_theta")
         ?? f.OptionalObject("rope_parameters")?.OptionalPositiveDouble("rope_theta")
-        ?? ModelFamily.DefaultRopeTheta;
+        ?? family.FamilyRopeTheta;
 
     /// <summary>
     /// <c>rope_scaling</c> as written by transformers 4; transformers 5 saves the same keys inside
@@ -157,11 +176,34 @@ public static class ModelConfigReader
         return null;
     }
 
-    private static int? ReadSlidingWindow(ConfigFields f, ModelFamily family)
+    /// <summary>The window and, for Gemma, which layers attend globally (see <see cref="ModelSpec.GlobalLayerEvery"/>).</summary>
+    private static (int? Window, int GlobalEvery) ReadSlidingWindow(ConfigFields f, ModelFamily family, int layers)
     {
-        if (family != ModelFamily.Mistral)
-            return null;
+        if (family != ModelFamily.Mistral && !family.IsGemma)
+            return (null, 0);
         // Mistral v0.2+ writes "sliding_window": null to turn the window off; absent means the 4096 default.
-        return f.IsExplicitNull("sliding_window") ? null : f.OptionalPositiveInt("sliding_window") ?? family.DefaultSlidingWindow;
+        int? window = f.IsExplicitNull("sliding_window") ? null : f.OptionalPositiveInt("sliding_window") ?? family.DefaultSlidingWindow;
+        if (family == ModelFamily.Mistral || window is null)
+            return (window, 0);
+        if (f.OptionalStringArray("layer_types") is not { } types)
+        {
+            // Without layer_types: Gemma 2 alternates local and global; Gemma 3 has sliding_window_pattern (default 6).
+            int pattern = family == ModelFamily.Gemma2 ? 2 : f.OptionalPositiveInt("sliding_window_pattern") ?? 6;
+            return (window, pattern);
+        }
+        if (types.Length != layers)
+            throw f.Error("layer_types", $"must list one entry per layer ({layers}), found {types.Length}");
+        for (int i = 0; i < types.Length; i++)
+            if (types[i] is not ("sliding_attention" or "full_attention"))
+                throw f.Error($"layer_types[{i}]", $"must be 'sliding_attention' or 'full_attention', found '{types[i]}'");
+        if (types.All(t => t == "full_attention"))
+            return (null, 0);
+        if (types.All(t => t == "sliding_attention"))
+            return (window, 0);
+        for (int every = 2; every <= layers; every++)
+            if (Enumerable.Range(0, layers).All(i => (types[i] == "full_attention") == ((i + 1) % every == 0)))
+                return (window, every);
+        throw f.Error("layer_types",
+            "only a regular pattern (every n-th layer full_attention, the others sliding_attention) is supported");
     }
 }

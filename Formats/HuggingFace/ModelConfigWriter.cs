@@ -29,7 +29,7 @@ public static class ModelConfigWriter
         var fields = new SortedDictionary<string, Action<Utf8JsonWriter>>(StringComparer.Ordinal)
         {
             ["architectures"] = w => { w.WriteStartArray(); w.WriteStringValue(family.Architecture); w.WriteEndArray(); },
-            ["hidden_act"] = w => w.WriteStringValue("silu"),
+            ["hidden_act"] = w => w.WriteStringValue(family.Activation),
             ["hidden_size"] = w => w.WriteNumberValue(spec.HiddenSize),
             ["intermediate_size"] = w => w.WriteNumberValue(spec.IntermediateSize),
             ["max_position_embeddings"] = w => w.WriteNumberValue(spec.MaxPositionEmbeddings),
@@ -64,8 +64,12 @@ public static class ModelConfigWriter
                 else w.WriteNullValue();
             };
         }
-        if (family == ModelFamily.Qwen2)
+        if (family == ModelFamily.Qwen2 || family == ModelFamily.Qwen3)
             fields["use_sliding_window"] = w => w.WriteBooleanValue(false);
+        if (family == ModelFamily.Qwen3)
+            fields["attention_bias"] = w => w.WriteBooleanValue(spec.AttentionBias);
+        if (family.IsGemma)
+            AddGemmaFields(fields, spec, family);
 
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -113,6 +117,53 @@ public static class ModelConfigWriter
         return target;
     }
 
+    private static void AddGemmaFields(SortedDictionary<string, Action<Utf8JsonWriter>> fields, ModelSpec spec, ModelFamily family)
+    {
+        fields["hidden_activation"] = w => w.WriteStringValue(family.Activation);
+        fields["attention_bias"] = w => w.WriteBooleanValue(spec.AttentionBias);
+        fields["query_pre_attn_scalar"] = w => ConfigJsonNumbers.WriteDouble(w, spec.QueryPreAttnScalar ?? spec.HeadDim);
+        fields["attn_logit_softcapping"] = w => WriteOptional(w, spec.AttnLogitSoftcap);
+        fields["final_logit_softcapping"] = w => WriteOptional(w, spec.FinalLogitSoftcap);
+        fields["sliding_window"] = w => { if (spec.SlidingWindow is { } sw) w.WriteNumberValue(sw); else w.WriteNullValue(); };
+        if (spec.SlidingWindow is not null)
+        {
+            fields["layer_types"] = w =>
+            {
+                w.WriteStartArray();
+                for (int l = 0; l < spec.NumLayers; l++)
+                    w.WriteStringValue(spec.WindowOf(l) is null ? "full_attention" : "sliding_attention");
+                w.WriteEndArray();
+            };
+        }
+        if (family == ModelFamily.Gemma3Text)
+            fields["rope_local_base_freq"] = w => ConfigJsonNumbers.WriteDouble(w, spec.RopeLocalTheta ?? 10000.0);
+    }
+
+    private static void WriteOptional(Utf8JsonWriter w, double? value)
+    {
+        if (value is { } v) ConfigJsonNumbers.WriteDouble(w, v);
+        else w.WriteNullValue();
+    }
+
+    /// <summary>
+    /// The spec with <see cref="ModelSpec.GlobalLayerEvery"/> in the form the reader derives from <c>layer_types</c>: several
+    /// patterns describe the same layers when the model is shorter than the pattern (a 4-layer Gemma 3 is all local).
+    /// </summary>
+    private static ModelSpec Canonical(ModelSpec spec)
+    {
+        if (spec.SlidingWindow is null || spec.GlobalLayerEvery == 0)
+            return spec;
+        var local = Enumerable.Range(0, spec.NumLayers).Select(l => spec.WindowOf(l) is not null).ToArray();
+        if (local.All(x => x))
+            return spec with { GlobalLayerEvery = 0 };
+        if (local.All(x => !x))
+            return spec with { SlidingWindow = null, GlobalLayerEvery = 0 };
+        for (int every = 2; every <= spec.NumLayers; every++)
+            if (Enumerable.Range(0, spec.NumLayers).All(i => local[i] == ((i + 1) % every != 0)))
+                return spec with { GlobalLayerEvery = every };
+        return spec;
+    }
+
     private static void CheckRoundTrip(ModelSpec spec, string json)
     {
         ModelSpec back;
@@ -124,7 +175,7 @@ public static class ModelConfigWriter
         {
             throw new ArgumentException($"the spec is not a valid model: {e.Message}", nameof(spec), e);
         }
-        if (back != spec)
+        if (Canonical(back) != Canonical(spec))
             throw new ArgumentException(
                 $"the spec cannot be expressed in a {spec.ModelType} config.json: it reads back as {back}, not {spec}", nameof(spec));
     }

@@ -2,8 +2,9 @@ namespace QuantPeft.Formats.HuggingFace;
 
 /// <summary>
 /// What a <c>model_type</c> implies beyond its config.json: the defaults transformers fills in for
-/// absent fields (from <c>configuration_llama.py</c>, <c>configuration_mistral.py</c>,
-/// <c>configuration_qwen2.py</c>) and the bias layout its modeling code hard-wires.
+/// absent fields (from <c>configuration_llama.py</c>, <c>configuration_mistral.py</c>, <c>configuration_qwen2.py</c>,
+/// <c>configuration_qwen3.py</c>, <c>configuration_gemma2.py</c>, <c>configuration_gemma3.py</c>) and the bias layout its
+/// modeling code hard-wires.
 /// </summary>
 /// <param name="ModelType">The <c>model_type</c> string.</param>
 /// <param name="Architecture">The <c>architectures</c> entry transformers writes for a causal LM.</param>
@@ -16,6 +17,10 @@ namespace QuantPeft.Formats.HuggingFace;
 /// <param name="QkvBias">Whether q/k/v always carry biases whatever <c>attention_bias</c> says (qwen2).</param>
 /// <param name="ReadsAttentionBias">Whether <c>attention_bias</c> is honoured (llama: it adds biases to q, k, v and o).</param>
 /// <param name="DefaultSlidingWindow"><c>sliding_window</c> when absent (mistral only; null means full attention).</param>
+/// <param name="DefaultHeadDim"><c>head_dim</c> when absent; null means <c>hidden_size / num_attention_heads</c> (qwen3 and gemma default to a number).</param>
+/// <param name="DefaultTieWordEmbeddings"><c>tie_word_embeddings</c> when absent (true for gemma).</param>
+/// <param name="FamilyRopeTheta"><c>rope_theta</c> when absent.</param>
+/// <param name="Activation">The MLP activation its modeling code implements (<c>silu</c>, or gemma's <c>gelu_pytorch_tanh</c>).</param>
 internal sealed record ModelFamily(
     string ModelType,
     string Architecture,
@@ -23,9 +28,13 @@ internal sealed record ModelFamily(
     int DefaultMaxPositionEmbeddings,
     bool QkvBias,
     bool ReadsAttentionBias,
-    int? DefaultSlidingWindow)
+    int? DefaultSlidingWindow,
+    int? DefaultHeadDim = null,
+    bool DefaultTieWordEmbeddings = false,
+    double FamilyRopeTheta = 10000.0,
+    string Activation = "silu")
 {
-    /// <summary><c>rms_norm_eps</c> when absent: 1e-6 in all three configuration classes.</summary>
+    /// <summary><c>rms_norm_eps</c> when absent: 1e-6 in every supported configuration class.</summary>
     public const double DefaultRmsNormEps = 1e-6;
 
     /// <summary><c>rope_theta</c> when absent (the original RoPE base).</summary>
@@ -35,7 +44,19 @@ internal sealed record ModelFamily(
     public static readonly ModelFamily Mistral = new("mistral", "MistralForCausalLM", 8, 4096 * 32, false, false, 4096);
     public static readonly ModelFamily Qwen2 = new("qwen2", "Qwen2ForCausalLM", 32, 32768, true, false, null);
 
-    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2];
+    public static readonly ModelFamily Qwen3 = new("qwen3", "Qwen3ForCausalLM", 32, 32768, false, true, null, DefaultHeadDim: 128);
+    public static readonly ModelFamily Gemma2 = new("gemma2", "Gemma2ForCausalLM", 4, 8192, false, true, 4096,
+        DefaultHeadDim: 256, DefaultTieWordEmbeddings: true, Activation: GeluTanh);
+    public static readonly ModelFamily Gemma3Text = new("gemma3_text", "Gemma3ForCausalLM", 4, 131072, false, true, 4096,
+        DefaultHeadDim: 256, DefaultTieWordEmbeddings: true, FamilyRopeTheta: 1_000_000.0, Activation: GeluTanh);
+
+    /// <summary>Gemma's activation name: GELU with the tanh approximation.</summary>
+    public const string GeluTanh = "gelu_pytorch_tanh";
+
+    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3, Gemma2, Gemma3Text];
+
+    /// <summary>Whether the family has Gemma's block layout (see <see cref="ModelSpec.GemmaStyle"/>).</summary>
+    public bool IsGemma => this == Gemma2 || this == Gemma3Text;
 
     public static ModelFamily? Find(string modelType) => All.FirstOrDefault(f => f.ModelType == modelType);
 

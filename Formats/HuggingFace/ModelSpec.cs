@@ -1,14 +1,14 @@
 namespace QuantPeft.Formats.HuggingFace;
 
 /// <summary>
-/// The architecture of a decoder-only model of the Llama family (llama, mistral, qwen2), as the
+/// The architecture of a decoder-only model (llama, mistral, qwen2, qwen3, gemma2, gemma3_text), as the
 /// numbers that decide every tensor shape. Everything the planner and the loader need is derived
 /// from this one record, in one place (<see cref="Tensors"/>), the way llm.c's
 /// <c>fill_in_parameter_sizes</c> derives every size from its config.
 /// </summary>
 public sealed record ModelSpec
 {
-    /// <summary>Hugging Face <c>model_type</c>: <c>llama</c>, <c>mistral</c> or <c>qwen2</c>.</summary>
+    /// <summary>Hugging Face <c>model_type</c>: <c>llama</c>, <c>mistral</c>, <c>qwen2</c>, <c>qwen3</c>, <c>gemma2</c> or <c>gemma3_text</c>.</summary>
     public required string ModelType { get; init; }
 
     /// <summary><c>num_hidden_layers</c>.</summary>
@@ -55,9 +55,45 @@ public sealed record ModelSpec
 
     /// <summary>
     /// <c>sliding_window</c>: how many past tokens each query attends to, or null for full causal attention.
-    /// Only Mistral v0.1 sets it among the supported checkpoints; it changes the attention mask, not any shape.
+    /// Mistral v0.1 and Nemo-style configs set it for every layer, Gemma for the layers <see cref="GlobalLayerEvery"/> leaves
+    /// local; it changes the attention mask, not any shape.
     /// </summary>
     public int? SlidingWindow { get; init; }
+
+    /// <summary>
+    /// Every how many layers one attends globally while the others use <see cref="SlidingWindow"/>: layer l is global when
+    /// (l + 1) is a multiple of it (Gemma 2: 2, Gemma 3: 6, from <c>layer_types</c> or the family's default). 0 means every
+    /// layer uses the window (Mistral).
+    /// </summary>
+    public int GlobalLayerEvery { get; init; }
+
+    /// <summary>Whether attention has per-head RMSNorms <c>q_norm</c>/<c>k_norm</c> of length head_dim before RoPE (Qwen3, Gemma 3).</summary>
+    public bool QkNorm { get; init; }
+
+    /// <summary><c>query_pre_attn_scalar</c> (Gemma): attention scores are scaled by its −½ power instead of head_dim's.</summary>
+    public double? QueryPreAttnScalar { get; init; }
+
+    /// <summary><c>attn_logit_softcapping</c> (Gemma 2): scores become tanh(s / cap) · cap before the mask.</summary>
+    public double? AttnLogitSoftcap { get; init; }
+
+    /// <summary><c>final_logit_softcapping</c> (Gemma 2): logits become tanh(z / cap) · cap.</summary>
+    public double? FinalLogitSoftcap { get; init; }
+
+    /// <summary><c>rope_local_base_freq</c> (Gemma 3): the RoPE base of the sliding-window layers, which take no rope scaling.</summary>
+    public double? RopeLocalTheta { get; init; }
+
+    /// <summary>
+    /// Gemma's block layout: embeddings × √hidden, RMSNorm × (1 + weight), four norms per layer (before and after attention
+    /// and the MLP), and a GeGLU MLP with the tanh GELU.
+    /// </summary>
+    public bool GemmaStyle => ModelType is "gemma2" or "gemma3_text";
+
+    /// <summary>The window layer <paramref name="layer"/> attends within, or null for full causal attention.</summary>
+    public int? WindowOf(int layer) =>
+        SlidingWindow is { } w && (GlobalLayerEvery == 0 || (layer + 1) % GlobalLayerEvery != 0) ? w : null;
+
+    /// <summary>The softmax scale of attention scores: <c>query_pre_attn_scalar</c>^−½ when set, else head_dim^−½.</summary>
+    public double AttentionScale => 1.0 / Math.Sqrt(QueryPreAttnScalar ?? HeadDim);
 
     /// <summary><c>max_position_embeddings</c>: the longest sequence the model supports.</summary>
     public int MaxPositionEmbeddings { get; init; } = 4096;
@@ -78,6 +114,11 @@ public sealed record ModelSpec
             yield return new TensorSpec(p + "self_attn.k_proj.weight", [kv, h], TensorRole.Linear, l);
             yield return new TensorSpec(p + "self_attn.v_proj.weight", [kv, h], TensorRole.Linear, l);
             yield return new TensorSpec(p + "self_attn.o_proj.weight", [h, q], TensorRole.Linear, l);
+            if (QkNorm)
+            {
+                yield return new TensorSpec(p + "self_attn.q_norm.weight", [HeadDim], TensorRole.Norm, l);
+                yield return new TensorSpec(p + "self_attn.k_norm.weight", [HeadDim], TensorRole.Norm, l);
+            }
             if (AttentionBias)
             {
                 yield return new TensorSpec(p + "self_attn.q_proj.bias", [q], TensorRole.Bias, l);
@@ -87,6 +128,11 @@ public sealed record ModelSpec
             if (OutputProjectionBias)
                 yield return new TensorSpec(p + "self_attn.o_proj.bias", [h], TensorRole.Bias, l);
             yield return new TensorSpec(p + "post_attention_layernorm.weight", [h], TensorRole.Norm, l);
+            if (GemmaStyle)
+            {
+                yield return new TensorSpec(p + "pre_feedforward_layernorm.weight", [h], TensorRole.Norm, l);
+                yield return new TensorSpec(p + "post_feedforward_layernorm.weight", [h], TensorRole.Norm, l);
+            }
             yield return new TensorSpec(p + "mlp.gate_proj.weight", [i, h], TensorRole.Linear, l);
             yield return new TensorSpec(p + "mlp.up_proj.weight", [i, h], TensorRole.Linear, l);
             yield return new TensorSpec(p + "mlp.down_proj.weight", [h, i], TensorRole.Linear, l);

@@ -64,6 +64,8 @@ public static class ActivationCost
         long logits = s.ChunkedLoss && settings.LossChunkTokens is int chunkTokens
             ? ChunkedLossBytes(inv.Spec.VocabSize, h, tokens, chunkTokens)
             : LogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks);
+        if (inv.Spec.FinalLogitSoftcap is not null)
+            logits += SoftcapLogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks);
         return new ActivationBytes(saved, recompute, grads, logits);
     }
 
@@ -92,6 +94,16 @@ public static class ActivationCost
         return 2 * elements + (chunked ? 8 * WeightCost.Ceil(elements, chunks) : 8 * elements);
     }
 
+    /// <summary>
+    /// Gemma 2's final-logit soft-cap: unchunked, the bf16 tanh output over all logits is kept for backward (2 bytes per
+    /// element); chunked, the backward holds the cap's fp32 slope for one chunk beside that chunk's logits.
+    /// </summary>
+    public static long SoftcapLogitsBytes(long vocab, long tokens, bool chunked, int chunks)
+    {
+        long elements = tokens * vocab;
+        return chunked ? 4 * WeightCost.Ceil(elements, chunks) : 2 * elements;
+    }
+
     /// <summary>Bytes per token that decoder layer <paramref name="layer"/> keeps for backward (without checkpointing).</summary>
     public static long LayerBytesPerToken(ModelInventory inv, TrainableSet set, Strategy s, Workload w, CostSettings settings, int layer)
     {
@@ -105,15 +117,32 @@ public static class ActivationCost
         long bytes = 2 * (normBytes * h + (trained && !compiled ? 2 * h : 0)); // two RMSNorms
         if (keepsInput(LinearModule.Q) || keepsInput(LinearModule.K) || keepsInput(LinearModule.V))
             bytes += 2 * h;                                                     // normed input of q/k/v
-        bytes += s.Attention == AttentionKind.Fused
+        // Soft-capped scores (Gemma 2) cannot go through the fused kernel: the runtime attends eagerly whatever was asked.
+        bool fused = s.Attention == AttentionKind.Fused && inv.Spec.AttnLogitSoftcap is null;
+        bytes += fused
             ? 2 * (q + 2 * kv) + 2 * q + 4 * shape.Heads                        // q, k, v, output, log-sum-exp
             : 2 * 3 * q + 6L * shape.Heads * w.Seq;                             // q, repeated k and v, probabilities
+        bytes += FamilyExtraBytesPerToken(inv.Spec, shape, w, normBytes, fused);
         if (keepsInput(LinearModule.O)) bytes += 2 * q;                         // attention output → o_proj
         if (keepsInput(LinearModule.Gate) || keepsInput(LinearModule.Up))
             bytes += 2 * h;                                                     // normed input of gate/up
         bytes += (compiled ? 2 : 3) * 2 * inter;                                // gate, up (, SiLU(gate))
         if (keepsInput(LinearModule.Down) && !compiled) bytes += 2 * inter;     // SiLU(gate)·up → down_proj
         bytes += AdapterBytesPerToken(inv, s, w, shape, settings);
+        return bytes;
+    }
+
+    /// <summary>
+    /// What the newer families keep beyond a Llama block, per token: Gemma's two extra RMSNorms (input of each; the (1 + w)
+    /// norm computes in fp32 either way), the q/k norms' inputs (Qwen3, Gemma 3), and with Gemma 2's score soft-cap the
+    /// bf16 tanh output per head and key, kept for tanh's backward.
+    /// </summary>
+    public static long FamilyExtraBytesPerToken(QuantPeft.Formats.HuggingFace.ModelSpec spec, LayerShape shape, Workload w, int normBytes, bool fused)
+    {
+        long bytes = 0;
+        if (spec.GemmaStyle) bytes += 2 * 4 * spec.HiddenSize;                       // pre/post feed-forward norms
+        if (spec.QkNorm) bytes += normBytes * (shape.QDim + shape.KvDim);            // q_norm and k_norm inputs
+        if (spec.AttnLogitSoftcap is not null && !fused) bytes += 2L * shape.Heads * w.Seq;
         return bytes;
     }
 

@@ -37,10 +37,14 @@ public static class ChunkedCrossEntropy
     /// Divide the summed loss by this instead of by the number of counted positions; gradient accumulation
     /// passes the token count of the whole accumulated batch here. Null: the mean over this call's positions.
     /// </param>
+    /// <param name="finalLogitSoftcap">
+    /// Gemma 2's <c>final_logit_softcapping</c>: each logit becomes tanh(z / cap) · cap (in the hidden states' dtype) before
+    /// the softmax; null for none.
+    /// </param>
     /// <returns>A float32 scalar. Zero when every position is ignored (instead of the NaN a plain mean gives).</returns>
     /// <exception cref="QuantPeftException">A label outside [0, V) that is not the ignore index.</exception>
     public static Tensor Compute(Tensor hidden, Tensor weight, Tensor labels, int chunkSize = DefaultChunkSize,
-        long ignoreIndex = IgnoreIndex, double? divisor = null)
+        long ignoreIndex = IgnoreIndex, double? divisor = null, double? finalLogitSoftcap = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         long h = weight.shape[1], vocab = weight.shape[0];
@@ -63,7 +67,8 @@ public static class ChunkedCrossEntropy
         double denominator = divisor ?? count;
         if (denominator <= 0)
             denominator = 1;   // nothing counted: the summed loss is 0, keep it 0 rather than 0/0
-        var loss = ChunkedCrossEntropyFunction.apply(flatHidden, weight, flatLabels, chunkSize, ignoreIndex, denominator);
+        var loss = ChunkedCrossEntropyFunction.apply(flatHidden, weight, flatLabels, chunkSize, ignoreIndex, denominator,
+            finalLogitSoftcap is > 0 ? finalLogitSoftcap.Value : 0.0);
         return loss.MoveToOuterDisposeScope();
     }
 

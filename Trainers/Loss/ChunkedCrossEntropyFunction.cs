@@ -6,7 +6,7 @@ namespace QuantPeft.Trainers.Loss;
 
 /// <summary>
 /// Autograd function behind <see cref="ChunkedCrossEntropy"/>. Inputs: hidden (N, H), weight (V, H),
-/// labels (N) int64, then chunk size, ignore index and divisor as plain values. Forward and backward
+/// labels (N) int64, then chunk size, ignore index, divisor and the optional final-logit soft-cap as plain values. Forward and backward
 /// both walk the rows in chunks, recomputing the chunk's logits, so at most chunk × V float32
 /// logits exist at any time; between the passes only hidden, weight, labels and the N per-row
 /// log-sum-exp values are kept.
@@ -23,6 +23,7 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
         int chunk = (int)vars[3];
         long ignoreIndex = (long)vars[4];
         double divisor = (double)vars[5];
+        double? softcap = (double)vars[6] > 0 ? (double)vars[6] : null;   // 0: no final-logit soft-cap
 
         long n = hidden.shape[0];
         // Explicit Scalars, alive for each native call and reused across chunks (implicit ones are freed by the
@@ -34,7 +35,7 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
         {
             using var scope = NewDisposeScope();
             long len = Math.Min(chunk, n - start);
-            var logits = ChunkLogits(hidden, weight, start, len);                 // (len, V) f32
+            var logits = ChunkLogits(hidden, weight, start, len, softcap);        // (len, V) f32
             var lse = logits.logsumexp(-1);                                       // (len)
             var (target, valid) = Targets(labels, start, len, ignore, zero);
             var picked = logits.gather(1, target.unsqueeze(1)).squeeze(1);        // (len)
@@ -45,6 +46,7 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
         ctx.save_data("chunk", chunk);
         ctx.save_data("ignore", ignoreIndex);
         ctx.save_data("divisor", divisor);
+        ctx.save_data("softcap", softcap ?? 0.0);
         ctx.save_data("hidden_grad", hidden.requires_grad);
         ctx.save_data("weight_grad", weight.requires_grad);   // a frozen LM head needs no V×H gradient
         var loss = total.div(divisorScalar).squeeze(0);
@@ -59,6 +61,7 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
         int chunk = (int)ctx.get_data("chunk");
         long ignoreIndex = (long)ctx.get_data("ignore");
         double divisor = (double)ctx.get_data("divisor");
+        double? softcap = (double)ctx.get_data("softcap") > 0 ? (double)ctx.get_data("softcap") : null;
 
         bool wantHidden = (bool)ctx.get_data("hidden_grad"), wantWeight = (bool)ctx.get_data("weight_grad");
 
@@ -73,12 +76,15 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
             {
                 using var scope = NewDisposeScope();
                 long len = Math.Min(chunk, n - start);
-                var logits = ChunkLogits(hidden, weight, start, len);
+                var logits = ChunkLogits(hidden, weight, start, len, softcap);
+                // Through a soft-cap the chain rule adds the cap's slope at each (capped) logit.
+                var capSlope = softcap is { } cap ? QuantPeft.Trainers.Model.Softcap.Derivative(logits, cap) : null;
                 // d(lse − logit[target]) / d logits = softmax − onehot(target)
                 var dLogits = logits.sub_(logSumExp.narrow(0, start, len).unsqueeze(1)).exp_();
                 var (target, valid) = Targets(labels, start, len, ignore, zero);
                 dLogits.scatter_add_(1, target.unsqueeze(1), full([len, 1], minusOne, dtype: ScalarType.Float32, device: logits.device));
                 dLogits.mul_(valid.unsqueeze(1)).mul_(scale);
+                if (capSlope is not null) dLogits.mul_(capSlope);
                 var d = dLogits.to_type(hidden.dtype);                             // (len, V)
                 var h = hidden.narrow(0, start, len);                              // (len, H)
                 gradHidden?.narrow(0, start, len).copy_(matmul(d, weight));
@@ -93,11 +99,16 @@ internal sealed class ChunkedCrossEntropyFunction : SingleTensorFunction<Chunked
             gradWeight.Dispose();
             gradWeight = typed;
         }
-        return [gradHidden!, gradWeight!, null!, null!, null!, null!];   // one entry per forward argument
+        return [gradHidden!, gradWeight!, null!, null!, null!, null!, null!];   // one entry per forward argument
     }
 
-    private static Tensor ChunkLogits(Tensor hidden, Tensor weight, long start, long len) =>
-        matmul(hidden.narrow(0, start, len), weight.t()).to_type(ScalarType.Float32);   // same rounding as HF: matmul in model dtype, then upcast
+    // Same rounding as HF: matmul and the final-logit soft-cap in the model dtype, then the upcast.
+    private static Tensor ChunkLogits(Tensor hidden, Tensor weight, long start, long len, double? softcap)
+    {
+        var logits = matmul(hidden.narrow(0, start, len), weight.t());
+        if (softcap is { } cap) logits = QuantPeft.Trainers.Model.Softcap.Apply(logits, cap);
+        return logits.to_type(ScalarType.Float32);
+    }
 
     private static (Tensor Target, Tensor Valid) Targets(Tensor labels, long start, long len, Scalar ignoreIndex, Scalar zero)
     {

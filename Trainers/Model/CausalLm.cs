@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace QuantPeft.Trainers.Model;
 
 /// <summary>
-/// A decoder-only causal language model of the llama, mistral or qwen2 family, built from a
+/// A decoder-only causal language model (llama, mistral, qwen2, qwen3, gemma2, gemma3_text), built from a
 /// <see cref="ModelSpec"/> with module and parameter names equal to Hugging Face state-dict keys
 /// (<c>model.layers.0.self_attn.q_proj.weight</c>, …, <c>lm_head.weight</c>). With tied embeddings
 /// there is no <c>lm_head</c> module: the head reads the embedding matrix, so it is stored and
@@ -15,7 +15,7 @@ namespace QuantPeft.Trainers.Model;
 /// </summary>
 public sealed class CausalLm : nn.Module<Tensor, Tensor>
 {
-    private static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2"];
+    private static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text"];
 
     [ComponentName(Name = "model")] private readonly DecoderStack _model;
     [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;
@@ -85,7 +85,10 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var hidden = _model.call(inputIds);
-        return nn.functional.linear(hidden, LmHeadWeight).MoveToOuterDisposeScope();
+        var logits = nn.functional.linear(hidden, LmHeadWeight);
+        if (Spec.FinalLogitSoftcap is { } cap)
+            logits = Softcap.Apply(logits, cap);
+        return logits.MoveToOuterDisposeScope();
     }
 
     /// <summary>

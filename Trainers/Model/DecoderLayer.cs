@@ -8,7 +8,8 @@ namespace QuantPeft.Trainers.Model;
 
 /// <summary>
 /// One pre-norm decoder block (<c>model.layers.N</c>):
-/// h = x + attn(norm₁(x)); out = h + mlp(norm₂(h)).
+/// h = x + attn(norm₁(x)); out = h + mlp(norm₂(h)); Gemma adds a norm after each sub-block:
+/// h = x + norm₂(attn(norm₁(x))); out = h + norm₄(mlp(norm₃(h))).
 /// </summary>
 public sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
@@ -16,6 +17,8 @@ public sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
     [ComponentName(Name = "mlp")] private readonly Mlp _mlp;
     [ComponentName(Name = "input_layernorm")] private readonly RmsNorm _inputNorm;
     [ComponentName(Name = "post_attention_layernorm")] private readonly RmsNorm _postAttentionNorm;
+    [ComponentName(Name = "pre_feedforward_layernorm")] private readonly RmsNorm? _preFeedforwardNorm;
+    [ComponentName(Name = "post_feedforward_layernorm")] private readonly RmsNorm? _postFeedforwardNorm;
 
     /// <summary>Creates block <paramref name="index"/> of <paramref name="spec"/>, with the spec's widths unless <paramref name="dims"/> narrows them.</summary>
     public DecoderLayer(QuantPeft.Formats.HuggingFace.ModelSpec spec, int index, ScalarType dtype, Device? device, LinearFactory linear,
@@ -26,10 +29,16 @@ public sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
         Index = index;
         dims ??= LayerDims.Of(spec);
         _selfAttn = new SelfAttention($"{prefix}.self_attn", spec.HiddenSize, dims.NumHeads, dims.NumKvHeads, spec.HeadDim,
-            spec.AttentionBias, spec.OutputProjectionBias, linear);
-        _mlp = new Mlp($"{prefix}.mlp", spec.HiddenSize, dims.IntermediateSize, linear);
-        _inputNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device);
-        _postAttentionNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device);
+            spec.AttentionBias, spec.OutputProjectionBias, linear, LayerAttention.Of(spec, index), dtype, device);
+        bool gemma = spec.GemmaStyle;
+        _mlp = new Mlp($"{prefix}.mlp", spec.HiddenSize, dims.IntermediateSize, linear, tanhGelu: gemma);
+        _inputNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device, gemma);
+        _postAttentionNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device, gemma);
+        if (gemma)
+        {
+            _preFeedforwardNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device, unitOffset: true);
+            _postFeedforwardNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device, unitOffset: true);
+        }
         RegisterComponents();
     }
 
@@ -46,6 +55,13 @@ public sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();
+        if (_preFeedforwardNorm is not null && _postFeedforwardNorm is not null)
+        {
+            // Gemma: each sub-block's output is normalised again before it joins the residual stream.
+            var attended = x.Add(_postAttentionNorm.call(_selfAttn.call(_inputNorm.call(x), cos, sin)));
+            var fed = attended.Add(_postFeedforwardNorm.call(_mlp.call(_preFeedforwardNorm.call(attended))));
+            return fed.MoveToOuterDisposeScope();
+        }
         var h = x.Add(_selfAttn.call(_inputNorm.call(x), cos, sin));
         var output = h.Add(_mlp.call(_postAttentionNorm.call(h)));
         return output.MoveToOuterDisposeScope();

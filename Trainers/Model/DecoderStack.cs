@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 namespace QuantPeft.Trainers.Model;
 
 /// <summary>
-/// The decoder trunk (<c>model</c> in Hugging Face checkpoints): token embedding, the decoder blocks
-/// and the final RMSNorm. Produces the hidden states the LM head (or a chunked loss) consumes.
+/// The decoder trunk (<c>model</c> in Hugging Face checkpoints): token embedding (× √hidden for Gemma), the
+/// decoder blocks and the final RMSNorm. Produces the hidden states the LM head (or a chunked loss) consumes.
 /// </summary>
 public sealed class DecoderStack : nn.Module<Tensor, Tensor>
 {
@@ -17,6 +17,9 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
     private readonly DecoderLayer[] _layerList;
     private readonly float[] _inverseFrequencies;
+    private readonly float[]? _localInverseFrequencies;
+    private readonly bool[] _usesLocalRope;
+    private readonly double? _embeddingScale;
     private readonly int _maxPositions;
 
     internal DecoderStack(ModelSpec spec, ScalarType dtype, Device? device, LinearFactory linear, Func<int, LayerDims> dims) : base(nameof(DecoderStack))
@@ -24,8 +27,13 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
         _embedTokens = nn.Embedding(spec.VocabSize, spec.HiddenSize, device: device, dtype: dtype);
         _layerList = Enumerable.Range(0, spec.NumLayers).Select(i => new DecoderLayer(spec, i, dtype, device, linear, dims(i))).ToArray();
         _layers = nn.ModuleList(_layerList);
-        _norm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device);
+        _norm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device, spec.GemmaStyle);
         _inverseFrequencies = RotaryEmbedding.InverseFrequencies(spec);
+        // Gemma 3's sliding-window layers rotate with their own base and without the global layers' scaling.
+        if (spec.RopeLocalTheta is { } localTheta)
+            _localInverseFrequencies = RotaryEmbedding.InverseFrequencies(spec with { RopeTheta = localTheta, RopeScaling = null });
+        _usesLocalRope = Enumerable.Range(0, spec.NumLayers).Select(l => _localInverseFrequencies is not null && spec.WindowOf(l) is not null).ToArray();
+        _embeddingScale = spec.GemmaStyle ? Math.Sqrt(spec.HiddenSize) : null;
         _maxPositions = spec.MaxPositionEmbeddings;
         RegisterComponents();
     }
@@ -49,10 +57,22 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
                 $"input_ids: sequence length {seqLen} exceeds max_position_embeddings {_maxPositions}");
         using var scope = NewDisposeScope();
         var h = _embedTokens.call(inputIds);                                   // (B, T, H)
+        if (_embeddingScale is { } scale)
+        {
+            // √hidden rounded to the compute dtype first, as transformers multiplies by a tensor of that dtype.
+            using var factor = tensor(new[] { (float)scale }, device: h.device).to_type(h.dtype);
+            h = h.mul(factor);
+        }
         var (cos, sin) = RotaryEmbedding.CosSin(_inverseFrequencies, seqLen, h.dtype, h.device);
+        var (localCos, localSin) = _localInverseFrequencies is null
+            ? (cos, sin)
+            : RotaryEmbedding.CosSin(_localInverseFrequencies, seqLen, h.dtype, h.device);
         bool checkpoint = GradientCheckpointing && is_grad_enabled();
         foreach (var layer in _layerList)
-            h = checkpoint ? BlockCheckpoint.Run(layer, h, cos, sin) : layer.call(h, cos, sin);
+        {
+            var (c, s) = _usesLocalRope[layer.Index] ? (localCos, localSin) : (cos, sin);
+            h = checkpoint ? BlockCheckpoint.Run(layer, h, c, s) : layer.call(h, c, s);
+        }
         return _norm.call(h).MoveToOuterDisposeScope();
     }
 

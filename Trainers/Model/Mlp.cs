@@ -5,16 +5,22 @@ using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Model;
 
-/// <summary>The SwiGLU feed-forward block (<c>mlp</c>): down(silu(gate(x)) ⊙ up(x)).</summary>
+/// <summary>The gated feed-forward block (<c>mlp</c>): down(act(gate(x)) ⊙ up(x)), act = SiLU (SwiGLU) or tanh GELU (GeGLU).</summary>
 public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "gate_proj")] private nn.Module<Tensor, Tensor> _gateProj;
     [ComponentName(Name = "up_proj")] private nn.Module<Tensor, Tensor> _upProj;
     [ComponentName(Name = "down_proj")] private nn.Module<Tensor, Tensor> _downProj;
 
-    /// <summary>Creates the MLP; <paramref name="prefix"/> is e.g. <c>model.layers.3.mlp</c>.</summary>
-    public Mlp(string prefix, long hidden, long intermediate, LinearFactory linear) : base(nameof(Mlp))
+    private readonly bool _tanhGelu;
+
+    /// <summary>
+    /// Creates the MLP; <paramref name="prefix"/> is e.g. <c>model.layers.3.mlp</c>. <paramref name="tanhGelu"/> selects GeGLU with
+    /// the tanh-approximated GELU (Gemma's <c>gelu_pytorch_tanh</c>) instead of SwiGLU.
+    /// </summary>
+    public Mlp(string prefix, long hidden, long intermediate, LinearFactory linear, bool tanhGelu = false) : base(nameof(Mlp))
     {
+        _tanhGelu = tanhGelu;
         _gateProj = linear($"{prefix}.gate_proj", hidden, intermediate, false);
         _upProj = linear($"{prefix}.up_proj", hidden, intermediate, false);
         _downProj = linear($"{prefix}.down_proj", intermediate, hidden, false);
@@ -25,7 +31,9 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var gated = nn.functional.silu(_gateProj.call(x)) * _upProj.call(x);   // (B, T, I)
+        var gate = _gateProj.call(x);
+        var act = _tanhGelu ? nn.functional.gelu(gate, TorchSharp.Modules.GELU.Approximate.tanh) : nn.functional.silu(gate);
+        var gated = act * _upProj.call(x);                                      // (B, T, I)
         return _downProj.call(gated).MoveToOuterDisposeScope();
     }
 

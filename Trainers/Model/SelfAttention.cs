@@ -17,21 +17,38 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     [ComponentName(Name = "k_proj")] private nn.Module<Tensor, Tensor> _kProj;
     [ComponentName(Name = "v_proj")] private nn.Module<Tensor, Tensor> _vProj;
     [ComponentName(Name = "o_proj")] private nn.Module<Tensor, Tensor> _oProj;
+    [ComponentName(Name = "q_norm")] private readonly RmsNorm? _qNorm;
+    [ComponentName(Name = "k_norm")] private readonly RmsNorm? _kNorm;
     private readonly long _numHeads, _numKvHeads, _headDim;
+    private readonly LayerAttention _attention;
 
-    /// <summary>Creates the block's attention; <paramref name="prefix"/> is e.g. <c>model.layers.3.self_attn</c>.</summary>
+    /// <summary>
+    /// Creates the block's attention; <paramref name="prefix"/> is e.g. <c>model.layers.3.self_attn</c>. <paramref name="attention"/>
+    /// gives the window, scale, soft-cap and q/k norms (null: plain causal attention scaled by 1/√D); the q/k norm weights are
+    /// made in <paramref name="dtype"/> on <paramref name="device"/>.
+    /// </summary>
     public SelfAttention(string prefix, long hidden, long numHeads, long numKvHeads, long headDim,
-        bool qkvBias, bool outputBias, LinearFactory linear) : base(nameof(SelfAttention))
+        bool qkvBias, bool outputBias, LinearFactory linear,
+        LayerAttention? attention = null, ScalarType dtype = ScalarType.Float32, Device? device = null) : base(nameof(SelfAttention))
     {
         _numHeads = numHeads;
         _numKvHeads = numKvHeads;
         _headDim = headDim;
+        _attention = attention ?? LayerAttention.Plain(headDim);
         _qProj = linear($"{prefix}.q_proj", hidden, numHeads * headDim, qkvBias);
         _kProj = linear($"{prefix}.k_proj", hidden, numKvHeads * headDim, qkvBias);
         _vProj = linear($"{prefix}.v_proj", hidden, numKvHeads * headDim, qkvBias);
         _oProj = linear($"{prefix}.o_proj", numHeads * headDim, hidden, outputBias);
+        if (_attention.QkNorm)
+        {
+            _qNorm = new RmsNorm(headDim, _attention.NormEps, dtype, device, _attention.UnitOffsetNorm);
+            _kNorm = new RmsNorm(headDim, _attention.NormEps, dtype, device, _attention.UnitOffsetNorm);
+        }
         RegisterComponents();
     }
+
+    /// <summary>The window, scale, soft-cap and q/k norms of this block.</summary>
+    public LayerAttention Settings => _attention;
 
     /// <summary>Kernel used by <see cref="forward"/>; can change between steps.</summary>
     public AttentionImplementation Implementation { get; set; } = AttentionImplementation.Fused;
@@ -41,18 +58,21 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var q = _qProj.call(x).view(b, t, _numHeads, _headDim).transpose(1, 2);     // (B, nH, T, D)
-        var k = _kProj.call(x).view(b, t, _numKvHeads, _headDim).transpose(1, 2);   // (B, nKv, T, D)
+        var q = _qProj.call(x).view(b, t, _numHeads, _headDim);                     // (B, T, nH, D)
+        var k = _kProj.call(x).view(b, t, _numKvHeads, _headDim);                   // (B, T, nKv, D)
+        if (_qNorm is not null) q = _qNorm.call(q);                                 // per head, over D
+        if (_kNorm is not null) k = _kNorm.call(k);
+        q = q.transpose(1, 2);                                                      // (B, nH, T, D)
+        k = k.transpose(1, 2);                                                      // (B, nKv, T, D)
         var v = _vProj.call(x).view(b, t, _numKvHeads, _headDim).transpose(1, 2);   // (B, nKv, T, D)
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
         if (Cache is KvCache.Slot slot) (k, v) = slot.Append(k, v);                 // (B, nKv, past + T, D)
         k = RepeatKv(k);                                                            // (B, nH, S, D)
         v = RepeatKv(v);
-        var attended = Implementation == AttentionImplementation.Fused
-            ? k.shape[2] == t
-                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
-                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: Future(t, k.shape[2], q.device).logical_not())
+        // libtorch's fused kernel cannot soft-cap scores; Gemma 2 takes the eager path whatever was asked.
+        var attended = Implementation == AttentionImplementation.Fused && _attention.Softcap is null
+            ? FusedAttention(q, k, v)
             : EagerAttention(q, k, v);                                              // (B, nH, T, D)
         var merged = attended.transpose(1, 2).reshape(b, t, _numHeads * _headDim);  // (B, T, nH·D)
         return _oProj.call(merged).MoveToOuterDisposeScope();
@@ -70,15 +90,27 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     /// <summary>Generation's cache of keys and values (<see cref="KvCache"/>), set for the duration of a cached forward.</summary>
     internal KvCache.Slot? Cache { get; set; }
 
-    // (T, S) true where query t (at position S − T + t) must not see key s: the keys after it.
-    private static Tensor Future(long t, long s, Device device) => ones(t, s, dtype: ScalarType.Bool, device: device).triu(1 + s - t);
+    private Tensor FusedAttention(Tensor q, Tensor k, Tensor v)
+    {
+        long t = q.shape[2], s = k.shape[2];
+        // The kernel scales by 1/√D; any other scale is folded into q.
+        double rescale = _attention.Scale * Math.Sqrt(_headDim);
+        if (Math.Abs(rescale - 1.0) > 1e-12) q = q.Mul(rescale);
+        if (!AttentionMask.NeedsExplicitMask(t, s, _attention.Window))
+            return nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+        using var allowed = AttentionMask.Allowed(t, s, _attention.Window, q.device);
+        return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: allowed);
+    }
 
     private Tensor EagerAttention(Tensor q, Tensor k, Tensor v)
     {
         long t = q.shape[2];
-        var scores = matmul(q, k.transpose(2, 3)).MulInPlace(1.0 / Math.Sqrt(_headDim));  // (B, nH, T, S)
-        using var future = Future(t, k.shape[2], q.device);
-        var masked = scores.MaskedFill(future, double.NegativeInfinity);
+        var scores = matmul(q, k.transpose(2, 3)).MulInPlace(_attention.Scale);          // (B, nH, T, S)
+        if (_attention.Softcap is { } cap)
+            scores = Softcap.Apply(scores, cap);
+        using var allowed = AttentionMask.Allowed(t, k.shape[2], _attention.Window, q.device);
+        using var blocked = allowed.logical_not();
+        var masked = scores.MaskedFill(blocked, double.NegativeInfinity);
         var probs = masked.softmax(-1, ScalarType.Float32).to_type(q.dtype);
         return matmul(probs, v);
     }

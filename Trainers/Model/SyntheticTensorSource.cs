@@ -12,7 +12,7 @@ namespace QuantPeft.Trainers.Model;
 /// from a run seed and the tensor's name, so a model of any shape (a 7B or 70B preset) can be loaded, quantized
 /// and trained without a file. Matrices have mean 0 and standard deviation <see cref="Std"/>, as Hugging Face
 /// initialises llama (<c>initializer_range</c> 0.02), with an approximately normal shape (a scaled sum of four
-/// uniforms, bounded at ±3.46σ: see <see cref="CounterNormal"/>); RMSNorm weights are 1 and biases 0, so
+/// uniforms, bounded at ±3.46σ: see <see cref="CounterNormal"/>); RMSNorm weights are 1 (0 for Gemma's (1 + w) norms) and biases 0, so
 /// activations keep unit scale through the blocks and the loss starts near ln(vocab).
 /// </summary>
 /// <remarks>
@@ -77,7 +77,7 @@ public sealed class SyntheticTensorSource : ISelectingTensorSource
         switch (spec.Role)
         {
             case TensorRole.Norm:
-                return ones(spec.Shape, DType);
+                return UnitNorm(spec.Shape);
             case TensorRole.Bias:
                 return zeros(spec.Shape, DType);
             default:
@@ -106,13 +106,16 @@ public sealed class SyntheticTensorSource : ISelectingTensorSource
         shape[dim] = indices.Length;
         selected = spec.Role switch
         {
-            TensorRole.Norm => ones(shape, DType),
+            TensorRole.Norm => UnitNorm(shape),
             TensorRole.Bias => zeros(shape, DType),
             _ when shape.Length == 2 => SelectMatrix(spec.Shape[1], shape, dim, indices, TensorSeed(Seed, name)),
             _ => null,
         };
         return selected is not null;
     }
+
+    // A norm that scales by 1: weight 1, or 0 for Gemma's norms, which scale by (1 + weight).
+    private Tensor UnitNorm(long[] shape) => Spec.GemmaStyle ? zeros(shape, DType) : ones(shape, DType);
 
     // bf16 is written directly; other dtypes are generated in float32 and converted.
     private unsafe Tensor SelectMatrix(long fullColumns, long[] shape, int dim, long[] indices, ulong seed)

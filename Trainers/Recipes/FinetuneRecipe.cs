@@ -370,7 +370,8 @@ public sealed partial class FinetuneRecipe : IDisposable
                 {
                     var hidden = model.Hidden(ids);
                     if (_trimAfterForward) NativeHeap.Trim();
-                    loss = ChunkedCrossEntropy.Compute(hidden, model.LmHeadWeight, labels, divisor: targets);
+                    loss = ChunkedCrossEntropy.Compute(hidden, model.LmHeadWeight, labels, divisor: targets,
+                        finalLogitSoftcap: model.Spec.FinalLogitSoftcap);
                 }
                 loss.backward();
                 stepLoss += loss.item<float>();
@@ -431,7 +432,8 @@ public sealed partial class FinetuneRecipe : IDisposable
                 var (ids, labels) = Tensors(batch, model);
                 int n = batch.TargetCount;
                 if (n == 0) continue;
-                sum += ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: 1).item<float>();
+                sum += ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: 1,
+                    finalLogitSoftcap: model.Spec.FinalLogitSoftcap).item<float>();
                 count += n;
             }
         }

@@ -69,6 +69,19 @@ public sealed class PlanCommandTests
         Assert.Contains("--weights", stderr);
     }
 
+    [Theory]
+    [InlineData("qwen3-32b", "32,762,123,264 parameters")]
+    [InlineData("gemma-3-27b", "27,009,346,304 parameters")]
+    public void NewFamilyPresets_AnswerWhatFitsIn24GiB(string preset, string parameters)
+    {
+        var (code, stdout, _) = Run("plan", preset, "--vram", "24GiB");
+        Assert.Equal(0, code);
+        Assert.Contains(parameters, stdout);
+        // The ranked table's first row is a candidate that fits.
+        string first = stdout.Split('\n').First(l => l.StartsWith("│ 0 ", StringComparison.Ordinal));
+        Assert.Contains("│ yes ", first);
+    }
+
     [Fact]
     public void UnknownPresetExitsOneListingPresets()
     {

@@ -21,13 +21,26 @@ public sealed class ModelPresetsTests
     [InlineData("qwen2.5-14b", 14_770_033_664L)]
     [InlineData("qwen2.5-32b", 32_763_876_352L)]
     [InlineData("qwen2.5-72b", 72_706_203_648L)]
+    // Safetensors totals of the published checkpoints (tied embeddings counted once).
+    [InlineData("llama-3.2-1b", 1_235_814_400L)]
+    [InlineData("llama-3.2-3b", 3_212_749_824L)]
+    [InlineData("qwen3-0.6b", 596_049_920L)]
+    [InlineData("qwen3-4b", 4_022_468_096L)]
+    [InlineData("qwen3-8b", 8_190_735_360L)]
+    [InlineData("qwen3-14b", 14_768_307_200L)]
+    [InlineData("qwen3-32b", 32_762_123_264L)]
+    [InlineData("gemma-2-2b", 2_614_341_888L)]
+    [InlineData("gemma-2-9b", 9_241_705_984L)]
+    [InlineData("gemma-2-27b", 27_227_128_320L)]
+    [InlineData("gemma-3-1b", 999_885_952L)]
+    [InlineData("mistral-nemo-12b", 12_247_782_400L)]
     public void ParameterCountMatchesPublished(string name, long expected) =>
         Assert.Equal(expected, ModelPresets.Get(name).ParameterCount);
 
     [Fact]
     public void EveryNamedPresetResolves()
     {
-        Assert.Equal(13, ModelPresets.Names.Count);
+        Assert.Equal(29, ModelPresets.Names.Count);
         foreach (string name in ModelPresets.Names) Assert.True(ModelPresets.Contains(name));
     }
 
@@ -37,6 +50,26 @@ public sealed class ModelPresetsTests
         Assert.True(ModelPresets.Get("qwen2.5-7b").AttentionBias);
         Assert.True(ModelPresets.Get("qwen2.5-0.5b").TieWordEmbeddings);
         Assert.False(ModelPresets.Get("qwen2.5-72b").TieWordEmbeddings);
+    }
+
+    [Fact]
+    public void NewerFamilies_CarryTheirArchitecturalFields()
+    {
+        var qwen3 = ModelPresets.Get("qwen3-32b");
+        Assert.True(qwen3.QkNorm);
+        Assert.Equal(128, qwen3.HeadDim);                       // 5120 / 64 would be 80
+        Assert.False(qwen3.AttentionBias);
+        var gemma2 = ModelPresets.Get("gemma-2-27b");
+        Assert.Equal(1.0 / 12.0, gemma2.AttentionScale, 12);   // query_pre_attn_scalar 144, not head_dim 128
+        Assert.Equal(4096, gemma2.WindowOf(0));
+        Assert.Null(gemma2.WindowOf(1));
+        Assert.Equal(30.0, gemma2.FinalLogitSoftcap);
+        var gemma3 = ModelPresets.Get("gemma-3-27b");
+        Assert.Equal([1024, 1024, 1024, 1024, 1024, null], Enumerable.Range(0, 6).Select(gemma3.WindowOf).ToArray());
+        Assert.Null(gemma3.AttnLogitSoftcap);
+        Assert.Equal(128, ModelPresets.Get("mistral-nemo-12b").HeadDim);   // 5120 / 32 would be 160
+        Assert.True(ModelPresets.Get("llama-3.2-1b").TieWordEmbeddings);
+        Assert.Equal(32.0, ModelPresets.Get("llama-3.2-3b").RopeScaling!.Factor);
     }
 
     [Fact]

@@ -1,0 +1,103 @@
+using System.Text.Json.Nodes;
+using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Formats.Peft;
+using QuantPeft.Formats.Safetensors;
+using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Export;
+using QuantPeft.Trainers.Model;
+using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Tests.Model;
+using static TorchSharp.torch;
+
+namespace QuantPeft.Trainers.Tests.Export;
+
+/// <summary>
+/// PEFT adapters and merged folders of each family's tiny model: the merged folder keeps the family's own tensor names
+/// (q/k norms, Gemma's four norms, no separate lm_head when tied) and config.json, and loads as a plain model that gives
+/// the adapted logits.
+/// </summary>
+public class FamilyExportTests
+{
+    [Theory]
+    [InlineData("qwen3")]
+    [InlineData("llama-3.2")]
+    [InlineData("gemma2")]
+    [InlineData("gemma3")]
+    [InlineData("mistral-window")]
+    public void MergedFolder_KeepsTheFamilysNamesAndConfig_AndGivesTheAdaptedLogits(string family)
+    {
+        using var dir = new TempDir();
+        string baseFolder = FamilyParityTests.Folder(family);
+        var spec = ModelConfigReader.Read(baseFolder);
+        string adapter = WriteAdapter(dir, baseFolder, spec);
+
+        // The adapter holds LoRA pairs of the seven projections only: nothing for norms, nothing for a tied head.
+        using (var peft = SafetensorsFile.Open(Path.Combine(adapter, PeftAdapter.WeightsFileName)))
+        {
+            Assert.Equal(spec.NumLayers * 7 * 2, peft.Tensors.Count);
+            Assert.DoesNotContain(peft.Tensors, t => t.Name.Contains("lm_head", StringComparison.Ordinal) || t.Name.Contains("norm", StringComparison.Ordinal));
+        }
+
+        string merged = dir.File("merged");
+        var result = MergedModelExport.Merge(adapter, baseFolder, merged, maxShardBytes: 1L << 30);
+        Assert.Equal(spec.NumLayers * 7, result.MergedModules);
+
+        using (var before = SafetensorsFile.Open(Path.Combine(baseFolder, "model.safetensors")))
+        using (var after = SafetensorsFile.Open(Path.Combine(merged, "model.safetensors")))
+        {
+            Assert.Equal(before.Tensors.Select(t => t.Name).Order(), after.Tensors.Select(t => t.Name).Order());
+            Assert.Equal(spec.TieWordEmbeddings, !after.Tensors.Any(t => t.Name == "lm_head.weight"));
+        }
+        var baseConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(baseFolder, "config.json")))!.AsObject();
+        var mergedConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(merged, "config.json")))!.AsObject();
+        Assert.Equal("bfloat16", (string?)mergedConfig["torch_dtype"]);
+        mergedConfig.Remove("torch_dtype");
+        Assert.True(JsonNode.DeepEquals(baseConfig, mergedConfig), $"config.json changed: {mergedConfig}");
+        Assert.Equal(spec, ModelConfigReader.Read(merged));
+
+        using var adapted = ModelFolder.Load(baseFolder, spec, Bf16Bases());
+        using (var peft = PeftAdapter.Load(adapter)) PeftAdapterApplier.Apply(adapted, peft);
+        using var expected = Logits(adapted);
+        using var plain = ModelFolder.Load(baseFolder, spec, new DecoderOptions { ComputeDType = ScalarType.BFloat16 });
+        using var baseLogits = Logits(plain);
+        using var mergedModel = ModelFolder.Load(merged, spec, new DecoderOptions { ComputeDType = ScalarType.BFloat16 });
+        using var actual = Logits(mergedModel);
+        float scale = expected.abs().max().item<float>();
+        float error = (actual - expected).abs().max().item<float>();
+        float effect = (baseLogits - expected).abs().max().item<float>();
+        // Same bf16 bound as the llama/qwen2 merge test: 5% of the largest logit, and the adapter must move more than that.
+        Assert.True(error <= 0.05f * scale, $"{family}: merged vs adapted max diff {error} at logit scale {scale}");
+        Assert.True(effect > 0.05f * scale, $"{family}: the adapter moves logits by only {effect}");
+    }
+
+    private static string WriteAdapter(TempDir dir, string baseFolder, ModelSpec spec)
+    {
+        using var model = ModelFolder.Load(baseFolder, spec, Bf16Bases());
+        var adapters = ModelAdapters.Attach(model, AdapterMethod.Lora, new LoraOptions(4, 8), ModelAdapters.AllLinear, seed: 5);
+        manual_seed(6);
+        using (no_grad())
+            foreach (var a in adapters)
+                foreach (var (name, t) in a.Layer.AdapterTensors())
+                    if (name.StartsWith("lora_B", StringComparison.Ordinal)) nn.init.normal_(t, 0, 0.3);
+        var config = new PeftAdapterConfig
+        {
+            PeftType = "LORA", TaskType = "CAUSAL_LM", R = 4, LoraAlpha = 8, InferenceMode = true,
+            TargetModules = PeftModuleSelector.FromNames(ModelAdapters.AllLinear),
+        };
+        string folder = dir.File("adapter");
+        PeftAdapter.Save(folder, config, adapters.SelectMany(a => a.Layer.AdapterTensors()
+            .Select(kv => SafetensorsModelSource.Entry(LoraTensorNames.Prefix + a.ModulePath + "." + kv.Key, kv.Value))).ToList());
+        return folder;
+    }
+
+    private static DecoderOptions Bf16Bases() => new()
+    {
+        ComputeDType = ScalarType.BFloat16, LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.BFloat16),
+    };
+
+    private static Tensor Logits(CausalLm model)
+    {
+        using var ids = tensor(new long[] { 3, 17, 0, 31, 9, 44, 12, 5, 28, 40 }).unsqueeze(0);
+        using (no_grad()) return model.forward(ids).to(ScalarType.Float32);
+    }
+}
