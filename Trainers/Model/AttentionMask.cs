@@ -5,12 +5,12 @@ namespace QuantPeft.Trainers.Model;
 /// <summary>
 /// Which keys each query may attend to. Every term of the mask is built here and the terms are
 /// combined with AND, so a further term (for example "same packed segment") composes with the
-/// existing ones by adding one more factor in <see cref="Allowed"/>.
+/// existing ones by adding one more factor in <see cref="Allowed(long, long, int?, Device)"/>.
 /// </summary>
 /// <remarks>
 /// The window follows transformers' sliding-window overlay: query i sees key j when
 /// 0 ≤ i − j &lt; window, so each query sees exactly <c>window</c> keys, itself included. When no term
-/// but causality restricts anything, <see cref="NeedsExplicitMask"/> is false and callers use the
+/// but causality restricts anything, <see cref="NeedsExplicitMask(long, long, int?)"/> is false and callers use the
 /// kernel's built-in causal flag instead of materialising a (T, T) mask.
 /// </remarks>
 public static class AttentionMask

@@ -99,7 +99,10 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var hidden = _model.Forward(inputIds, cache);
-        return nn.functional.linear(hidden, LmHeadWeight).MoveToOuterDisposeScope();
+        var logits = nn.functional.linear(hidden, LmHeadWeight);
+        if (Spec.FinalLogitSoftcap is { } cap)
+            logits = Softcap.Apply(logits, cap);
+        return logits.MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -76,7 +76,7 @@ public sealed class PreferenceObjective
         {
             using var scope = NewDisposeScope();
             var (ids, labels) = Tensors(batch);
-            var sums = SequenceLogProbs.Sum(_model.Hidden(ids), _model.LmHeadWeight, labels).data<float>().ToArray();
+            var sums = SequenceLogProbs.Sum(_model.Hidden(ids), _model.LmHeadWeight, labels, _model.Spec.FinalLogitSoftcap).cpu().data<float>().ToArray();
             for (int r = 0; r < batch.BatchSize; r++) _cache[RowKey(batch, r)] = sums[r];
         }
     }
@@ -90,7 +90,7 @@ public sealed class PreferenceObjective
         var (ids, labels) = Tensors(batch);
         // The reference goes first: its activations are gone before the policy's are kept for backward.
         Tensor? reference = Reference == ReferenceSource.None ? null : ReferenceSums(batch, ids, labels);
-        var policy = SequenceLogProbs.Sum(_model.Hidden(ids), _model.LmHeadWeight, labels);
+        var policy = SequenceLogProbs.Sum(_model.Hidden(ids), _model.LmHeadWeight, labels, _model.Spec.FinalLogitSoftcap);
         using var terms = Terms(batch, policy, reference);
         tally.Add(terms);
         return terms.Loss.sum().Div(divisor);
@@ -108,7 +108,7 @@ public sealed class PreferenceObjective
                 using var scope = NewDisposeScope();
                 var (ids, labels) = Tensors(batch);
                 Tensor? reference = Reference == ReferenceSource.None ? null : ReferenceSums(batch, ids, labels);
-                var policy = SequenceLogProbs.Sum(_model.Hidden(ids), _model.LmHeadWeight, labels);
+                var policy = SequenceLogProbs.Sum(_model.Hidden(ids), _model.LmHeadWeight, labels, _model.Spec.FinalLogitSoftcap);
                 using var terms = Terms(batch, policy, reference);
                 tally.Add(terms);
                 sum += terms.Loss.sum().item<float>();
@@ -141,7 +141,7 @@ public sealed class PreferenceObjective
         SetAdapters(false);
         try
         {
-            return SequenceLogProbs.Sum(_model.Hidden(ids), _model.LmHeadWeight, labels);
+            return SequenceLogProbs.Sum(_model.Hidden(ids), _model.LmHeadWeight, labels, _model.Spec.FinalLogitSoftcap);
         }
         finally
         {

@@ -31,9 +31,10 @@ internal static class ChatCommand
     internal static void Run(GenerationModel loaded, ChatTemplate template, SamplingOptions sampling, int maxNewTokens, TextReader input, TextWriter output)
     {
         var tokenizer = loaded.Tokenizer;
-        var stops = ChatPrompt.StopIds(template.Kind, tokenizer);
+        var stops = ChatPrompt.StopIds(template, tokenizer);
         using var generator = new TextGenerator(loaded.Model, tokenizer.VocabSize);
         string? system = null;
+        var history = new List<ChatMessage>();
         int turn = 0;
         output.WriteLine($"qpeft chat: {loaded.Folder}, template {template.Kind} ({template.Reason}). /system TEXT, /reset, /exit");
         while (true)
@@ -55,15 +56,32 @@ internal static class ChatCommand
                 output.WriteLine($"unknown command '{line.Split(' ')[0]}': /system TEXT, /reset, /exit");
                 continue;
             }
-            // Each turn adds only its own messages after the cached conversation (BOS only on the first).
-            var messages = new List<ChatMessage>();
-            if (turn == 0 && system is not null) messages.Add(new ChatMessage("system", system));
-            messages.Add(new ChatMessage("user", line));
-            int[] ids = ChatPrompt.Encode(template, tokenizer, messages, withBos: turn == 0);
+            if (turn == 0)
+            {
+                history.Clear();
+                if (system is not null) history.Add(new ChatMessage("system", system));
+            }
+            history.Add(new ChatMessage("user", line));
+            int[] ids;
+            if (template.Kind == ChatTemplateKind.Jinja)
+            {
+                // A Jinja template may render earlier turns differently once later ones follow (a default system
+                // prompt, dropped thinking), so each turn renders the whole conversation afresh.
+                generator.Reset();
+                ids = ChatPrompt.Encode(template, tokenizer, history);
+            }
+            else
+            {
+                // Each turn adds only its own messages after the cached conversation (BOS only on the first).
+                var messages = turn == 0 ? history : [history[^1]];
+                ids = ChatPrompt.Encode(template, tokenizer, messages, withBos: turn == 0);
+            }
             var stream = new GenerationFlags.StreamingText(tokenizer, output);
             var result = generator.Generate(ids, maxNewTokens, sampling, stops, stream.Add);
             stream.Finish();
-            generator.Append(ChatPrompt.TurnClosing(template.Kind, tokenizer, result.StoppedBy is not null));
+            history.Add(new ChatMessage("assistant", tokenizer.Decode([.. result.Tokens.Where(t => !stops.Contains(t))])));
+            if (template.Kind != ChatTemplateKind.Jinja)
+                generator.Append(ChatPrompt.TurnClosing(template.Kind, tokenizer, result.StoppedBy is not null));
             output.WriteLine();
             output.WriteLine($"[{result.Tokens.Count} tokens, {result.Tokens.Count / Math.Max(result.Seconds, 1e-9):0.0} tokens/s{(result.StoppedBy is null ? ", token limit" : "")}]");
             turn++;

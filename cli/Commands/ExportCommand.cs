@@ -94,8 +94,8 @@ internal static class ExportCommand
         string what = adapterFolder is null ? model : $"{model} + {adapterFolder} ({result.MergedModules} modules merged)";
         if (!model.StartsWith("synthetic:", StringComparison.Ordinal))
         {
-            string? jinja = QuantPeft.Trainers.Tokenizers.TokenizerConfigJson.ReadFromFolder(model).ChatTemplate;
-            var (text, note) = OllamaModelfile.Build(Path.GetFileName(result.Path), QuantPeft.Trainers.Data.ChatTemplate.FromJinja(jinja), jinja is not null);
+            var template = QuantPeft.Trainers.Data.ChatTemplate.FromModelFolder(model);
+            var (text, note) = OllamaModelfile.Build(Path.GetFileName(result.Path), template, template.Kind != QuantPeft.Trainers.Data.ChatTemplateKind.Default);
             string modelfile = OllamaModelfile.PathFor(result.Path);
             File.WriteAllText(modelfile, text);
             console.MarkupLineInterpolated($"Ollama: {modelfile}{(note is null ? "" : $" ({note})")}");

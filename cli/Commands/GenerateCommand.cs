@@ -34,7 +34,7 @@ internal static class GenerateCommand
                 : ChatPrompt.Encode(template, tokenizer, conversation);
             var stops = conversation is null
                 ? (IReadOnlySet<int>)(tokenizer.EosId is int eos ? new HashSet<int> { eos } : [])
-                : ChatPrompt.StopIds(template.Kind, tokenizer);
+                : ChatPrompt.StopIds(template, tokenizer);
             using var generator = new TextGenerator(loaded.Model, tokenizer.VocabSize);
             var stream = new GenerationFlags.StreamingText(tokenizer, Console.Out);
             var result = generator.Generate(ids, parse.GetValue(flags.MaxNewTokens), sampling, stops, stream.Add);

@@ -18,7 +18,7 @@ public static class OllamaModelfile
     {
         var lines = new List<string> { $"FROM ./{ggufFileName}" };
         string? note = null;
-        switch (template.Kind)
+        switch (Equivalent(template))
         {
             case ChatTemplateKind.ChatMl:
                 lines.Add("TEMPLATE \"\"\"{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
@@ -38,5 +38,34 @@ public static class OllamaModelfile
                 break;
         }
         return (string.Join("\n", lines) + "\n", note);
+    }
+
+    /// <summary>
+    /// The built-in format a template renders exactly like, judged by rendering the same probe conversations (with and
+    /// without a system prompt, with the generation prompt) through both; the template itself when none matches.
+    /// </summary>
+    public static ChatTemplateKind Equivalent(ChatTemplate template)
+    {
+        if (template.Kind != ChatTemplateKind.Jinja) return template.Kind;
+        ChatMessage[][] probes =
+        [
+            [new("system", "S"), new("user", "U")],
+            [new("user", "U"), new("assistant", "A"), new("user", "V")],
+        ];
+        foreach (var kind in new[] { ChatTemplateKind.ChatMl, ChatTemplateKind.Llama3 })
+        {
+            var builtIn = ChatTemplate.Of(kind);
+            try
+            {
+                if (probes.All(p => template.Render(p, addGenerationPrompt: true) == builtIn.Render(p, addGenerationPrompt: true)
+                    || template.Render(p, addGenerationPrompt: true) == template.BosToken + builtIn.Render(p, addGenerationPrompt: true)))
+                    return kind;
+            }
+            catch (QuantPeft.Trainers.Data.Templates.TemplateException)
+            {
+                return ChatTemplateKind.Jinja;
+            }
+        }
+        return ChatTemplateKind.Jinja;
     }
 }

@@ -30,8 +30,38 @@ public class OllamaModelfileTests
     [Fact]
     public void OtherTemplatesGetNoTemplateAndANote()
     {
-        var (text, note) = OllamaModelfile.Build("m.gguf", ChatTemplate.FromJinja("{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}"), declared: true);
+        var (text, note) = OllamaModelfile.Build("m.gguf", ChatTemplate.FromJinja("{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}", "t.jinja"), declared: true);
         Assert.Equal("FROM ./m.gguf\n", text);
         Assert.Contains("neither ChatML nor Llama 3", note);
+    }
+}
+
+/// <summary>A model's own Jinja template gets the Ollama TEMPLATE of the built-in format it renders exactly like, and only then.</summary>
+public class OllamaModelfileJinjaTests
+{
+    // The ChatML template many fine-tunes ship (the shape of OpenHermes' tokenizer_config.json).
+    private const string ChatMlJinja =
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+        + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+    [Fact]
+    public void AChatMlJinjaTemplateGetsTheChatMlTemplate()
+    {
+        var template = ChatTemplate.FromJinja(ChatMlJinja, "chatml.jinja");
+        Assert.Equal(ChatTemplateKind.ChatMl, OllamaModelfile.Equivalent(template));
+        var (text, note) = OllamaModelfile.Build("m.gguf", template, declared: true);
+        Assert.Null(note);
+        Assert.Contains("PARAMETER stop \"<|im_end|>\"", text);
+    }
+
+    [Fact]
+    public void ATemplateThatDiffersInOneCharacterGetsNone()
+    {
+        // The same template with a space after the role: every probe renders differently from ChatML.
+        var template = ChatTemplate.FromJinja(ChatMlJinja.Replace("message['role'] + '\\n'", "message['role'] + ' \\n'"), "near.jinja");
+        Assert.Equal(ChatTemplateKind.Jinja, OllamaModelfile.Equivalent(template));
+        var (text, note) = OllamaModelfile.Build("m.gguf", template, declared: true);
+        Assert.Equal("FROM ./m.gguf\n", text);
+        Assert.NotNull(note);
     }
 }
