@@ -68,6 +68,13 @@ public sealed record CostSettings
     /// </summary>
     public int? DequantSlabRows { get; init; }
 
+    /// <summary>
+    /// Values per decode slab of a quantized matmul on a GPU, or null where the GPU decodes as the CPU does. QuantPeft
+    /// decodes about 32 Mi values (64 MiB in bf16) at a time on a GPU (<c>QuantizedTensor.DeviceSlabElements</c>): every
+    /// torch kernel is a launch, so a few large slabs beat many small ones. Priced on CUDA plans only.
+    /// </summary>
+    public long? DeviceSlabElements { get; init; }
+
     /// <summary>Number of chunks of a chunked loss (torchtune and our runtime use 8).</summary>
     public int LossChunks { get; init; } = 8;
 
@@ -87,7 +94,7 @@ public sealed record CostSettings
     public int NaturalGaloreHistory { get; init; } = 20;
 
     /// <summary>QuantPeft's TorchSharp runtime: HF-style RMSNorm, quantized linears that keep only the packed weight, per-parameter AdamW over decoded moments, f32 adapters.</summary>
-    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4, DequantSlabRows = 1024, LossChunkTokens = 1024, DoraNormSlabElements = 1L << 20 };
+    public static CostSettings QuantPeft { get; } = new() { DecodedMomentStep = true, HeadGradientInF32 = true, AdapterBytes = 4, DequantSlabRows = 1024, DeviceSlabElements = 32L << 20, LossChunkTokens = 1024, DoraNormSlabElements = 1L << 20 };
 
     /// <summary>PyTorch + Hugging Face-style modules: foreach AdamW.</summary>
     public static CostSettings PyTorch { get; } = new() { ForeachAdamW = true };

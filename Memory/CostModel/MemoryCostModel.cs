@@ -27,7 +27,8 @@ public static class MemoryCostModel
         // Full-parameter gradients are bf16 like their weights; adapter gradients take the adapters' dtype.
         int gradBytes = set.AdapterElements > 0 ? settings.AdapterBytes : 2;
         OptimizerBytes opt = OptimizerCost.Estimate(set, s, settings, budget.DeviceKind);
-        long dequant = WeightCost.DequantBuffer(inv, s, settings.DequantSlabRows);
+        long dequant = WeightCost.DequantBuffer(inv, s, settings.DequantSlabRows,
+            budget.DeviceKind == DeviceKind.Cuda ? settings.DeviceSlabElements : null);
         // QuantPeft's DoRA keeps one shared f32 slab for its row norms for the process, beside the decode buffer.
         if (s.Method == TrainingMethod.Dora && settings.DoraNormSlabElements is long slab) dequant += 4 * slab;
         // A shared decode buffer outlives the matmuls (QuantPeft keeps it for the process), so the step sees it too.

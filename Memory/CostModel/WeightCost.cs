@@ -57,11 +57,18 @@ public static class WeightCost
     /// <summary>
     /// Bytes of the bf16 buffer a quantized matmul decodes into: the largest decoder matrix, or with
     /// <paramref name="slabRows"/> (<see cref="CostSettings.DequantSlabRows"/>) its largest slab of min(out, rows)·in.
+    /// With <paramref name="deviceSlabElements"/> (a GPU, <see cref="CostSettings.DeviceSlabElements"/>) a projection
+    /// decodes max(rows, elements / in) rows at a time, as the runtime sizes its slabs for the device, and the decode is
+    /// torch kernels rather than the host codec: for each value, besides its 2 bf16 bytes, half an int32 pair index
+    /// (2 bytes) and the f32 value gathered from the pair table (4 bytes) are alive while the slab decodes, 8 bytes in all.
     /// </summary>
-    public static long DequantBuffer(ModelInventory inv, Strategy s, int? slabRows = null) =>
+    public static long DequantBuffer(ModelInventory inv, Strategy s, int? slabRows = null, long? deviceSlabElements = null) =>
         !s.IsQuantized ? 0
-        : slabRows is int rows ? 2 * inv.Linears.Max(t => Math.Min(t.Out, rows) * t.In)
+        : slabRows is int rows ? (deviceSlabElements is null ? 2 : 8) * inv.Linears.Max(t => Math.Min(t.Out, SlabRows(rows, t.In, deviceSlabElements)) * t.In)
         : 2 * inv.Linears.Max(t => t.Elements);
+
+    private static long SlabRows(int rows, long columns, long? deviceSlabElements) =>
+        deviceSlabElements is long e ? Math.Max(rows, e / Math.Max(1, columns)) : rows;
 
     /// <summary>
     /// Bytes the loader holds beside the base weights while the largest tensor streams in, on a CPU device (on CUDA

@@ -40,7 +40,8 @@ public sealed class GenerationModel : IDisposable
     /// <param name="computeDType">Activation dtype (float32 on a CPU gives the closest agreement with other runtimes).</param>
     /// <param name="doubleQuant">Double-quantized 4-bit block scales, as training's <c>--double-quant</c>.</param>
     /// <exception cref="ExportException">The adapter does not fit the model, or a VeRA/OSoRA adapter on a 4-bit base.</exception>
-    public static GenerationModel Load(string model, string? adapterFolder, BaseWeightFormat weights, ScalarType computeDType, bool doubleQuant = false)
+    /// <param name="device">Where the model lives (<c>cpu</c>, <c>cuda:N</c>); the weights stream from the host as in training.</param>
+    public static GenerationModel Load(string model, string? adapterFolder, BaseWeightFormat weights, ScalarType computeDType, bool doubleQuant = false, string device = "cpu")
     {
         var spec = ModelFolder.ReadSpec(model);
         var tokenizer = ModelFolder.ReadTokenizer(model);
@@ -53,7 +54,8 @@ public sealed class GenerationModel : IDisposable
             var options = new DecoderOptions
             {
                 ComputeDType = computeDType,
-                LinearFactory = BaseWeights.Factory(weights, doubleQuant, computeDType),
+                Device = TorchSharp.torch.device(device),
+                LinearFactory = BaseWeights.Factory(weights, doubleQuant, computeDType, TorchSharp.torch.device(device)),
             };
             var lm = ModelFolder.Load(model, spec, options);
             try

@@ -5,6 +5,7 @@ using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Export;
 using QuantPeft.Trainers.Generation;
+using QuantPeft.Trainers.Recipes;
 using QuantPeft.Trainers.Tokenizers;
 using static TorchSharp.torch;
 
@@ -23,11 +24,12 @@ internal sealed class GenerationFlags
     public Option<int> TopK { get; } = new("--top-k") { Description = "Keep the K most likely tokens (0: all)", DefaultValueFactory = _ => 0 };
     public Option<double> RepetitionPenalty { get; } = new("--repetition-penalty") { Description = "Penalise tokens already in the context (1: off)", DefaultValueFactory = _ => 1 };
     public Option<int> Seed { get; } = new("--seed") { Description = "Seed of the sampler", DefaultValueFactory = _ => 0 };
+    public Option<string> Device { get; } = DeviceOption.Create();
 
     public void AddTo(Command command)
     {
         command.Add(Model);
-        foreach (Option o in new Option[] { Adapter, Weights, DoubleQuant, MaxNewTokens, Temperature, TopP, TopK, RepetitionPenalty, Seed })
+        foreach (Option o in new Option[] { Adapter, Weights, DoubleQuant, MaxNewTokens, Temperature, TopP, TopK, RepetitionPenalty, Seed, Device })
             command.Add(o);
     }
 
@@ -61,7 +63,7 @@ internal sealed class GenerationFlags
         try
         {
             return GenerationModel.Load(parse.GetValue(Model)!, adapter is null ? null : PeftAdapterCopy.ResolveAdapter(adapter), weights,
-                ScalarType.Float32, parse.GetValue(DoubleQuant));
+                ScalarType.Float32, parse.GetValue(DoubleQuant), RunDevice.Resolve(parse.GetValue(Device)!));
         }
         catch (QuantPeft.Trainers.Model.ModelException e)
         {

@@ -41,6 +41,8 @@ public class DeviceOptionTests
     [InlineData("train", "cuda:1")]
     [InlineData("bench-memory", "cuda")]
     [InlineData("export", "cuda")]
+    [InlineData("generate", "cuda")]
+    [InlineData("chat", "cuda:0")]
     public void AskingForCudaOnACpuBuildExitsOneWithTheBackendHint(string verb, string device)
     {
         using var tmp = new TempFolder();
@@ -49,6 +51,8 @@ public class DeviceOptionTests
         {
             "train" => ["train", "--steps", "1", "--device", device, "-o", output],
             "bench-memory" => ["bench-memory", CliHarness.DemoModel(), "--strategies", "qlora", "--device", device, "-o", output],
+            "generate" => ["generate", CliHarness.DemoModel(), "--prompt", "hi", "--device", device],
+            "chat" => ["chat", CliHarness.DemoModel(), "--device", device],
             _ => ["export", tmp.Path, "--model", CliHarness.DemoModel(), "--merge", "--device", device, "-o", output],
         };
         var (exit, _, stderr) = CliHarness.Run(args);

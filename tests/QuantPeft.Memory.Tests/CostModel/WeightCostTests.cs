@@ -79,4 +79,20 @@ public sealed class WeightCostTests
         var qwen = ModelInventory.Build(ModelPresets.Get("qwen2.5-0.5b"));
         Assert.Equal(2L * 896 * 4864, WeightCost.DequantBuffer(qwen, qlora, 1024));
     }
+
+    [Fact]
+    public void OnAGpuTheDecodeSlabIsAbout32MiValues()
+    {
+        // Llama-2-7B: q/k/v/o [4096, 4096], gate/up [11008, 4096], down [4096, 11008]. A GPU slab holds
+        // max(1024, 2^25 / in) rows: 8192 rows of gate/up (8192·4096 = 2^25 values), 3048 rows of down
+        // (3048·11008 = 33,552,384 values), and all 4096 rows of q. The largest is gate/up's: 64 MiB in bf16, and the
+        // torch-kernel decode holds 6 more bytes a value while it runs (int32 pair indices, f32 gathered values).
+        var inv = ModelInventory.Build(ModelPresets.Get("llama-2-7b"));
+        var qlora = new Strategy { Weights = WeightFormat.Nf4, DoubleQuant = true, Method = TrainingMethod.Lora, Rank = 8, Optimizer = OptimizerKind.AdamW, Batch = 1 };
+        Assert.Equal(8L * 8192 * 4096, WeightCost.DequantBuffer(inv, qlora, 1024, 32L << 20));
+        // On the host the same model decodes 1024 rows: down_proj's 1024·11008.
+        Assert.Equal(2L * 1024 * 11008, WeightCost.DequantBuffer(inv, qlora, 1024));
+        // A narrow model's projections fit one GPU slab whole: TinyLlama's largest matrix, 5632·2048.
+        Assert.Equal(8L * 5632 * 2048, WeightCost.DequantBuffer(ModelInventory.Build(ModelPresets.Get("tinyllama-1.1b")), qlora, 1024, 32L << 20));
+    }
 }
