@@ -19,8 +19,9 @@ namespace QuantPeft.Trainers.Demo;
 /// <param name="SequenceLength">Tokens per row (packed).</param>
 /// <param name="PeakLr">Peak learning rate (cosine schedule, 5 % warm-up).</param>
 /// <param name="CorpusBytes">Size of the generated corpus.</param>
+/// <param name="Device">Where the model trains (<c>cpu</c>, <c>cuda:N</c>); the committed model was trained on the CPU, and only the CPU reproduces it bit for bit.</param>
 public sealed record DemoPretrainOptions(long Seed = 1234, int Steps = 400, int BatchSize = 16, int SequenceLength = 64,
-    double PeakLr = 3e-3, long CorpusBytes = 1_500_000);
+    double PeakLr = 3e-3, long CorpusBytes = 1_500_000, string Device = "cpu");
 
 /// <summary>
 /// The built-in demo model: a 4-layer byte-level Llama of about 0.9M parameters, pre-trained by
@@ -71,6 +72,11 @@ public static class DemoModel
         using (no_grad())
             foreach (var (_, p) in model.named_parameters())
                 if (p.dim() == 2) nn.init.normal_(p, 0, 0.02);
+        // Weights are drawn on the host generator whatever the device, so every device starts from the same model; the
+        // dense bf16 demo model moves whole (it has no 4-bit codes outside its registered parameters).
+        var device = torch.device(options.Device);
+        bool onHost = device.type == DeviceType.CPU;
+        if (!onHost) model.to(device);
         var parameters = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
         using var optimizer = OptimizerFactory.Create("adamw",
             [new ParamGroup("all", parameters, new ParamGroupOptions(Lr: options.PeakLr, Beta2: 0.95, WeightDecay: 0.01))]);
@@ -85,8 +91,8 @@ public static class DemoModel
                 if (batch.BatchSize < options.BatchSize) continue;
                 optimizer.Groups[0].Lr = schedule.At(step);
                 using var scope = NewDisposeScope();
-                var ids = tensor(batch.InputIds, [batch.BatchSize, batch.SequenceLength]);
-                var labels = tensor(batch.Labels, [batch.BatchSize, batch.SequenceLength]);
+                var ids = tensor(batch.InputIds, [batch.BatchSize, batch.SequenceLength], device: device);
+                var labels = tensor(batch.Labels, [batch.BatchSize, batch.SequenceLength], device: device);
                 var loss = ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels);
                 loss.backward();
                 nn.utils.clip_grad_norm_(parameters.Select(p => p.parameter), 1.0);
@@ -100,6 +106,7 @@ public static class DemoModel
             }
             epoch++;
         }
+        if (!onHost) model.to(CPU);
         ModelFolder.SaveByteLevel(model, outputFolder);
         return recent.Average();
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using QuantPeft.Trainers.Demo;
+using QuantPeft.Trainers.Recipes;
 
 namespace QuantPeft.Cli.Commands;
 
@@ -13,12 +14,13 @@ internal static class DemoPretrainCommand
         var output = new Option<string>("-o", "--output") { Description = "Folder to write config.json, model.safetensors and qpeft-tokenizer.json into", Required = true };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps", DefaultValueFactory = _ => defaults.Steps };
         var seed = new Option<long>("--seed") { Description = "Seed of corpus, weights and batch order", DefaultValueFactory = _ => defaults.Seed };
-        var command = new Command("demo-pretrain", "Pre-train the built-in byte-level demo model on the synthetic demo corpus") { output, steps, seed };
+        var device = DeviceOption.Create();
+        var command = new Command("demo-pretrain", "Pre-train the built-in byte-level demo model on the synthetic demo corpus") { output, steps, seed, device };
         command.SetAction(parse => CliRunner.Run(() =>
         {
             int n = parse.GetValue(steps);
             if (n < 1) throw new Formats.QuantPeftException($"--steps: expected a positive integer, found {n}");
-            var options = defaults with { Steps = n, Seed = parse.GetValue(seed) };
+            var options = defaults with { Steps = n, Seed = parse.GetValue(seed), Device = RunDevice.Resolve(parse.GetValue(device)!) };
             var clock = Stopwatch.StartNew();
             double loss = DemoModel.Pretrain(parse.GetValue(output)!, options,
                 (step, l) => Console.Out.WriteLine($"step {step}/{options.Steps}  loss {l:F4}  {clock.Elapsed.TotalSeconds:F0}s"));

@@ -43,6 +43,7 @@ public class DeviceOptionTests
     [InlineData("export", "cuda")]
     [InlineData("generate", "cuda")]
     [InlineData("chat", "cuda:0")]
+    [InlineData("demo-pretrain", "cuda")]
     public void AskingForCudaOnACpuBuildExitsOneWithTheBackendHint(string verb, string device)
     {
         using var tmp = new TempFolder();
@@ -53,6 +54,7 @@ public class DeviceOptionTests
             "bench-memory" => ["bench-memory", CliHarness.DemoModel(), "--strategies", "qlora", "--device", device, "-o", output],
             "generate" => ["generate", CliHarness.DemoModel(), "--prompt", "hi", "--device", device],
             "chat" => ["chat", CliHarness.DemoModel(), "--device", device],
+            "demo-pretrain" => ["demo-pretrain", "--steps", "1", "--device", device, "-o", output],
             _ => ["export", tmp.Path, "--model", CliHarness.DemoModel(), "--merge", "--device", device, "-o", output],
         };
         var (exit, _, stderr) = CliHarness.Run(args);
