@@ -16,13 +16,7 @@ namespace QuantPeft.Trainers.Tests.Export;
 /// </summary>
 public class MergeOntoDequantizedTests(ITestOutputHelper output)
 {
-    private static readonly long[] Ids = [256, 117, 112, 112, 101, 114, 58, 32, 97, 98, 99, 100, 61, 62, 32, 65, 66, 67];
-
-    private static Tensor Logits(CausalLm model)
-    {
-        using var ids = tensor(Ids, [1, Ids.Length]);
-        using (no_grad()) return model.forward(ids).to(ScalarType.Float32);
-    }
+    private static Tensor Logits(CausalLm model) => TrainedAdapterMergeTests.Logits(model);
 
     [Fact]
     public void TheDequantizedMergeIsTheTrainedModelAndTheOriginalMergeIsNot()

@@ -20,7 +20,8 @@ public class TrainedAdapterMergeTests(ITestOutputHelper output)
 {
     private static readonly long[] Ids = [256, 117, 112, 112, 101, 114, 58, 32, 97, 98, 99, 100, 61, 62, 32, 65, 66, 67];
 
-    private static Tensor Logits(CausalLm model)
+    /// <summary>f32 logits of a fixed probe text (an upper-case task prompt); the export tests compare models on it.</summary>
+    internal static Tensor Logits(CausalLm model)
     {
         using var ids = tensor(Ids, [1, Ids.Length]);
         using (no_grad()) return model.forward(ids).to(ScalarType.Float32);
