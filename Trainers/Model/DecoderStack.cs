@@ -48,8 +48,8 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     public bool GradientCheckpointing { get; set; }
 
     /// <summary>
-    /// When set (CPU training), the freed bytes the C heap may keep resident between decoder blocks before they are
-    /// returned to the kernel (<see cref="HeapRetentionGuard"/>); null leaves the heap alone.
+    /// When set (CPU training and its evaluations), the freed bytes the C heap may keep resident between decoder blocks
+    /// before they are returned to the kernel (<see cref="HeapRetentionGuard"/>); null leaves the heap alone.
     /// </summary>
     public long? HeapRetentionLimit { get; set; }
 
@@ -78,7 +78,7 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
         {
             var (c, s) = _usesLocalRope[layer.Index] ? (localCos, localSin) : (cos, sin);
             h = checkpoint ? BlockCheckpoint.Run(layer, h, c, s) : layer.call(h, c, s);
-            if (HeapRetentionLimit is { } limit && is_grad_enabled()) h = HeapRetentionGuard.Apply(h, limit);
+            if (HeapRetentionLimit is { } limit) h = HeapRetentionGuard.Apply(h, limit);
         }
         return _norm.call(h).MoveToOuterDisposeScope();
     }

@@ -195,6 +195,9 @@ public sealed partial class FinetuneRecipe : IDisposable
         _trimBeforeStep = RunDevice.IsHost(Device) && _trainable.Any(p => p.Param.numel() >= StepTrimElements);
         _optimizer = BuildOptimizer(_trainable);
         _trimAfterForward = RunDevice.IsHost(Device);
+        // Set before the first evaluation: an evaluation's forward churns the same per-block transients as training's.
+        if (RunDevice.IsHost(Device) && !NativeHeap.IsConfigured && Environment.GetEnvironmentVariable(HeapGuardVariable) != "off")
+            _model.Decoder.HeapRetentionLimit = HeapRetentionLimit();
         _persistentGrads = RunDevice.IsHost(Device) && _options.Checkpointing
             && !FullParameterTraining.TrainsBaseWeights(_options.Method);
         if (_persistentGrads)
@@ -337,7 +340,7 @@ public sealed partial class FinetuneRecipe : IDisposable
 
     /// <summary>
     /// The freed bytes the C heap may keep between decoder blocks on the CPU: the planner's fragmentation share of what
-    /// is live once the model, adapters and optimizer are set up, so that what the heap keeps above the live tensors
+    /// is live once the model and adapters are set up, so that what the heap keeps above the live tensors
     /// stays inside the share the plan prices of the (larger) step peak; at least 16 MiB, below which a trim would cost
     /// more page faults than it saves.
     /// </summary>
@@ -355,8 +358,6 @@ public sealed partial class FinetuneRecipe : IDisposable
         int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
         var schedule = new WarmupCosineSchedule(_options.LearningRate, Math.Min(warmup, _options.Steps - 1), _options.Steps);
         _checkpointRoot = Path.GetDirectoryName(Path.GetFullPath(log.FilePath));
-        if (RunDevice.IsHost(Device) && !NativeHeap.IsConfigured && Environment.GetEnvironmentVariable(HeapGuardVariable) != "off")
-            model.Decoder.HeapRetentionLimit = HeapRetentionLimit();
         using var batches = EndlessBatches(data).GetEnumerator();
         model.train();
         for (int step = _startStep; step < _options.Steps; step++)
