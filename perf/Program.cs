@@ -20,6 +20,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "preference-curve") return PreferenceCurve.Run(args);
         if (args.Length == 5 && args[0] == "preference-chart") return PreferenceCurve.Chart(args);
         if (args.Length > 0 && args[0] == "memory-matrix") return MemoryMatrix.Run(args);
+        if (args.Length > 0 && args[0] == "handoff-chart") return HandoffChart.Run(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

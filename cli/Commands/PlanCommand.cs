@@ -8,7 +8,10 @@ using QuantPeft.Trainers.Recipes;
 
 namespace QuantPeft.Cli.Commands;
 
-/// <summary><c>qpeft plan MODEL [knobs] --format table|md|json|html [-o FILE]</c>: plan a fine-tuning run that fits a memory budget.</summary>
+/// <summary>
+/// <c>qpeft plan MODEL [knobs] --format table|md|json|html [-o FILE] [--gpus N --engine axolotl|accelerate --engine-config FILE]</c>:
+/// plan a fine-tuning run that fits a memory budget, on one GPU or sharded over several and handed to a multi-GPU engine.
+/// </summary>
 internal static class PlanCommand
 {
     private static readonly Argument<string> Model = new("MODEL") { Description = "A preset name (e.g. llama-2-7b) or a path to a config.json / model folder" };
@@ -35,13 +38,18 @@ internal static class PlanCommand
     private static readonly Option<string?> Format = new("--format") { Description = "table|md|json|html (default table)" };
     private static readonly Option<string?> Top = new("--top") { Description = "Candidates shown in table/md/html (default 15)" };
     private static readonly Option<string?> OutputFile = new("-o", "--output") { Description = "Write the report to FILE (atomically) instead of stdout" };
+    private static readonly Option<string?> Gpus = new("--gpus") { Description = "GPUs to shard over with FSDP (default 1; 2 or more prices each GPU under full sharding, --vram per GPU)" };
+    private static readonly Option<string?> Engine = new("--engine") { Description = "axolotl|accelerate: write the chosen plan as that engine's config (needs --gpus 2+ and --engine-config)" };
+    private static readonly Option<string?> EngineConfig = new("--engine-config") { Description = "FILE to write the engine's config to (accelerate: also FILE-stem.training-args.json beside it)" };
+    private static readonly Option<string?> OffloadParams = new("--offload-params") { Description = "on|off: FSDP CPU offload of parameters, gradients and optimizer states (searched when absent; --gpus 2+)" };
 
     public static Command Create()
     {
         var command = new Command("plan", "Plan a fine-tuning run that fits a memory budget; every knob not given is searched.");
         command.Add(Model);
         foreach (Option o in new Option[] { Weights, DoubleQuant, Method, Rank, Targets, Optimizer, Layerwise, Checkpointing, LisaLayers,
-                     Prune, Attention, ChunkedLoss, Batch, Seq, GradAccum, Overhead, DeviceKindOpt, Vram, Ram, ObjectiveOpt, Format, Top, OutputFile })
+                     Prune, Attention, ChunkedLoss, Batch, Seq, GradAccum, Overhead, DeviceKindOpt, Vram, Ram, ObjectiveOpt, Format, Top, OutputFile,
+                     Gpus, Engine, EngineConfig, OffloadParams })
             command.Add(o);
         command.SetAction(result => CliRunner.Run(() => Execute(result), result.InvocationConfiguration.Error));
         return command;
@@ -85,6 +93,8 @@ internal static class PlanCommand
         if (format is not ("table" or "md" or "json" or "html"))
             throw new PlanningException($"--format: expected table, md, json or html; found '{V(Format)}'");
         int top = V(Top) is { } tp ? Knob.ParsePositiveInt(tp, "--top") : 15;
+        if (HandoffOptions.Parse(V(Gpus), V(Engine), V(EngineConfig), V(OffloadParams), format) is { } handoff)
+            return ShardedPlanOutput.Run(r, model, spec, workload, budget, constraints, objective, format, top, handoff, V(OutputFile));
 
         TrainingPlan plan = Planner.Plan(spec, workload, budget, constraints, objective, CostSettings.QuantPeft, model);
         string text = format switch
