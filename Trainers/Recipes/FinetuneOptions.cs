@@ -22,6 +22,12 @@ public sealed record FinetuneOptions
     /// <summary>What to do with an example longer than a row (<c>--truncation</c>).</summary>
     public Data.TruncationPolicy Truncation { get; init; } = Data.TruncationPolicy.Error;
 
+    /// <summary>
+    /// Pack several examples into each row, kept apart (position ids restart, attention stays within an example): true
+    /// (<c>--packing on</c>), false (one example per row), or null to decide by the data (on for plain text, off otherwise).
+    /// </summary>
+    public bool? Packing { get; init; }
+
     /// <summary>Field names mapped as <c>FIELD=COLUMN</c> (<c>--field</c>), for files whose columns are named differently.</summary>
     public IReadOnlyList<string> Fields { get; init; } = [];
 

@@ -69,6 +69,57 @@ public class DataCommandTests
         Assert.False(Directory.Exists(Path.Combine(dir.Path, "run")));
     }
 
+    [Theory]
+    [InlineData("on", 2, 0.75)]
+    [InlineData("off", 4, 0.375)]
+    [InlineData(null, 2, 0.75)]   // plain text packs by default
+    public void PreviewHonoursPackingAsTrainDoes(string? packing, int rows, double density)
+    {
+        // Four text records of two letters: B x x E = 4 tokens = 3 positions each. Rows of 8 hold two of them (6 positions):
+        // packed, 2 rows and 12 / 16 = 75 % of the positions real; padded, 4 rows and 12 / 32 = 37.5 %.
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "t.jsonl");
+        File.WriteAllText(data, "{\"text\": \"aa\"}\n{\"text\": \"bb\"}\n{\"text\": \"cc\"}\n{\"text\": \"dd\"}\n");
+        string[] args = ["data", "preview", "--data", data, "--json", "--seq", "8", .. packing is null ? Array.Empty<string>() : ["--packing", packing]];
+        var (exit, output, err) = CliHarness.Run(args);
+        Assert.True(exit == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        JsonElement totals = doc.RootElement.GetProperty("totals");
+        Assert.Equal(rows, totals.GetProperty("rows").GetInt32());
+        Assert.Equal(packing ?? "on", totals.GetProperty("packing").GetString());
+        Assert.Equal(density, totals.GetProperty("density").GetDouble(), 6);
+        Assert.Equal(12, totals.GetProperty("tokens").GetInt32());
+    }
+
+    [Fact]
+    public void ChatDataIsPaddedByDefault()
+    {
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "c.jsonl");
+        File.WriteAllText(data, "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"c\", \"completion\": \"d\"}\n");
+        var (exit, output, err) = CliHarness.Run("data", "preview", "--data", data, "--json", "--seq", "8");
+        Assert.True(exit == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal("off", doc.RootElement.GetProperty("totals").GetProperty("packing").GetString());
+        Assert.Equal(2, doc.RootElement.GetProperty("totals").GetProperty("rows").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("data", "preview")]
+    [InlineData("train")]
+    public void UnknownPackingIsAOneLineFlagError(params string[] verb)
+    {
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "t.jsonl");
+        File.WriteAllText(data, "{\"text\": \"aa\"}\n");
+        string run = Path.Combine(dir.Path, "run");
+        string[] args = verb[0] == "train" ? [.. verb, "--data", data, "--packing", "maybe", "-o", run] : [.. verb, "--data", data, "--packing", "maybe"];
+        var (exit, _, err) = CliHarness.Run(args);
+        Assert.Equal(1, exit);
+        Assert.Equal("error: --packing: expected on or off, found 'maybe'", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Trim());
+        Assert.False(Directory.Exists(run));
+    }
+
     [Fact]
     public void UnknownTruncationIsAFlagError()
     {
