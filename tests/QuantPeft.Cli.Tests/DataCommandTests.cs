@@ -104,6 +104,23 @@ public class DataCommandTests
         Assert.Equal(2, doc.RootElement.GetProperty("totals").GetProperty("rows").GetInt32());
     }
 
+    [Fact]
+    public void TrainPacksTextAndReportsRowsAndDensity()
+    {
+        // 20 records "xxxx" (B x x x x E = 6 tokens = 5 positions) at --seq 16: 18 train records (10 % held out) pack three
+        // to a row: 6 rows, 90 of 96 positions real (93.8 %); the plan prices the mask (packed_rows).
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "t.jsonl"), run = Path.Combine(dir.Path, "run");
+        File.WriteAllText(data, string.Concat(Enumerable.Repeat("{\"text\": \"xxxx\"}\n", 20)));
+        var (exit, stdout, err) = CliHarness.Run("train", "--data", data, "--steps", "2", "--seq", "16", "--packing", "on", "-o", run);
+        Assert.True(exit == 0, err + stdout);
+        string line = "packing on: 18 examples in 6 rows, density 93.8 %";
+        Assert.Contains(line, stdout);
+        Assert.Contains(line, File.ReadAllText(Path.Combine(run, "report.md")));
+        using var plan = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "plan.json")));
+        Assert.True(plan.RootElement.GetProperty("workload").GetProperty("packed_rows").GetBoolean());
+    }
+
     [Theory]
     [InlineData("data", "preview")]
     [InlineData("train")]
