@@ -144,6 +144,8 @@ public sealed record FinetuneOptions
             throw new RecipeException($"--prune-criterion: expected one of {string.Join(", ", QuantPeft.Trainers.Pruning.PruningCriteria.Names)}; found '{PruneCriterion}'");
         if (SaveEvery < 0) throw new RecipeException($"--save-every: expected 0 or a positive integer, found {SaveEvery}");
         Preference?.Validate();
+        if (Packing is not null && Preference is not null)
+            throw new RecipeException($"--packing: preference runs (--task {Preference.Task.ToString().ToLowerInvariant()}) put each pair's answers in rows of their own; leave --packing out");
     }
 
     /// <summary>

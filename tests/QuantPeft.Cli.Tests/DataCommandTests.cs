@@ -138,6 +138,17 @@ public class DataCommandTests
     }
 
     [Fact]
+    public void PackingIsRefusedForPreferenceRuns()
+    {
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "p.jsonl"), run = Path.Combine(dir.Path, "run");
+        File.WriteAllText(data, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n");
+        var (exit, _, err) = CliHarness.Run("train", "--task", "dpo", "--data", data, "--packing", "on", "-o", run);
+        Assert.Equal(1, exit);
+        Assert.Contains("--packing: preference runs (--task dpo)", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    [Fact]
     public void UnknownTruncationIsAFlagError()
     {
         var (exit, _, err) = CliHarness.Run("data", "preview", "--data", "x.jsonl", "--truncation", "middle");
