@@ -59,6 +59,7 @@ public static class ActivationCost
         // The final norm and the LM head's input (kept only when the head trains).
         bool headTrains = set.TrainedLayers.Count > 0;
         saved += (normBytes * h + (headTrains ? 2 * h : 0)) * tokens;
+        if (w.PackedRows) saved += PackedMaskBytes(inv.Spec, (long)s.Batch * w.RowsPerExample, w.Seq);
 
         long maxInter = inv.Layers.Max(x => x.Intermediate);
         long grads = (4 * h + 4 * maxInter) * tokens;
@@ -68,6 +69,19 @@ public static class ActivationCost
         if (inv.Spec.FinalLogitSoftcap is not null)
             logits += SoftcapLogitsBytes(inv.Spec.VocabSize, tokens, s.ChunkedLoss, settings.LossChunks);
         return new ActivationBytes(saved, recompute, grads, logits);
+    }
+
+    /// <summary>
+    /// The attention mask of rows that pack several examples apart: one additive (0 / −∞) mask of B·1·T·T elements in the
+    /// compute dtype (2 bytes, bf16) per distinct sliding window of the model (one for most families, two for Gemma's
+    /// local and global layers), built once per forward, shared by every block (SDPA keeps it for backward without a copy,
+    /// as it is already additive) and alive until the step's backward ends. The bool mask it is built from lives only while
+    /// it is built, before any activation is saved.
+    /// </summary>
+    public static long PackedMaskBytes(QuantPeft.Formats.HuggingFace.ModelSpec spec, long rows, long seq)
+    {
+        int windows = Enumerable.Range(0, spec.NumLayers).Select(l => spec.WindowOf(l) ?? 0).Distinct().Count();
+        return windows * rows * seq * seq * 2;
     }
 
     /// <summary>

@@ -18,6 +18,12 @@ public sealed record Workload(int Seq = 2048, int GradAccum = 1, double AdapterD
     /// <see cref="CostModel.PreferenceCost.ReferenceForward"/>). False for SFT, ORPO and a cached reference.
     /// </summary>
     public bool ReferenceForward { get; init; }
+
+    /// <summary>
+    /// Rows pack several examples kept apart (<c>--packing on</c>): every forward then carries a (B, 1, T, T) attention
+    /// mask, priced by <see cref="CostModel.ActivationCost.PackedMaskBytes"/>. False for padded rows, which need none.
+    /// </summary>
+    public bool PackedRows { get; init; }
 }
 
 /// <summary>The memory the run may use and what the device costs before the first tensor.</summary>

@@ -31,6 +31,7 @@ public static class PlanJson
             w.WriteNumber("adapter_dropout", plan.Workload.AdapterDropout);
             if (plan.Workload.RowsPerExample != 1) w.WriteNumber("rows_per_example", plan.Workload.RowsPerExample);
             if (plan.Workload.ReferenceForward) w.WriteBoolean("reference_forward", true);
+            if (plan.Workload.PackedRows) w.WriteBoolean("packed_rows", true);
             w.WriteEndObject();
             w.WriteStartObject("budget");
             WriteNullable(w, "vram_bytes", plan.Budget.Vram);

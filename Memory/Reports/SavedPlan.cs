@@ -55,6 +55,7 @@ public sealed record SavedPlan(string Model, long ParameterCount, Workload Workl
         {
             RowsPerExample = work.TryGetProperty("rows_per_example", out JsonElement rows) && rows.TryGetInt32(out int n) && n >= 1 ? n : 1,
             ReferenceForward = work.TryGetProperty("reference_forward", out JsonElement rf) && rf.ValueKind == JsonValueKind.True,
+            PackedRows = work.TryGetProperty("packed_rows", out JsonElement pr) && pr.ValueKind == JsonValueKind.True,
         };
         JsonElement b = r.Object(root, "budget");
         var budget = new Budget

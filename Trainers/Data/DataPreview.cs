@@ -34,7 +34,7 @@ public static class DataPreview
         foreach (DatasetRecord r in records.Take(rows))
         {
             int tokens = encoder.Encode(r).Tokens.Length;
-            string fate = tokens <= options.SequenceLength + 1 || options.Layout == RowLayout.Packed ? "kept"
+            string fate = tokens <= options.SequenceLength + 1 || prepared.Stats.Layout == RowLayout.Packed ? "kept"
                 : options.Truncation == TruncationPolicy.KeepStart ? "truncated" : "dropped";
             (string text, IReadOnlyList<(int, int)> trained) = r.Kind switch
             {

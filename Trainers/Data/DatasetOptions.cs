@@ -3,13 +3,29 @@ namespace QuantPeft.Trainers.Data;
 /// <summary>How tokenized examples become fixed-length rows.</summary>
 public enum RowLayout
 {
-    /// <summary>Examples are concatenated (each closed by EOS) and cut into full rows; no compute is spent on padding.</summary>
+    /// <summary>
+    /// Examples are concatenated (each closed by EOS) and cut into full rows, attending across example boundaries as in
+    /// GPT-style pre-training (the demo's pre-training corpus); no compute is spent on padding.
+    /// </summary>
     Packed,
     /// <summary>One example per row, filled with PAD up to the sequence length; padded positions have label −100.</summary>
     Padded,
+    /// <summary>
+    /// Several whole examples per row, kept apart (<see cref="SegmentPacker"/>): position ids restart at each example and
+    /// attention stays within it, so each example's loss equals its padded one (<c>--packing on</c>).
+    /// </summary>
+    Segmented,
+    /// <summary>
+    /// <see cref="Segmented"/> when every record is plain text, <see cref="Padded"/> otherwise (the default of
+    /// <c>qpeft train</c>; docs/data.md says why).
+    /// </summary>
+    ByShape,
 }
 
-/// <summary>What to do with an example longer than a padded row (packing never truncates: it continues the example in the next row).</summary>
+/// <summary>
+/// What to do with an example longer than a padded or segmented row (the <see cref="RowLayout.Packed"/> stream never
+/// truncates: it continues the example in the next row).
+/// </summary>
 public enum TruncationPolicy
 {
     /// <summary>Fail, naming the file, line and both lengths.</summary>
@@ -59,7 +75,7 @@ public sealed record DatasetOptions
         if (!(EvalFraction >= 0 && EvalFraction < 1))
             throw new DatasetOptionsException($"eval fraction must be in [0, 1); found {EvalFraction}");
         if (!Enum.IsDefined(Layout))
-            throw new DatasetOptionsException($"row layout must be Packed or Padded; found {(int)Layout}");
+            throw new DatasetOptionsException($"row layout must be Packed, Padded, Segmented or ByShape; found {(int)Layout}");
         if (!Enum.IsDefined(Truncation))
             throw new DatasetOptionsException($"truncation policy must be Error, KeepStart or Drop; found {(int)Truncation}");
     }

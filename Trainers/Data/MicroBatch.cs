@@ -17,6 +17,16 @@ public sealed record MicroBatch(int BatchSize, int SequenceLength, long[] InputI
     /// <summary>Real input tokens (for tokens/s).</summary>
     public int TokenCount => Lengths.Sum();
 
+    /// <summary>
+    /// B × T segment ids when a row packs several examples apart (<see cref="TrainingRow.Segments"/>), else null: positions
+    /// of one example share an id (0, 1, … along the row) and the padded tail takes the next id, so every query has at
+    /// least one key it may attend to. Attention is allowed only between positions of one id.
+    /// </summary>
+    public long[]? SegmentIds { get; init; }
+
+    /// <summary>B × T position ids beside <see cref="SegmentIds"/>: 0, 1, … restarting at every example (and at the tail).</summary>
+    public long[]? PositionIds { get; init; }
+
     /// <summary>Stacks <paramref name="rows"/> into one batch.</summary>
     public static MicroBatch FromRows(IReadOnlyList<TrainingRow> rows)
     {
@@ -37,6 +47,27 @@ public sealed record MicroBatch(int BatchSize, int SequenceLength, long[] InputI
             }
             lengths[b] = r.Length;
         }
-        return new MicroBatch(rows.Count, t, input, labels, lengths);
+        if (!rows.Any(r => r.Segments is not null)) return new MicroBatch(rows.Count, t, input, labels, lengths);
+        var segmentIds = new long[rows.Count * t];
+        var positions = new long[rows.Count * t];
+        for (int b = 0; b < rows.Count; b++)
+        {
+            int at = 0, id = 0;
+            foreach (int length in rows[b].Segments ?? [rows[b].Length])
+            {
+                for (int i = 0; i < length; i++, at++)
+                {
+                    segmentIds[b * t + at] = id;
+                    positions[b * t + at] = i;
+                }
+                id++;
+            }
+            for (int i = 0; at < t; i++, at++)
+            {
+                segmentIds[b * t + at] = id;
+                positions[b * t + at] = i;
+            }
+        }
+        return new MicroBatch(rows.Count, t, input, labels, lengths) { SegmentIds = segmentIds, PositionIds = positions };
     }
 }

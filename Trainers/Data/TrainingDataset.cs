@@ -17,6 +17,18 @@ public sealed record DatasetStats(int Records, int TrainRecords, int EvalRecords
 {
     /// <summary>Assistant turns a Jinja template renders differently once later turns follow, left untrained (see <see cref="ChatTemplate.RenderConversation"/>).</summary>
     public int UntrainedTurns { get; init; }
+
+    /// <summary>The layout the rows were made in (<see cref="RowLayout.ByShape"/> resolved).</summary>
+    public RowLayout Layout { get; init; } = RowLayout.Padded;
+
+    /// <summary>Positions per row (T).</summary>
+    public int SequenceLength { get; init; }
+
+    /// <summary>Fraction of the train rows' positions that hold real tokens: <c>TrainTokens / (TrainRows · T)</c>.</summary>
+    public double Density => TrainRows == 0 || SequenceLength == 0 ? 0 : (double)TrainTokens / ((long)TrainRows * SequenceLength);
+
+    /// <summary>Examples the train rows hold (several per row when segmented, one per row when padded).</summary>
+    public int TrainExamples { get; init; }
 }
 
 /// <summary>
@@ -98,11 +110,14 @@ public sealed class TrainingDataset
         int padId = tokenizer.PadId ?? tokenizer.EosId ?? 0;
         int truncated = 0, dropped = 0;
         int untrainedTurns = 0;
+        RowLayout layout = Resolve(options.Layout, records);
         List<TrainingRow> Rows(IEnumerable<DatasetRecord> source, string name)
         {
             List<TokenizedExample> examples = Encode(encoder, template ?? ChatTemplate.Default, source, name, ref untrainedTurns);
-            if (options.Layout == RowLayout.Packed) return SequencePacker.Pack(examples, options.SequenceLength, padId);
-            SequencePadder.Result r = SequencePadder.Pad(examples, options.SequenceLength, padId, options.Truncation, name);
+            if (layout == RowLayout.Packed) return SequencePacker.Pack(examples, options.SequenceLength, padId);
+            SequencePadder.Result r = layout == RowLayout.Segmented
+                ? SegmentPacker.Pack(examples, options.SequenceLength, padId, options.Truncation, name)
+                : SequencePadder.Pad(examples, options.SequenceLength, padId, options.Truncation, name);
             truncated += r.Truncated;
             dropped += r.Dropped;
             return r.Rows;
@@ -112,9 +127,21 @@ public sealed class TrainingDataset
         if (train.Count == 0)
             throw new DatasetFormatException(sourceName, "no training rows: every example was dropped or has no loss target");
         var stats = new DatasetStats(records.Count + (evalFile?.Count ?? 0), trainIdx.Length, evalRecords.Count, train.Count, eval.Count, truncated, dropped,
-            train.Sum(r => (long)r.Length), train.Sum(r => (long)r.TargetCount)) { UntrainedTurns = untrainedTurns };
+            train.Sum(r => (long)r.Length), train.Sum(r => (long)r.TargetCount))
+        {
+            UntrainedTurns = untrainedTurns, Layout = layout, SequenceLength = options.SequenceLength,
+            TrainExamples = layout == RowLayout.Packed ? trainIdx.Length : train.Sum(r => r.Segments?.Length ?? 1),
+        };
         return new TrainingDataset(train, eval, evalRecords, stats, options.Seed);
     }
+
+    /// <summary>
+    /// <paramref name="layout"/>, with <see cref="RowLayout.ByShape"/> made concrete: segmented when every record is plain
+    /// text (documents, where padding wastes the most and nothing marks a turn), padded otherwise.
+    /// </summary>
+    public static RowLayout Resolve(RowLayout layout, IReadOnlyList<DatasetRecord> records) =>
+        layout != RowLayout.ByShape ? layout
+        : records.Count > 0 && records.All(r => r.Kind == RecordKind.Text) ? RowLayout.Segmented : RowLayout.Padded;
 
     /// <summary>
     /// Encodes every record; a record the chat template refuses (it raises, or fails on the record's roles) is a bad line

@@ -16,4 +16,11 @@ public sealed record TrainingRow(int[] InputIds, int[] Labels, int Length)
 
     /// <summary>Number of positions that take a loss.</summary>
     public int TargetCount => Labels.Count(l => l != IgnoreIndex);
+
+    /// <summary>
+    /// For a row that packs several examples apart (<see cref="RowLayout.Segmented"/>): the positions of each example, in
+    /// order, summing to <see cref="Length"/>. Position ids restart and attention is confined at each boundary. Null for a
+    /// row that is one sequence (padded, or the stream of <see cref="RowLayout.Packed"/>).
+    /// </summary>
+    public int[]? Segments { get; init; }
 }

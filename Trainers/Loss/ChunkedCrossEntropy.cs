@@ -28,7 +28,7 @@ public static class ChunkedCrossEntropy
     /// Mean (or sum / <paramref name="divisor"/>) of −log softmax(hidden·Wᵀ)[label] over the positions
     /// whose label is not <paramref name="ignoreIndex"/>. Differentiable w.r.t. hidden and weight.
     /// </summary>
-    /// <param name="hidden">(…, H) hidden states, e.g. (B, T, H) from <see cref="Model.CausalLm.Hidden"/>.</param>
+    /// <param name="hidden">(…, H) hidden states, e.g. (B, T, H) from <see cref="Model.CausalLm.Hidden(TorchSharp.torch.Tensor)"/>.</param>
     /// <param name="weight">(V, H) LM head weight.</param>
     /// <param name="labels">(…) int64 targets aligned with <paramref name="hidden"/> (already shifted; see <see cref="ShiftLabels"/>).</param>
     /// <param name="chunkSize">Rows per chunk.</param>

@@ -4,8 +4,8 @@ namespace QuantPeft.Trainers.Model;
 
 /// <summary>
 /// Which keys each query may attend to. Every term of the mask is built here and the terms are
-/// combined with AND, so a further term (for example "same packed segment") composes with the
-/// existing ones by adding one more factor in <see cref="Allowed(long, long, int?, Device)"/>.
+/// combined with AND: causality, the sliding window, and for rows that pack several examples the
+/// "same segment" term (<see cref="Allowed(long, long, int?, Device, Tensor?)"/>).
 /// </summary>
 /// <remarks>
 /// The window follows transformers' sliding-window overlay: query i sees key j when
@@ -33,8 +33,18 @@ public static class AttentionMask
     /// (T, S) bool for T queries that follow S − T cached keys (generation with a KV cache): query i sits at position
     /// p = S − T + i and may attend key j when j ≤ p AND, with a window, p − j &lt; window.
     /// </summary>
-    public static Tensor Allowed(long queries, long keys, int? window, Device device)
+    public static Tensor Allowed(long queries, long keys, int? window, Device device) => Allowed(queries, keys, window, device, null);
+
+    /// <summary>
+    /// As <see cref="Allowed(long, long, int?, Device)"/>, AND, with <paramref name="segmentIds"/> (B, T) of rows that pack
+    /// several examples, query i may attend key j only when both lie in one segment: (B, 1, T, T) bool, block-diagonal
+    /// causal (the window still counts positions along the row, which within a segment is the distance inside the example).
+    /// </summary>
+    /// <exception cref="ArgumentException">Segments are given with cached keys (a packed row is never generated from).</exception>
+    public static Tensor Allowed(long queries, long keys, int? window, Device device, Tensor? segmentIds)
     {
+        if (segmentIds is not null && queries != keys)
+            throw new ArgumentException($"segment ids need as many keys as queries; found {queries} queries and {keys} keys", nameof(segmentIds));
         using var scope = NewDisposeScope();
         long offset = keys - queries;
         using var all = ones(queries, keys, dtype: ScalarType.Bool, device: device);
@@ -43,6 +53,11 @@ public static class AttentionMask
         {
             using var tooFar = all.tril(offset - w);               // p − j ≥ w
             allowed = allowed.logical_and(tooFar.logical_not());
+        }
+        if (segmentIds is not null)
+        {
+            var same = segmentIds.unsqueeze(2).eq(segmentIds.unsqueeze(1));   // (B, T, T): same segment
+            allowed = allowed.logical_and(same).unsqueeze(1);                   // (B, 1, T, T)
         }
         return allowed.MoveToOuterDisposeScope();
     }

@@ -20,7 +20,7 @@ namespace QuantPeft.Trainers.Model;
 /// </remarks>
 public sealed class BlockCheckpoint : SingleTensorFunction<BlockCheckpoint>
 {
-    private const string LayerKey = "layer", ParamsKey = "params", InputGradKey = "input_requires_grad";
+    private const string LayerKey = "layer", ParamsKey = "params", InputGradKey = "input_requires_grad", SegmentsKey = "segments";
 
     /// <inheritdoc/>
     public override string Name => nameof(BlockCheckpoint);
@@ -49,6 +49,8 @@ public sealed class BlockCheckpoint : SingleTensorFunction<BlockCheckpoint>
         ctx.save_data(LayerKey, layer);
         ctx.save_data(ParamsKey, vars.Skip(4).Cast<Tensor>().ToArray());
         ctx.save_data(InputGradKey, x.requires_grad);
+        // A packed forward's segments are set only while the stack runs; the recomputation in backward sets them again.
+        ctx.save_data(SegmentsKey, layer.SelfAttn.Segments!);
         return layer.call(x, cos, sin);   // autograd is off here: no block activations are kept
     }
 
@@ -61,13 +63,23 @@ public sealed class BlockCheckpoint : SingleTensorFunction<BlockCheckpoint>
         var layer = (DecoderLayer)ctx.get_data(LayerKey);
         var parameters = (Tensor[])ctx.get_data(ParamsKey);
         bool inputRequiresGrad = (bool)ctx.get_data(InputGradKey);
+        var segments = ctx.get_data(SegmentsKey) as PackedSegments;
 
         IList<Tensor> grads;
         Tensor? input = null;
         using (enable_grad())
         {
             input = saved[0].detach().requires_grad_(inputRequiresGrad);
-            var output = layer.call(input, saved[1], saved[2]);
+            layer.SelfAttn.Segments = segments;
+            Tensor output;
+            try
+            {
+                output = layer.call(input, saved[1], saved[2]);
+            }
+            finally
+            {
+                layer.SelfAttn.Segments = null;
+            }
             var wrt = new List<Tensor>(parameters.Length + 1);
             if (inputRequiresGrad) wrt.Add(input);
             wrt.AddRange(parameters);

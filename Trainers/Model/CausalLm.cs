@@ -79,8 +79,14 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
     /// <summary>input ids (B, T) int64 → final-norm hidden states (B, T, H), for a chunked loss.</summary>
     public Tensor Hidden(Tensor inputIds) => _model.call(inputIds);
 
+    /// <summary>
+    /// As <see cref="Hidden(Tensor)"/>; with <paramref name="segments"/>, rows pack several examples and each is computed as
+    /// if alone (position ids restart, attention stays within the example). Null: every row is one sequence.
+    /// </summary>
+    public Tensor Hidden(Tensor inputIds, PackedSegments? segments) => segments is null ? _model.call(inputIds) : _model.Forward(inputIds, segments);
+
     /// <summary>input ids (B, T) int64 → logits (B, T, V) in the compute dtype.</summary>
-    /// <remarks>Materialises B·T·V logits; training should use <see cref="Hidden"/> with <see cref="QuantPeft.Trainers.Loss.ChunkedCrossEntropy"/>.</remarks>
+    /// <remarks>Materialises B·T·V logits; training should use <see cref="Hidden(Tensor)"/> with <see cref="QuantPeft.Trainers.Loss.ChunkedCrossEntropy"/>.</remarks>
     public override Tensor forward(Tensor inputIds)
     {
         using var scope = NewDisposeScope();

@@ -55,7 +55,27 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
 
     /// <summary>input ids (B, T) int64 → final-norm hidden states (B, T, H).</summary>
     /// <exception cref="ModelException">T exceeds <c>max_position_embeddings</c>.</exception>
-    public override Tensor forward(Tensor inputIds)
+    public override Tensor forward(Tensor inputIds) => Run(inputIds, null);
+
+    /// <summary>
+    /// input ids (B, T) int64 of rows that pack several examples → final-norm hidden states (B, T, H), each example rotated
+    /// from position 0 and attending only within itself (<paramref name="segments"/>).
+    /// </summary>
+    /// <exception cref="ModelException">T exceeds <c>max_position_embeddings</c>.</exception>
+    public Tensor Forward(Tensor inputIds, PackedSegments segments)
+    {
+        foreach (var layer in _layerList) layer.SelfAttn.Segments = segments;
+        try
+        {
+            return Run(inputIds, segments);
+        }
+        finally
+        {
+            foreach (var layer in _layerList) layer.SelfAttn.Segments = null;
+        }
+    }
+
+    private Tensor Run(Tensor inputIds, PackedSegments? segments)
     {
         long seqLen = inputIds.shape[^1];
         if (seqLen > _maxPositions)
@@ -69,10 +89,8 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
             using var factor = tensor(new[] { (float)scale }, device: h.device).to_type(h.dtype);
             h = h.mul(factor);
         }
-        var (cos, sin) = RotaryEmbedding.CosSin(_inverseFrequencies, seqLen, h.dtype, h.device);
-        var (localCos, localSin) = _localInverseFrequencies is null
-            ? (cos, sin)
-            : RotaryEmbedding.CosSin(_localInverseFrequencies, seqLen, h.dtype, h.device);
+        var (cos, sin) = Rotary(_inverseFrequencies, seqLen, h, segments);
+        var (localCos, localSin) = _localInverseFrequencies is null ? (cos, sin) : Rotary(_localInverseFrequencies, seqLen, h, segments);
         bool checkpoint = GradientCheckpointing && is_grad_enabled();
         foreach (var layer in _layerList)
         {
@@ -82,6 +100,12 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
         }
         return _norm.call(h).MoveToOuterDisposeScope();
     }
+
+    // (T, D) tables for rows that are one sequence; (B, 1, T, D) from the per-row position ids of packed rows.
+    private static (Tensor Cos, Tensor Sin) Rotary(float[] inverseFrequencies, long seqLen, Tensor h, PackedSegments? segments) =>
+        segments is null
+            ? RotaryEmbedding.CosSin(inverseFrequencies, seqLen, h.dtype, h.device)
+            : RotaryEmbedding.CosSin(inverseFrequencies, segments.PositionIds, h.dtype);
 
     /// <summary>
     /// input ids (B, T) int64 of the tokens after the <paramref name="cache"/>d ones → their final-norm hidden states

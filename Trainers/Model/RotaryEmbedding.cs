@@ -81,7 +81,23 @@ public static class RotaryEmbedding
         return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
     }
 
-    /// <summary>x·cos + rotate_half(x)·sin for x (B, heads, T, D) and cos/sin (T, D).</summary>
+    /// <summary>
+    /// cos and sin of position·inv_freq for per-row <paramref name="positionIds"/> (B, T) (packed rows restart them at every
+    /// example), each (B, 1, T, D), so they broadcast over the heads in <see cref="Apply"/>. For positions 0…T−1 the values
+    /// are those of <see cref="CosSin(float[], long, ScalarType, Device)"/> bit for bit (the same float32 products).
+    /// </summary>
+    public static (Tensor Cos, Tensor Sin) CosSin(float[] inverseFrequencies, Tensor positionIds, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        var inv = tensor(inverseFrequencies, dtype: ScalarType.Float32, device: positionIds.device);
+        var freqs = positionIds.to_type(ScalarType.Float32).unsqueeze(-1).mul(inv);   // (B, T, D/2)
+        var emb = cat([freqs, freqs], dim: -1).unsqueeze(1);                           // (B, 1, T, D)
+        var cos = emb.cos().to_type(dtype);
+        var sin = emb.sin().to_type(dtype);
+        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>x·cos + rotate_half(x)·sin for x (B, heads, T, D) and cos/sin (T, D), or (B, 1, T, D) for per-row positions.</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();

@@ -53,7 +53,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     /// <summary>Kernel used by <see cref="forward"/>; can change between steps.</summary>
     public AttentionImplementation Implementation { get; set; } = AttentionImplementation.Fused;
 
-    /// <summary>x (B, T, H), cos/sin (T, D) → (B, T, H).</summary>
+    /// <summary>x (B, T, H), cos/sin (T, D) or per row (B, 1, T, D) → (B, T, H).</summary>
     public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();
@@ -90,12 +90,17 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     /// <summary>Generation's cache of keys and values (<see cref="KvCache"/>), set for the duration of a cached forward.</summary>
     internal KvCache.Slot? Cache { get; set; }
 
+    /// <summary>The examples packed in each row (<see cref="PackedSegments"/>), set for the duration of a packed forward and its recomputation.</summary>
+    internal PackedSegments? Segments { get; set; }
+
     private Tensor FusedAttention(Tensor q, Tensor k, Tensor v)
     {
         long t = q.shape[2], s = k.shape[2];
         // The kernel scales by 1/√D; any other scale is folded into q.
         double rescale = _attention.Scale * Math.Sqrt(_headDim);
         if (Math.Abs(rescale - 1.0) > 1e-12) q = q.Mul(rescale);
+        if (Segments is { } packed)
+            return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: packed.AdditiveMask(_attention.Window, q.dtype));
         if (!AttentionMask.NeedsExplicitMask(t, s, _attention.Window))
             return nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
         using var allowed = AttentionMask.Allowed(t, s, _attention.Window, q.device);
@@ -108,6 +113,11 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         var scores = matmul(q, k.transpose(2, 3)).MulInPlace(_attention.Scale);          // (B, nH, T, S)
         if (_attention.Softcap is { } cap)
             scores = Softcap.Apply(scores, cap);
+        if (Segments is { } packed)
+        {
+            var packedProbs = scores.Add(packed.AdditiveMask(_attention.Window, scores.dtype)).softmax(-1, ScalarType.Float32).to_type(q.dtype);
+            return matmul(packedProbs, v);
+        }
         using var allowed = AttentionMask.Allowed(t, k.shape[2], _attention.Window, q.device);
         using var blocked = allowed.logical_not();
         var masked = scores.MaskedFill(blocked, double.NegativeInfinity);

@@ -22,6 +22,12 @@ public sealed record FinetuneOptions
     /// <summary>What to do with an example longer than a row (<c>--truncation</c>).</summary>
     public Data.TruncationPolicy Truncation { get; init; } = Data.TruncationPolicy.Error;
 
+    /// <summary>
+    /// Pack several examples into each row, kept apart (position ids restart, attention stays within an example): true
+    /// (<c>--packing on</c>), false (one example per row), or null to decide by the data (on for plain text, off otherwise).
+    /// </summary>
+    public bool? Packing { get; init; }
+
     /// <summary>Field names mapped as <c>FIELD=COLUMN</c> (<c>--field</c>), for files whose columns are named differently.</summary>
     public IReadOnlyList<string> Fields { get; init; } = [];
 
@@ -138,6 +144,8 @@ public sealed record FinetuneOptions
             throw new RecipeException($"--prune-criterion: expected one of {string.Join(", ", QuantPeft.Trainers.Pruning.PruningCriteria.Names)}; found '{PruneCriterion}'");
         if (SaveEvery < 0) throw new RecipeException($"--save-every: expected 0 or a positive integer, found {SaveEvery}");
         Preference?.Validate();
+        if (Packing is not null && Preference is not null)
+            throw new RecipeException($"--packing: preference runs (--task {Preference.Task.ToString().ToLowerInvariant()}) put each pair's answers in rows of their own; leave --packing out");
     }
 
     /// <summary>

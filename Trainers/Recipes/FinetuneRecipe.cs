@@ -163,11 +163,11 @@ public sealed partial class FinetuneRecipe : IDisposable
         var targets = ModelAdapters.ResolveTargets(_options.Targets);
         Tokenizer = ModelFolder.ReadTokenizer(_options.ModelFolder);
 
-        // One example per row: the eval rows then line up with the eval records, and nothing attends across examples.
+        // One example per row, or several kept apart (--packing on); by default by the data's shape (docs/data.md).
         var dataOptions = new DatasetOptions
         {
             SequenceLength = _options.SequenceLength,
-            Layout = RowLayout.Padded,
+            Layout = _options.Packing switch { null => RowLayout.ByShape, true => RowLayout.Segmented, false => RowLayout.Padded },
             Truncation = _options.Truncation,
             Fields = DatasetFields.Parse(_options.Fields),
             EvalFraction = _options.EvalPath is null ? _options.EvalFraction : 0,
@@ -383,11 +383,12 @@ public sealed partial class FinetuneRecipe : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var (ids, labels) = Tensors(batch, model);
+                using var segments = Segments(batch, model);
                 TorchSharp.torch.Tensor loss;
                 if (_preference is not null) loss = _preference.Loss(batch, targets, tally!);
                 else
                 {
-                    var hidden = model.Hidden(ids);
+                    var hidden = model.Hidden(ids, segments);
                     if (_trimAfterForward) NativeHeap.Trim();
                     loss = ChunkedCrossEntropy.Compute(hidden, model.LmHeadWeight, labels, divisor: targets,
                         finalLogitSoftcap: model.Spec.FinalLogitSoftcap);
@@ -451,7 +452,8 @@ public sealed partial class FinetuneRecipe : IDisposable
                 var (ids, labels) = Tensors(batch, model);
                 int n = batch.TargetCount;
                 if (n == 0) continue;
-                sum += ChunkedCrossEntropy.Compute(model.Hidden(ids), model.LmHeadWeight, labels, divisor: 1,
+                using var segments = Segments(batch, model);
+                sum += ChunkedCrossEntropy.Compute(model.Hidden(ids, segments), model.LmHeadWeight, labels, divisor: 1,
                     finalLogitSoftcap: model.Spec.FinalLogitSoftcap).item<float>();
                 count += n;
             }
@@ -565,6 +567,11 @@ public sealed partial class FinetuneRecipe : IDisposable
         return (tensor(batch.InputIds, [batch.BatchSize, batch.SequenceLength], device: device),
             tensor(batch.Labels, [batch.BatchSize, batch.SequenceLength], device: device));
     }
+
+    // Rows that pack several examples apart carry their segments; the model then restarts positions and confines attention.
+    private static PackedSegments? Segments(MicroBatch batch, CausalLm model) =>
+        batch.SegmentIds is null ? null
+        : PackedSegments.FromIds(batch.SegmentIds, batch.PositionIds!, batch.BatchSize, batch.SequenceLength, model.LmHeadWeight.device);
 
     private long SampleMemory()
     {

@@ -81,7 +81,27 @@ public static class PlanOptions
     {
         RowsPerExample = options.Preference is null ? 1 : 2,
         ReferenceForward = options.Preference is { Task: TrainingTask.Dpo, CacheReference: false } && PreferenceSetup.AdapterOffIsStart(options),
+        PackedRows = options.Preference is null && (options.Packing ?? FirstRecordIsText(options)),
     };
+
+    // Packing by the data's shape is on only when every record is text; the plan looks at the first one, so a file that
+    // starts with text is priced with the mask (at worst a mask too many), one that starts otherwise is never packed.
+    private static bool FirstRecordIsText(FinetuneOptions options)
+    {
+        if (string.IsNullOrEmpty(options.DataPath) || !File.Exists(options.DataPath)) return false;
+        try
+        {
+            string? line = File.ReadLines(options.DataPath).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l));
+            if (line is null) return false;
+            using var doc = System.Text.Json.JsonDocument.Parse(line.TrimStart('\uFEFF'));
+            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && doc.RootElement.TryGetProperty(Data.DatasetFields.Parse(options.Fields).Text, out _);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;   // the reader names the bad line when the data is loaded
+        }
+    }
 
     // The trainer's target list: all-linear stays one word; any other set is spelled out (the trainer does not read attn/mlp).
     private static string TargetList(TargetModules targets) => targets == TargetModules.AllLinear

@@ -38,7 +38,7 @@ internal static class DataCommand
             var options = new DatasetOptions
             {
                 SequenceLength = parse.GetValue(seq) ?? new FinetuneOptions { ModelFolder = "", DataPath = "" }.SequenceLength,
-                Layout = RowLayout.Padded,
+                Layout = DataFlags.Layout(DataFlags.ParsePacking(parse.GetValue(flags.Packing))),
                 Truncation = DataFlags.ParseTruncation(parse.GetValue(flags.Truncation)!),
                 Fields = DatasetFields.Parse(parse.GetValue(flags.Fields) ?? []),
             };
@@ -69,6 +69,8 @@ internal static class DataCommand
             ["truncated"] = r.Stats.Truncated,
             ["dropped"] = r.Stats.Dropped,
             ["untrained_turns"] = r.Stats.UntrainedTurns,
+            ["packing"] = r.Stats.Layout == RowLayout.Segmented ? "on" : "off",
+            ["density"] = Math.Round(r.Stats.Density, 4),
         },
         ["template"] = r.TemplateReason,
     };
@@ -92,8 +94,9 @@ internal static class DataCommand
             console.MarkupLine(markup.ToString());
         }
         var s = r.Stats;
-        var table = new Table().AddColumns("examples", "rows", "tokens", "trained tokens", "truncated", "dropped", "untrained turns");
-        table.AddRow($"{s.Records:N0}", $"{s.TrainRows:N0}", $"{s.TrainTokens:N0}", $"{s.TrainTargets:N0}", $"{s.Truncated:N0}", $"{s.Dropped:N0}", $"{s.UntrainedTurns:N0}");
+        var table = new Table().AddColumns("examples", "packing", "rows", "density", "tokens", "trained tokens", "truncated", "dropped", "untrained turns");
+        table.AddRow($"{s.Records:N0}", s.Layout == RowLayout.Segmented ? "on" : "off", $"{s.TrainRows:N0}", $"{s.Density:P1}", $"{s.TrainTokens:N0}",
+            $"{s.TrainTargets:N0}", $"{s.Truncated:N0}", $"{s.Dropped:N0}", $"{s.UntrainedTurns:N0}");
         console.Write(table);
     }
 }

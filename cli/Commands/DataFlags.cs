@@ -13,6 +13,11 @@ internal sealed class DataFlags
         DefaultValueFactory = _ => "error",
     };
 
+    public Option<string?> Packing { get; } = new("--packing")
+    {
+        Description = "Pack several examples into each row, kept apart (positions restart, attention stays within an example): on | off; default: on for plain-text data, off for prompt/completion and chat data",
+    };
+
     public Option<string?> ChatTemplate { get; } = new("--chat-template")
     {
         Description = "Chat template: the model's own by default (chat_template.jinja or tokenizer_config.json); default | chatml | llama3 | PATH.jinja",
@@ -27,9 +32,26 @@ internal sealed class DataFlags
     public void AddTo(Command command)
     {
         command.Add(Truncation);
+        command.Add(Packing);
         command.Add(ChatTemplate);
         command.Add(Fields);
     }
+
+    /// <summary>true for on, false for off, null (decide by the data's shape) when the flag is absent.</summary>
+    public static bool? ParsePacking(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null => null,
+        "on" => true,
+        "off" => false,
+        _ => throw new QuantPeftException($"--packing: expected on or off, found '{value}'"),
+    };
+
+    /// <summary>The row layout <see cref="ParsePacking"/> asks for.</summary>
+    public static RowLayout Layout(bool? packing) => packing switch { null => RowLayout.ByShape, true => RowLayout.Segmented, false => RowLayout.Padded };
+
+    /// <summary>The packing stats of a prepared dataset, for the console and report.md.</summary>
+    public static string PackingLine(DatasetStats s) =>
+        $"packing {(s.Layout == RowLayout.Segmented ? "on" : "off")}: {s.TrainExamples:N0} examples in {s.TrainRows:N0} rows, density {s.Density:P1}";
 
     public static TruncationPolicy ParseTruncation(string value) => value.Trim().ToLowerInvariant() switch
     {

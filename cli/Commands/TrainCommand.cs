@@ -80,6 +80,7 @@ internal static class TrainCommand
                 DataPath = parse.GetValue(data) ?? "",
                 EvalPath = parse.GetValue(eval),
                 Truncation = DataFlags.ParseTruncation(parse.GetValue(dataFlags.Truncation)!),
+                Packing = DataFlags.ParsePacking(parse.GetValue(dataFlags.Packing)),
                 ChatTemplate = parse.GetValue(dataFlags.ChatTemplate),
                 Fields = parse.GetValue(dataFlags.Fields) ?? [],
                 Method = trainingMethod,
@@ -237,7 +238,7 @@ internal static class TrainCommand
     }
 
     private static string DataCounts(DatasetStats s) =>
-        $"{s.Truncated} truncated, {s.Dropped} dropped" + (s.UntrainedTurns > 0 ? $", {s.UntrainedTurns} assistant turns the template renders differently once later turns follow, left untrained" : "");
+        DataFlags.PackingLine(s) + $"; {s.Truncated} truncated, {s.Dropped} dropped" + (s.UntrainedTurns > 0 ? $", {s.UntrainedTurns} assistant turns the template renders differently once later turns follow, left untrained" : "");
 
     private static string Describe(EvalResult e) =>
         e.Preference is { } p ? PreferenceReport.Describe(e.Loss, p)

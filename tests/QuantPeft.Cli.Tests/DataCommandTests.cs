@@ -69,6 +69,85 @@ public class DataCommandTests
         Assert.False(Directory.Exists(Path.Combine(dir.Path, "run")));
     }
 
+    [Theory]
+    [InlineData("on", 2, 0.75)]
+    [InlineData("off", 4, 0.375)]
+    [InlineData(null, 2, 0.75)]   // plain text packs by default
+    public void PreviewHonoursPackingAsTrainDoes(string? packing, int rows, double density)
+    {
+        // Four text records of two letters: B x x E = 4 tokens = 3 positions each. Rows of 8 hold two of them (6 positions):
+        // packed, 2 rows and 12 / 16 = 75 % of the positions real; padded, 4 rows and 12 / 32 = 37.5 %.
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "t.jsonl");
+        File.WriteAllText(data, "{\"text\": \"aa\"}\n{\"text\": \"bb\"}\n{\"text\": \"cc\"}\n{\"text\": \"dd\"}\n");
+        string[] args = ["data", "preview", "--data", data, "--json", "--seq", "8", .. packing is null ? Array.Empty<string>() : ["--packing", packing]];
+        var (exit, output, err) = CliHarness.Run(args);
+        Assert.True(exit == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        JsonElement totals = doc.RootElement.GetProperty("totals");
+        Assert.Equal(rows, totals.GetProperty("rows").GetInt32());
+        Assert.Equal(packing ?? "on", totals.GetProperty("packing").GetString());
+        Assert.Equal(density, totals.GetProperty("density").GetDouble(), 6);
+        Assert.Equal(12, totals.GetProperty("tokens").GetInt32());
+    }
+
+    [Fact]
+    public void ChatDataIsPaddedByDefault()
+    {
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "c.jsonl");
+        File.WriteAllText(data, "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"c\", \"completion\": \"d\"}\n");
+        var (exit, output, err) = CliHarness.Run("data", "preview", "--data", data, "--json", "--seq", "8");
+        Assert.True(exit == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal("off", doc.RootElement.GetProperty("totals").GetProperty("packing").GetString());
+        Assert.Equal(2, doc.RootElement.GetProperty("totals").GetProperty("rows").GetInt32());
+    }
+
+    [Fact]
+    public void TrainPacksTextAndReportsRowsAndDensity()
+    {
+        // 20 records "xxxx" (B x x x x E = 6 tokens = 5 positions) at --seq 16: 18 train records (10 % held out) pack three
+        // to a row: 6 rows, 90 of 96 positions real (93.8 %); the plan prices the mask (packed_rows).
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "t.jsonl"), run = Path.Combine(dir.Path, "run");
+        File.WriteAllText(data, string.Concat(Enumerable.Repeat("{\"text\": \"xxxx\"}\n", 20)));
+        var (exit, stdout, err) = CliHarness.Run("train", "--data", data, "--steps", "2", "--seq", "16", "--packing", "on", "-o", run);
+        Assert.True(exit == 0, err + stdout);
+        string line = "packing on: 18 examples in 6 rows, density 93.8 %";
+        Assert.Contains(line, stdout);
+        Assert.Contains(line, File.ReadAllText(Path.Combine(run, "report.md")));
+        using var plan = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "plan.json")));
+        Assert.True(plan.RootElement.GetProperty("workload").GetProperty("packed_rows").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData("data", "preview")]
+    [InlineData("train")]
+    public void UnknownPackingIsAOneLineFlagError(params string[] verb)
+    {
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "t.jsonl");
+        File.WriteAllText(data, "{\"text\": \"aa\"}\n");
+        string run = Path.Combine(dir.Path, "run");
+        string[] args = verb[0] == "train" ? [.. verb, "--data", data, "--packing", "maybe", "-o", run] : [.. verb, "--data", data, "--packing", "maybe"];
+        var (exit, _, err) = CliHarness.Run(args);
+        Assert.Equal(1, exit);
+        Assert.Equal("error: --packing: expected on or off, found 'maybe'", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Trim());
+        Assert.False(Directory.Exists(run));
+    }
+
+    [Fact]
+    public void PackingIsRefusedForPreferenceRuns()
+    {
+        using var dir = new TempFolder();
+        string data = Path.Combine(dir.Path, "p.jsonl"), run = Path.Combine(dir.Path, "run");
+        File.WriteAllText(data, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n");
+        var (exit, _, err) = CliHarness.Run("train", "--task", "dpo", "--data", data, "--packing", "on", "-o", run);
+        Assert.Equal(1, exit);
+        Assert.Contains("--packing: preference runs (--task dpo)", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
     [Fact]
     public void UnknownTruncationIsAFlagError()
     {

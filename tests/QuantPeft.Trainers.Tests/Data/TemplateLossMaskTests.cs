@@ -33,6 +33,9 @@ public class TemplateLossMaskTests
     [InlineData("mistralai-Mistral-Nemo-Instruct-2407", "Hi there</s>", "An assistant</s>")]
     [InlineData("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "Hi there<｜end▁of▁sentence｜>", "An assistant<｜end▁of▁sentence｜>")]
     [InlineData("Qwen-Qwen3-0.6B", null, "<think>\n\n</think>\n\nAn assistant<|im_end|>\n")]
+    [InlineData("Qwen-Qwen2.5-7B-Instruct", "Hi there<|im_end|>\n", "An assistant<|im_end|>\n")]
+    // Phi-4's user turn opens the assistant turn itself (no generation prompt): the turn is the answer and its end.
+    [InlineData("microsoft-phi-4", "Hi there<|im_end|>", "An assistant<|im_end|>")]
     public void AssistantSpansAreWhatTheTemplateEmitsForTheTurn(string template, string? first, string last)
     {
         RenderedConversation r = Real(template).RenderConversation(TwoTurns);
