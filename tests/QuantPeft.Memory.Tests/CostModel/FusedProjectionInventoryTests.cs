@@ -37,4 +37,34 @@ public sealed class FusedProjectionInventoryTests
         Assert.Equal(b.LinearElements, a.LinearElements);
         Assert.Equal(b.Linears.Select(t => (t.Layer, t.Module, t.Out, t.In)), a.Linears.Select(t => (t.Layer, t.Module, t.Out, t.In)));
     }
+
+    private static Strategy Adapter(TrainingMethod method, int rank) => new()
+    {
+        Weights = WeightFormat.Nf4, DoubleQuant = true, Method = method, Rank = rank,
+        Targets = TargetModules.AllLinear, Optimizer = OptimizerKind.AdamW, Batch = 1, ChunkedLoss = true,
+    };
+
+    [Fact]
+    public void Phi4_LoraOnTheFusedProjections_SharesOneAPerFusedLinear()
+    {
+        // r 16, h 5120: qkv_proj r·(5120 + 7680) = 204,800; o_proj r·(5120 + 5120) = 163,840; gate_up_proj r·(5120 + 35,840)
+        // = 655,360; down_proj r·(17,920 + 5120) = 368,640; 1,392,640 a layer, 40 layers. Split q/k/v and gate/up would add
+        // 3·r·h = 245,760 a layer.
+        var inv = ModelInventory.Build(ModelPresets.Get("phi-4"));
+        Assert.Equal(40L * 1_392_640, TrainableSet.Build(inv, Adapter(TrainingMethod.Lora, 16)).AdapterElements);
+        // DoRA adds one magnitude per output row: 7680 + 5120 + 35,840 + 5120 = 53,760 a layer.
+        Assert.Equal(40L * (1_392_640 + 53_760), TrainableSet.Build(inv, Adapter(TrainingMethod.Dora, 16)).AdapterElements);
+        var llamaShaped = ModelInventory.Build(ModelPresets.Get("phi-4") with { ModelType = "llama" });
+        Assert.Equal(40L * (1_392_640 + 245_760), TrainableSet.Build(llamaShaped, Adapter(TrainingMethod.Lora, 16)).AdapterElements);
+    }
+
+    [Fact]
+    public void Phi4_VeraSharedMatricesCoverTheFusedOutputs()
+    {
+        // VeRA r 256: shared A [r, max in 17,920] and B [max out, r] with max out = gate_up_proj's 35,840 rows; per layer λ_d
+        // once per adapter (4 · 256) and λ_b per output row (7680 + 5120 + 35,840 + 5120 = 53,760).
+        var inv = ModelInventory.Build(ModelPresets.Get("phi-4"));
+        long expected = 256L * 17_920 + 35_840L * 256 + 40L * (4 * 256 + 53_760);
+        Assert.Equal(expected, TrainableSet.Build(inv, Adapter(TrainingMethod.Vera, 256)).AdapterElements);
+    }
 }

@@ -52,6 +52,17 @@ public class PhiMethodTests(ITestOutputHelper output)
             recipe.Setup();
             Assert.Equal(2 * 4, recipe.Adapters.Count);
             Assert.Contains(recipe.Adapters, a => a.ModulePath == "model.layers.1.self_attn.qkv_proj");
+            if (method is TrainingMethod.Lora or TrainingMethod.Dora)
+            {
+                // The planner prices what the runtime trains: one A per fused projection.
+                var strategy = new Strategy
+                {
+                    Weights = WeightFormat.Bf16, Method = method, Rank = 4, Targets = TargetModules.AllLinear,
+                    Optimizer = OptimizerKind.AdamW, Batch = 1, ChunkedLoss = true,
+                };
+                var planned = QuantPeft.Memory.CostModel.TrainableSet.Build(QuantPeft.Memory.CostModel.ModelInventory.Build(TinyPhi), strategy);
+                Assert.Equal(planned.AdapterElements, recipe.TrainableParameters);
+            }
             using (var log = new MetricsWriter(metrics)) recipe.Train(log);
             recipe.Save(adapter);
             trained = TrainedAdapterMergeTests.Logits(recipe.Model).DetachFromDisposeScope();
