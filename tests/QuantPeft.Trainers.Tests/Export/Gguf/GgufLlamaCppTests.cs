@@ -170,6 +170,55 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
             Assert.True(Math.Abs(ppl[quant] / ppl[GgufQuantType.F16] - 1) <= 0.05, $"{quant}: perplexity {ppl[quant]} vs f16 {ppl[GgufQuantType.F16]}");
     }
 
+    [Theory]
+    // Original context 512 above llama.cpp's 256: the short factors in both; 16 below it (and below the text's length): the
+    // long ones in both; a window of at least the context (Phi-3-mini-128k's 262,144 over 131,072) changes nothing.
+    [InlineData(512, null)]
+    [InlineData(16, null)]
+    [InlineData(16, 2048)]
+    public void Phi3WithPartialRotaryAndLongropeAgreesWithLlamaCpp(int originalContext, int? window)
+    {
+        using var dir = new TempDir();
+        string json = GgufFixtures.BpeTokenizerJson(120, null);
+        // head_dim 64 with 3/4 rotated: 48 dims, 24 factors per list.
+        var spec = GgufFixtures.Spec("phi3", 256, 512, 4, 2, GgufFixtures.VocabSizeOf(json)) with
+        {
+            RmsNormEps = 1e-5, PartialRotaryFactor = 0.75, MaxPositionEmbeddings = 1024, SlidingWindow = window,
+            RopeScaling = new RopeScaling("longrope", 1024.0 / originalContext, OriginalMaxPositionEmbeddings: originalContext)
+            {
+                ShortFactor = Enumerable.Range(0, 24).Select(i => 1.0 + 0.1 * i).ToArray(),
+                LongFactor = Enumerable.Range(0, 24).Select(i => 1.0 + 2.0 * i).ToArray(),
+            },
+        };
+        string folder = GgufFixtures.WriteModel(spec, dir.File("model"), GgufFixtures.BpeFiles(json));
+        var tokenizer = ModelFolder.ReadTokenizer(folder);
+        int[] ids = [tokenizer.BosId!.Value, .. tokenizer.Encode(GgufFixtures.Multilingual)];
+        Assert.True(ids.Length > 32, $"{ids.Length} tokens");
+        double[] reference = QuantPeftLogProbs(folder, ids);
+        string gguf = dir.File("phi3-f16.gguf");
+        GgufExport.Write(folder, null, GgufQuantType.F16, gguf);
+        using var llama = LlamaCppModel.Load(gguf, 256);
+        Assert.Equal(ids, llama.Tokenize(GgufFixtures.Multilingual));
+        double delta = MeanAbsDiff(llama.LogProbs(ids), reference);
+        output.WriteLine($"phi3 (original context {originalContext}, window {window}): {ids.Length} tokens, mean |Δ log p| {delta:F5}");
+        Assert.True(delta <= 0.01, $"mean |Δ log p| {delta}");
+    }
+
+    [Fact]
+    public void Phi3WindowShorterThanTheContext_IsRefused_BecauseLlamaCppWouldNotApplyIt()
+    {
+        // Measured with this llama.cpp: a phi3 GGUF with sliding_window 8 gives the log-probs of the same model without a
+        // window (mean |Δ log p| 0.002) and differs from the windowed model by 1.85 on a 125-token text.
+        using var dir = new TempDir();
+        string json = GgufFixtures.BpeTokenizerJson(120, null);
+        var spec = GgufFixtures.Spec("phi3", 64, 128, 4, 2, GgufFixtures.VocabSizeOf(json)) with { SlidingWindow = 8 };
+        string folder = GgufFixtures.WriteModel(spec, dir.File("model"), GgufFixtures.BpeFiles(json));
+        string gguf = dir.File("phi3.gguf");
+        var e = Assert.Throws<ExportException>(() => GgufExport.Write(folder, null, GgufQuantType.F16, gguf));
+        Assert.Contains("sliding_window 8", e.Message);
+        Assert.False(File.Exists(gguf));
+    }
+
     [Fact]
     public void Greedy32TokensOfTheDemoModelAreTheSameInLlamaCppAndQuantPeft()
     {
