@@ -27,8 +27,6 @@ public sealed class LoramPruner : IStructuredPruning
     {
         if (!(ratio > 0 && ratio < 1))
             throw new PruningException($"--prune: expected a ratio in (0, 1), found {ratio}");
-        if (spec.FusedProjections)
-            throw new PruningException($"--method loram: structured pruning of {spec.ModelType}'s fused qkv_proj and gate_up_proj is not implemented");
         _spec = spec;
         Ratio = ratio;
         Criterion = criterion;

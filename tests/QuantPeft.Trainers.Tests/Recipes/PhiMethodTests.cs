@@ -95,4 +95,36 @@ public class PhiMethodTests(ITestOutputHelper output)
         output.WriteLine($"{method}: merged vs trained max diff {error} (bf16 ulp {ulp})");
         Assert.True(error <= 3 * ulp, $"{method}: merged vs trained max diff {error} (bf16 ulp {ulp})");
     }
+
+    [Fact]
+    public void Loram_PrunesTheFusedGateUp_AndRecoversItsRowsInBothHalves()
+    {
+        using var dir = new TempDir();
+        string model = TinyRecipeFiles.WriteModel(TinyPhi, dir.File("model"));
+        var options = RecipeTests.Options(dir, model, steps: 8, trainRecords: 16) with
+        {
+            Method = TrainingMethod.Loram, Prune = 0.5, Weights = WeightFormat.Bf16, Rank = 4, Alpha = 8,
+        };
+        string adapter = dir.File("adapter"), metrics = dir.File("metrics.jsonl");
+        using (var recipe = new FinetuneRecipe(options))
+        {
+            recipe.Setup();
+            // Half of the 64 channels kept: gate_up_proj trains on 2 · 32 rows; the single kv head stays.
+            Assert.Equal(new LayerDims(2, 1, 32), recipe.Model.DimsOf(0));
+            var a = recipe.Adapters.Single(x => x.ModulePath == "model.layers.0.mlp.gate_up_proj").Layer.AdapterTensors();
+            Assert.Equal([64L, 4L], a["lora_B.weight"].shape);
+            using (var log = new MetricsWriter(metrics)) recipe.Train(log);
+            recipe.Save(adapter);
+        }
+        var losses = File.ReadLines(metrics).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.TryGetProperty("loss", out _)).Select(e => e.GetProperty("loss").GetDouble()).ToList();
+        Assert.True(losses.Skip(5).Average() < losses.Take(3).Average(), $"first {losses.Take(3).Average()}, last {losses.Skip(5).Average()}");
+        using var file = QuantPeft.Formats.Safetensors.SafetensorsFile.Open(Path.Combine(adapter, PeftAdapter.WeightsFileName));
+        float[] b = file.ReadFloat32("base_model.model.model.layers.0.mlp.gate_up_proj.lora_B.weight");
+        Assert.Equal(128 * 4, b.Length);   // recovered to the full [2 · 64, r]
+        bool RowZero(int row) => Enumerable.Range(0, 4).All(k => b[row * 4 + k] == 0f);
+        int zeroRows = Enumerable.Range(0, 128).Count(RowZero);
+        Assert.Equal(64, zeroRows);                                           // the 32 pruned channels, in both halves
+        Assert.All(Enumerable.Range(0, 64), c => Assert.Equal(RowZero(c), RowZero(64 + c)));
+    }
 }
