@@ -205,6 +205,58 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Phi3TrainedLora_AsGgufLoraAndMerged_GivesQuantPeftsLogProbsInLlamaCpp()
+    {
+        // A tiny Phi-3 (half of each head rotated, longrope in its long regime: 63 tokens over an original 16) trained with
+        // LoRA on its fused projections; llama.cpp runs the adapter file on the base and the merged GGUF.
+        using var dir = new TempDir();
+        var spec = new ModelSpec
+        {
+            ModelType = "phi3", NumLayers = 2, HiddenSize = 32, IntermediateSize = 64, NumHeads = 2, NumKvHeads = 1,
+            VocabSize = ByteLevelTokenizer.Size, TieWordEmbeddings = true, MaxPositionEmbeddings = 64, RmsNormEps = 1e-5,
+            PartialRotaryFactor = 0.5,
+            RopeScaling = new RopeScaling("longrope", 4.0, OriginalMaxPositionEmbeddings: 16) { ShortFactor = [1.0, 1.5, 2.0, 3.0], LongFactor = [1.0, 2.0, 4.0, 8.0] },
+        };
+        string model = TinyRecipeFiles.WriteModel(spec, dir.File("model"));
+        var options = RecipeTests.Options(dir, model, steps: 8, trainRecords: 16) with
+        {
+            Method = TrainingMethod.Lora, Weights = WeightFormat.Bf16, Rank = 4, Alpha = 8, LearningRate = 5e-2,
+        };
+        string adapter = dir.File("adapter");
+        using (var recipe = new FinetuneRecipe(options))
+        {
+            recipe.Setup();
+            using (var log = new MetricsWriter(dir.File("metrics.jsonl"))) recipe.Train(log);
+            recipe.Save(adapter);
+        }
+        string baseFile = dir.File("base-f16.gguf"), loraFile = dir.File("adapter.gguf"), mergedFile = dir.File("merged-f16.gguf");
+        GgufExport.Write(model, null, GgufQuantType.F16, baseFile);
+        GgufExport.Write(model, adapter, GgufQuantType.F16, mergedFile);
+        var result = GgufLoraExport.Write(adapter, model, loraFile);
+        Assert.Equal(2 * 2 * 4, result.Tensors);   // A and B of qkv_proj, o_proj, gate_up_proj, down_proj in 2 layers
+        int[] ids = ByteIds(63);
+        double[] reference;
+        using (var loaded = GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.Float32))
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var logp = loaded.Model.forward(tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length])).to(ScalarType.Float64).log_softmax(-1)[0];
+            reference = logp.narrow(0, 0, ids.Length - 1).gather(1, tensor(ids.Skip(1).Select(i => (long)i).ToArray()).unsqueeze(1)).squeeze(1).data<double>().ToArray();
+        }
+        using var withLora = LlamaCppModel.Load(baseFile);
+        double[] baseOnly = withLora.LogProbs(ids);
+        withLora.UseLora(loraFile);
+        double[] lora = withLora.LogProbs(ids);
+        using var mergedModel = LlamaCppModel.Load(mergedFile);
+        double[] merged = mergedModel.LogProbs(ids);
+        double vsReference = MeanAbsDiff(lora, reference), mergedVsReference = MeanAbsDiff(merged, reference), effect = MeanAbsDiff(lora, baseOnly);
+        output.WriteLine($"phi3 gguf-lora: mean |Δ log p| vs QuantPeft {vsReference:F5}; merged f16 GGUF vs QuantPeft {mergedVsReference:F5}; adapter effect {effect:F4}");
+        Assert.True(effect > 0.1, $"the LoRA file changed log p by only {effect}");
+        Assert.True(vsReference <= 0.01, $"gguf-lora vs QuantPeft: {vsReference}");
+        Assert.True(mergedVsReference <= 0.01, $"merged vs QuantPeft: {mergedVsReference}");
+    }
+
+    [Fact]
     public void Phi3WindowShorterThanTheContext_IsRefused_BecauseLlamaCppWouldNotApplyIt()
     {
         // Measured with this llama.cpp: a phi3 GGUF with sliding_window 8 gives the log-probs of the same model without a
