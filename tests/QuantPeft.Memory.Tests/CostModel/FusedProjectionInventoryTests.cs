@@ -67,4 +67,11 @@ public sealed class FusedProjectionInventoryTests
         long expected = 256L * 17_920 + 35_840L * 256 + 40L * (4 * 256 + 53_760);
         Assert.Equal(expected, TrainableSet.Build(inv, Adapter(TrainingMethod.Vera, 256)).AdapterElements);
     }
+
+    [Fact]
+    public void FusedTargetNames_StandForTheirParts()
+    {
+        Assert.Equal(TargetModules.Q | TargetModules.K | TargetModules.V | TargetModules.O, Knob.ParseTargets("qkv,o"));
+        Assert.Equal(TargetModules.Mlp, Knob.ParseTargets("gate_up,down"));
+    }
 }
