@@ -98,6 +98,24 @@ internal sealed class ConfigFields(JsonElement obj, string source, string prefix
         return items;
     }
 
+    /// <summary>The array of positive numbers <paramref name="name"/>, or null when absent or JSON null.</summary>
+    public double[]? OptionalPositiveDoubleArray(string name)
+    {
+        if (!TryGet(name, out var v))
+            return null;
+        if (v.ValueKind != JsonValueKind.Array)
+            throw Error(name, $"must be an array of numbers, found {Describe(v)}");
+        var items = new double[v.GetArrayLength()];
+        int i = 0;
+        foreach (var item in v.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetDouble(out double value) || !double.IsFinite(value) || value <= 0)
+                throw Error($"{name}[{i}]", $"must be a positive number, found {Describe(item)}");
+            items[i++] = value;
+        }
+        return items;
+    }
+
     /// <summary>A positive number, JSON null meaning "off" (null), absence meaning <paramref name="absent"/>.</summary>
     public double? OptionalPositiveDoubleOrNull(string name, double? absent) =>
         IsExplicitNull(name) ? null : OptionalPositiveDouble(name) ?? absent;

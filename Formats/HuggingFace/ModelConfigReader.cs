@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace QuantPeft.Formats.HuggingFace;
 
 /// <summary>
-/// Turns a Hugging Face <c>config.json</c> of a llama, mistral, qwen2, qwen3, gemma2 or gemma3_text checkpoint into a
+/// Turns a Hugging Face <c>config.json</c> of a llama, mistral, qwen2, qwen3, gemma2, gemma3_text or phi3 checkpoint into a
 /// <see cref="ModelSpec"/>, validating it once at the boundary so nothing downstream has to.
 /// </summary>
 /// <remarks>
@@ -80,6 +80,9 @@ public static class ModelConfigReader
         if (modelType == "gemma3")
             throw f.Error(f.Has("vision_config") ? "vision_config" : "model_type",
                 "the multimodal Gemma 3 checkpoint (vision tower and text_config) is not supported; only the text-only 'gemma3_text' model is");
+        if (modelType is "phimoe" or "phi3small" or "phi4mm" or "phi3_v")
+            throw f.Error("model_type", $"'{modelType}' is not supported: only the dense text-only Phi-3/3.5/4 checkpoints ('phi3') are "
+                + (modelType == "phimoe" ? "(Phi-3.5-MoE has mixture-of-experts layers)" : modelType == "phi3small" ? "(Phi-3-small has block-sparse attention and GeGELU)" : "(the multimodal towers are not)"));
         var family = ModelFamily.Find(modelType)
             ?? throw f.Error("model_type", $"'{modelType}' is not supported; supported model types: {ModelFamily.SupportedList}");
 
@@ -107,6 +110,8 @@ public static class ModelConfigReader
 
         var (window, globalEvery) = ReadSlidingWindow(f, family, layers);
         bool gemma = family.IsGemma;
+        double partialRotary = ReadPartialRotaryFactor(f, family);
+        int rotaryDim = (int)((headDim > 0 ? headDim : hidden / heads) * partialRotary);
         return new ModelSpec
         {
             ModelType = family.ModelType,
@@ -119,8 +124,9 @@ public static class ModelConfigReader
             HeadDimOverride = headDim,
             TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? family.DefaultTieWordEmbeddings,
             RopeTheta = ReadRopeTheta(f, family),
-            RopeScaling = ReadRopeScaling(f, maxPositions),
-            RmsNormEps = f.OptionalPositiveDouble("rms_norm_eps") ?? ModelFamily.DefaultRmsNormEps,
+            RopeScaling = ReadRopeScaling(f, maxPositions, family == ModelFamily.Phi3 ? ReadOriginalContext(f) : null, rotaryDim / 2),
+            RmsNormEps = f.OptionalPositiveDouble("rms_norm_eps") ?? family.FamilyRmsNormEps,
+            PartialRotaryFactor = partialRotary,
             AttentionBias = family.QkvBias || attentionBias,
             OutputProjectionBias = attentionBias,
             MaxPositionEmbeddings = maxPositions,
@@ -166,24 +172,49 @@ public static class ModelConfigReader
     /// <c>rope_scaling</c> as written by transformers 4; transformers 5 saves the same keys inside
     /// <c>rope_parameters</c> instead, so that is read when <c>rope_scaling</c> is absent.
     /// </summary>
-    private static RopeScaling? ReadRopeScaling(ConfigFields f, int maxPositions)
+    private static RopeScaling? ReadRopeScaling(ConfigFields f, int maxPositions, int? originalContext, int rotaryFrequencies)
     {
         if (f.OptionalObject("rope_scaling") is { } scaling)
-            return RopeScalingJson.Parse(scaling, maxPositions);
+            return RopeScalingJson.Parse(scaling, maxPositions, originalContext, rotaryFrequencies);
         if (f.OptionalObject("rope_parameters") is { } parameters
             && (parameters.Has("rope_type") || parameters.Has("type")))
-            return RopeScalingJson.Parse(parameters, maxPositions);
+            return RopeScalingJson.Parse(parameters, maxPositions, originalContext, rotaryFrequencies);
         return null;
+    }
+
+    /// <summary>Phi-3's top-level <c>original_max_position_embeddings</c> (its configuration class defaults it to 4096).</summary>
+    private static int ReadOriginalContext(ConfigFields f) => f.OptionalPositiveInt("original_max_position_embeddings") ?? 4096;
+
+    /// <summary>
+    /// <c>partial_rotary_factor</c> (Phi-4-mini: 0.75), top level or inside transformers 5's <c>rope_parameters</c>; only
+    /// phi3's modeling code reads it, so another family carrying a value other than 1 is refused rather than ignored.
+    /// </summary>
+    private static double ReadPartialRotaryFactor(ConfigFields f, ModelFamily family)
+    {
+        const string name = "partial_rotary_factor";
+        double? value = f.OptionalPositiveDouble(name) ?? f.OptionalObject("rope_parameters")?.OptionalPositiveDouble(name);
+        if (value is null or 1.0)
+            return 1.0;
+        if (family != ModelFamily.Phi3)
+            throw f.Error(name, $"{value} is not supported for {family.ModelType} (its modeling code rotates the whole head)");
+        if (value > 1.0)
+            throw f.Error(name, $"must be at most 1, found {value}");
+        int headDim = f.OptionalPositiveInt("head_dim") ?? f.RequiredPositiveInt("hidden_size") / f.RequiredPositiveInt("num_attention_heads");
+        int rotary = (int)(headDim * value.Value);
+        if (rotary < 2 || rotary % 2 != 0)
+            throw f.Error(name, $"must rotate an even, non-zero number of each head's {headDim} dimensions, found {value} ({rotary})");
+        return value.Value;
     }
 
     /// <summary>The window and, for Gemma, which layers attend globally (see <see cref="ModelSpec.GlobalLayerEvery"/>).</summary>
     private static (int? Window, int GlobalEvery) ReadSlidingWindow(ConfigFields f, ModelFamily family, int layers)
     {
-        if (family != ModelFamily.Mistral && !family.IsGemma)
+        if (family != ModelFamily.Mistral && family != ModelFamily.Phi3 && !family.IsGemma)
             return (null, 0);
         // Mistral v0.2+ writes "sliding_window": null to turn the window off; absent means the 4096 default.
         int? window = f.IsExplicitNull("sliding_window") ? null : f.OptionalPositiveInt("sliding_window") ?? family.DefaultSlidingWindow;
-        if (family == ModelFamily.Mistral || window is null)
+        // Phi-3, like Mistral, applies its window (Phi-3-mini-4k: 2047) to every layer.
+        if (family == ModelFamily.Mistral || family == ModelFamily.Phi3 || window is null)
             return (window, 0);
         if (f.OptionalStringArray("layer_types") is not { } types)
         {

@@ -70,6 +70,8 @@ public static class ModelConfigWriter
             fields["attention_bias"] = w => w.WriteBooleanValue(spec.AttentionBias);
         if (family.IsGemma)
             AddGemmaFields(fields, spec, family);
+        if (family == ModelFamily.Phi3)
+            AddPhi3Fields(fields, spec);
 
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -137,6 +139,18 @@ public static class ModelConfigWriter
         }
         if (family == ModelFamily.Gemma3Text)
             fields["rope_local_base_freq"] = w => ConfigJsonNumbers.WriteDouble(w, spec.RopeLocalTheta ?? 10000.0);
+    }
+
+    private static void AddPhi3Fields(SortedDictionary<string, Action<Utf8JsonWriter>> fields, ModelSpec spec)
+    {
+        fields["sliding_window"] = w => { if (spec.SlidingWindow is { } sw) w.WriteNumberValue(sw); else w.WriteNullValue(); };
+        // Phi-3 keeps the pre-extension context at the top level, where longrope reads it.
+        int original = spec.RopeScaling?.Type == RopeScalingJson.LongRope ? spec.RopeScaling.OriginalMaxPositionEmbeddings : spec.MaxPositionEmbeddings;
+        fields["original_max_position_embeddings"] = w => w.WriteNumberValue(original);
+        fields["embd_pdrop"] = w => ConfigJsonNumbers.WriteDouble(w, 0.0);
+        fields["resid_pdrop"] = w => ConfigJsonNumbers.WriteDouble(w, 0.0);
+        if (spec.PartialRotaryFactor != 1.0)
+            fields["partial_rotary_factor"] = w => ConfigJsonNumbers.WriteDouble(w, spec.PartialRotaryFactor);
     }
 
     private static void WriteOptional(Utf8JsonWriter w, double? value)

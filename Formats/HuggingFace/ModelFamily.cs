@@ -3,7 +3,8 @@ namespace QuantPeft.Formats.HuggingFace;
 /// <summary>
 /// What a <c>model_type</c> implies beyond its config.json: the defaults transformers fills in for
 /// absent fields (from <c>configuration_llama.py</c>, <c>configuration_mistral.py</c>, <c>configuration_qwen2.py</c>,
-/// <c>configuration_qwen3.py</c>, <c>configuration_gemma2.py</c>, <c>configuration_gemma3.py</c>) and the bias layout its
+/// <c>configuration_qwen3.py</c>, <c>configuration_gemma2.py</c>, <c>configuration_gemma3.py</c>,
+/// <c>configuration_phi3.py</c>) and the bias layout its
 /// modeling code hard-wires.
 /// </summary>
 /// <param name="ModelType">The <c>model_type</c> string.</param>
@@ -21,6 +22,7 @@ namespace QuantPeft.Formats.HuggingFace;
 /// <param name="DefaultTieWordEmbeddings"><c>tie_word_embeddings</c> when absent (true for gemma).</param>
 /// <param name="FamilyRopeTheta"><c>rope_theta</c> when absent.</param>
 /// <param name="Activation">The MLP activation its modeling code implements (<c>silu</c>, or gemma's <c>gelu_pytorch_tanh</c>).</param>
+/// <param name="FamilyRmsNormEps"><c>rms_norm_eps</c> when absent (1e-6, except phi3's 1e-5).</param>
 internal sealed record ModelFamily(
     string ModelType,
     string Architecture,
@@ -32,9 +34,10 @@ internal sealed record ModelFamily(
     int? DefaultHeadDim = null,
     bool DefaultTieWordEmbeddings = false,
     double FamilyRopeTheta = 10000.0,
-    string Activation = "silu")
+    string Activation = "silu",
+    double FamilyRmsNormEps = ModelFamily.DefaultRmsNormEps)
 {
-    /// <summary><c>rms_norm_eps</c> when absent: 1e-6 in every supported configuration class.</summary>
+    /// <summary><c>rms_norm_eps</c> when absent: 1e-6 in every supported configuration class but phi3's.</summary>
     public const double DefaultRmsNormEps = 1e-6;
 
     /// <summary><c>rope_theta</c> when absent (the original RoPE base).</summary>
@@ -50,10 +53,16 @@ internal sealed record ModelFamily(
     public static readonly ModelFamily Gemma3Text = new("gemma3_text", "Gemma3ForCausalLM", 4, 131072, false, true, 4096,
         DefaultHeadDim: 256, DefaultTieWordEmbeddings: true, FamilyRopeTheta: 1_000_000.0, Activation: GeluTanh);
 
+    /// <summary>
+    /// Phi-3, Phi-3.5 and Phi-4 (<c>configuration_phi3.py</c>): llama's block with q/k/v fused into <c>qkv_proj</c> and
+    /// gate/up into <c>gate_up_proj</c>, no biases, key/value heads defaulting to the head count, rms_norm_eps 1e-5.
+    /// </summary>
+    public static readonly ModelFamily Phi3 = new("phi3", "Phi3ForCausalLM", null, 4096, false, false, null, FamilyRmsNormEps: 1e-5);
+
     /// <summary>Gemma's activation name: GELU with the tanh approximation.</summary>
     public const string GeluTanh = "gelu_pytorch_tanh";
 
-    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3, Gemma2, Gemma3Text];
+    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3, Gemma2, Gemma3Text, Phi3];
 
     /// <summary>Whether the family has Gemma's block layout (see <see cref="ModelSpec.GemmaStyle"/>).</summary>
     public bool IsGemma => this == Gemma2 || this == Gemma3Text;

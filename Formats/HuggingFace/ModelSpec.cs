@@ -1,14 +1,14 @@
 namespace QuantPeft.Formats.HuggingFace;
 
 /// <summary>
-/// The architecture of a decoder-only model (llama, mistral, qwen2, qwen3, gemma2, gemma3_text), as the
+/// The architecture of a decoder-only model (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3), as the
 /// numbers that decide every tensor shape. Everything the planner and the loader need is derived
 /// from this one record, in one place (<see cref="Tensors"/>), the way llm.c's
 /// <c>fill_in_parameter_sizes</c> derives every size from its config.
 /// </summary>
 public sealed record ModelSpec
 {
-    /// <summary>Hugging Face <c>model_type</c>: <c>llama</c>, <c>mistral</c>, <c>qwen2</c>, <c>qwen3</c>, <c>gemma2</c> or <c>gemma3_text</c>.</summary>
+    /// <summary>Hugging Face <c>model_type</c>: <c>llama</c>, <c>mistral</c>, <c>qwen2</c>, <c>qwen3</c>, <c>gemma2</c>, <c>gemma3_text</c> or <c>phi3</c>.</summary>
     public required string ModelType { get; init; }
 
     /// <summary><c>num_hidden_layers</c>.</summary>
@@ -88,6 +88,19 @@ public sealed record ModelSpec
     /// </summary>
     public bool GemmaStyle => ModelType is "gemma2" or "gemma3_text";
 
+    /// <summary>
+    /// Phi-3's layout: one <c>qkv_proj</c> whose output rows are q, then k, then v, and one <c>gate_up_proj</c> whose
+    /// first <see cref="IntermediateSize"/> rows are the gate and the rest the up projection. The checkpoint, the runtime and
+    /// the adapters all keep these fused linears (PEFT targets them by these names).
+    /// </summary>
+    public bool FusedProjections => ModelType == "phi3";
+
+    /// <summary><c>partial_rotary_factor</c>: the fraction of each head's dimensions that RoPE rotates (the first ones).</summary>
+    public double PartialRotaryFactor { get; init; } = 1.0;
+
+    /// <summary>How many leading dimensions of each head RoPE rotates: ⌊head_dim · <see cref="PartialRotaryFactor"/>⌋, as transformers truncates it.</summary>
+    public int RotaryDim => (int)(HeadDim * PartialRotaryFactor);
+
     /// <summary>The window layer <paramref name="layer"/> attends within, or null for full causal attention.</summary>
     public int? WindowOf(int layer) =>
         SlidingWindow is { } w && (GlobalLayerEvery == 0 || (layer + 1) % GlobalLayerEvery != 0) ? w : null;
@@ -110,6 +123,15 @@ public sealed record ModelSpec
         {
             string p = $"model.layers.{l}.";
             yield return new TensorSpec(p + "input_layernorm.weight", [h], TensorRole.Norm, l);
+            if (FusedProjections)
+            {
+                yield return new TensorSpec(p + "self_attn.qkv_proj.weight", [q + 2L * kv, h], TensorRole.Linear, l);
+                yield return new TensorSpec(p + "self_attn.o_proj.weight", [h, q], TensorRole.Linear, l);
+                yield return new TensorSpec(p + "post_attention_layernorm.weight", [h], TensorRole.Norm, l);
+                yield return new TensorSpec(p + "mlp.gate_up_proj.weight", [2L * i, h], TensorRole.Linear, l);
+                yield return new TensorSpec(p + "mlp.down_proj.weight", [h, i], TensorRole.Linear, l);
+                continue;
+            }
             yield return new TensorSpec(p + "self_attn.q_proj.weight", [q, h], TensorRole.Linear, l);
             yield return new TensorSpec(p + "self_attn.k_proj.weight", [kv, h], TensorRole.Linear, l);
             yield return new TensorSpec(p + "self_attn.v_proj.weight", [kv, h], TensorRole.Linear, l);
@@ -147,12 +169,43 @@ public sealed record ModelSpec
 }
 
 /// <summary>Rotary-embedding scaling (<c>rope_scaling</c> in config.json).</summary>
-/// <param name="Type"><c>llama3</c>, <c>linear</c> or <c>dynamic</c>.</param>
-/// <param name="Factor"><c>factor</c>.</param>
+/// <param name="Type"><c>llama3</c>, <c>linear</c>, <c>dynamic</c> or <c>longrope</c>.</param>
+/// <param name="Factor"><c>factor</c> (longrope: <c>max_position_embeddings / original_max_position_embeddings</c> unless given).</param>
 /// <param name="LowFreqFactor"><c>low_freq_factor</c> (llama3).</param>
 /// <param name="HighFreqFactor"><c>high_freq_factor</c> (llama3).</param>
-/// <param name="OriginalMaxPositionEmbeddings"><c>original_max_position_embeddings</c> (llama3).</param>
-public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1.0, double HighFreqFactor = 4.0, int OriginalMaxPositionEmbeddings = 8192);
+/// <param name="OriginalMaxPositionEmbeddings"><c>original_max_position_embeddings</c> (llama3, longrope).</param>
+public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1.0, double HighFreqFactor = 4.0, int OriginalMaxPositionEmbeddings = 8192)
+{
+    /// <summary>longrope's <c>short_factor</c>: one divisor per rotated frequency, used while a sequence fits the original context.</summary>
+    public IReadOnlyList<double>? ShortFactor { get; init; }
+
+    /// <summary>longrope's <c>long_factor</c>: the divisors used once a sequence is longer than the original context.</summary>
+    public IReadOnlyList<double>? LongFactor { get; init; }
+
+    /// <summary>longrope's explicit <c>attention_factor</c>, or null for the paper's √(1 + ln s / ln original).</summary>
+    public double? AttentionFactor { get; init; }
+
+    /// <summary>
+    /// The multiplier longrope applies to cos and sin: <see cref="AttentionFactor"/> when given, else
+    /// √(1 + ln(factor) / ln(original_max_position_embeddings)) for a factor above 1, else 1 (transformers'
+    /// <c>_compute_longrope_parameters</c>); 1 for every other type.
+    /// </summary>
+    public double CosSinScale => Type != "longrope" ? 1.0
+        : AttentionFactor ?? (Factor <= 1.0 ? 1.0 : Math.Sqrt(1 + Math.Log(Factor) / Math.Log(OriginalMaxPositionEmbeddings)));
+
+    /// <inheritdoc/>
+    public bool Equals(RopeScaling? other) =>
+        other is not null && Type == other.Type && Factor.Equals(other.Factor) && LowFreqFactor.Equals(other.LowFreqFactor)
+        && HighFreqFactor.Equals(other.HighFreqFactor) && OriginalMaxPositionEmbeddings == other.OriginalMaxPositionEmbeddings
+        && SameList(ShortFactor, other.ShortFactor) && SameList(LongFactor, other.LongFactor) && AttentionFactor == other.AttentionFactor;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Type, Factor, LowFreqFactor, HighFreqFactor, OriginalMaxPositionEmbeddings, ShortFactor?.Count, LongFactor?.Count);
+
+    // The factor lists are compared by value: a config read back must equal the spec it was written from.
+    private static bool SameList(IReadOnlyList<double>? a, IReadOnlyList<double>? b) =>
+        a is null ? b is null : b is not null && a.SequenceEqual(b);
+}
 
 /// <summary>What a tensor does in the model; decides quantization and training policy.</summary>
 public enum TensorRole

@@ -193,6 +193,16 @@ public static class ActivationCost
                 LinearModule.Down => shape.Intermediate,
                 _ => h,
             };
+            if (TrainableSet.SharesFusedInput(inv, m))
+            {
+                // Phi-3: one adapter on the fused projection keeps one input copy and one A·x; each part adds its output rows.
+                bytes += s.Method switch
+                {
+                    TrainingMethod.Dora or TrainingMethod.Osora or TrainingMethod.Vera => (settings.AdapterBytes == 4 ? 4 : 2) * outDim,
+                    _ => 0,
+                };
+                continue;
+            }
             bytes += s.Method switch
             {
                 // QuantPeft's f32 DoRA: the LoRA pair's f32 input copy and A·x, and the one f32 product

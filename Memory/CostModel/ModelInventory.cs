@@ -80,6 +80,14 @@ public sealed class ModelInventory
                 case TensorRole.LmHead: head += t.ElementCount; break;
                 case TensorRole.Norm: norms += t.ElementCount; break;
                 case TensorRole.Bias: break; // recomputed below from the (possibly pruned) output widths
+                case TensorRole.Linear when t.Name.EndsWith("qkv_proj.weight", StringComparison.Ordinal):
+                case TensorRole.Linear when t.Name.EndsWith("gate_up_proj.weight", StringComparison.Ordinal):
+                    // Phi-3's fused projections hold the rows of q, k, v (gate, up): the same weights, inputs and outputs as
+                    // the separate ones, so they are priced as those (shapes are set from the layer below).
+                    foreach (var part in t.Name.EndsWith("qkv_proj.weight", StringComparison.Ordinal)
+                        ? (LinearModule[])[LinearModule.Q, LinearModule.K, LinearModule.V] : [LinearModule.Gate, LinearModule.Up])
+                        linears.Add(new LinearTensor(t.Layer, part, 0, t.Shape[1], 0));
+                    break;
                 case TensorRole.Linear:
                     linears.Add(new LinearTensor(t.Layer, ModuleOf(t.Name), t.Shape[0], t.Shape[1], 0));
                     break;

@@ -74,27 +74,31 @@ public sealed class TrainableSet
                 tensors.Add(new TrainableTensor(h, -3));
                 break;
             default:
-                long maxIn = 0, maxOut = 0;
+                long maxIn = 0, maxOut = 0, fusedOut = 0;
                 foreach (LinearTensor t in inv.Linears.Where(t => s.Targets.Contains(t.Module)))
                 {
                     long r = Math.Min(s.Rank, Math.Min(t.In, t.Out));
-                    maxIn = Math.Max(maxIn, t.In); maxOut = Math.Max(maxOut, t.Out);
+                    // Phi-3: k, v (up) are rows of the fused qkv_proj (gate_up_proj) whose one adapter shares A (OSoRA's V and S,
+                    // VeRA's λ_d) across the parts; their B rows and output-sized vectors are priced part by part.
+                    bool tail = SharesFusedInput(inv, t.Module);
+                    fusedOut = tail ? fusedOut + t.Out : t.Out;
+                    maxIn = Math.Max(maxIn, t.In); maxOut = Math.Max(maxOut, fusedOut);
                     switch (s.Method)
                     {
                         case TrainingMethod.Osora:
-                            tensors.Add(new TrainableTensor(r, t.Layer));
+                            if (!tail) tensors.Add(new TrainableTensor(r, t.Layer));
                             tensors.Add(new TrainableTensor(t.Out, t.Layer));
-                            adapter += r * (t.In + t.Out) + r + t.Out;
+                            adapter += tail ? r * t.Out + t.Out : r * (t.In + t.Out) + r + t.Out;
                             break;
                         case TrainingMethod.Vera:
-                            tensors.Add(new TrainableTensor(s.Rank, t.Layer));
+                            if (!tail) tensors.Add(new TrainableTensor(s.Rank, t.Layer));
                             tensors.Add(new TrainableTensor(t.Out, t.Layer));
-                            adapter += s.Rank + t.Out;
+                            adapter += (tail ? 0 : s.Rank) + t.Out;
                             break;
                         default:
-                            tensors.Add(new TrainableTensor(r * t.In, t.Layer));
+                            if (!tail) tensors.Add(new TrainableTensor(r * t.In, t.Layer));
                             tensors.Add(new TrainableTensor(t.Out * r, t.Layer));
-                            adapter += r * (t.In + t.Out);
+                            adapter += (tail ? 0 : r * t.In) + r * t.Out;
                             if (s.Method == TrainingMethod.Dora)
                             {
                                 tensors.Add(new TrainableTensor(t.Out, t.Layer));
@@ -109,6 +113,13 @@ public sealed class TrainableSet
         }
         return new TrainableSet(tensors, adapter, trainedLayers);
     }
+
+    /// <summary>
+    /// Whether <paramref name="module"/> continues a fused projection begun by the module before it (k and v after q in Phi-3's
+    /// qkv_proj, up after gate in its gate_up_proj), so that the adapter's input side is already priced.
+    /// </summary>
+    internal static bool SharesFusedInput(ModelInventory inv, LinearModule module) =>
+        inv.Spec.FusedProjections && module is LinearModule.K or LinearModule.V or LinearModule.Up;
 
     // LISA samples γ layers uniformly; the plan must hold for the worst draw, the γ largest layers.
     private static IEnumerable<int> LargestLayers(ModelInventory inv, int count) =>

@@ -64,7 +64,7 @@ public static class Knob
         };
     }
 
-    /// <summary>Parses <c>all-linear|attn|mlp</c> or a comma list of <c>q,k,v,o,gate,up,down</c>.</summary>
+    /// <summary>Parses <c>all-linear|attn|mlp</c> or a comma list of <c>q,k,v,o,gate,up,down</c> (Phi-3's fused <c>qkv</c> and <c>gate_up</c> stand for their parts).</summary>
     public static TargetModules ParseTargets(string text, string flag = "--targets")
     {
         string t = text.Trim().ToLowerInvariant();
@@ -81,6 +81,7 @@ public static class Knob
             {
                 "q" => TargetModules.Q, "k" => TargetModules.K, "v" => TargetModules.V, "o" => TargetModules.O,
                 "gate" => TargetModules.Gate, "up" => TargetModules.Up, "down" => TargetModules.Down,
+                "qkv" => TargetModules.Q | TargetModules.K | TargetModules.V, "gate_up" => TargetModules.Gate | TargetModules.Up,
                 _ => throw new PlanningException($"{flag}: expected all-linear, attn, mlp or a list of q,k,v,o,gate,up,down; found '{part}' in '{text}'"),
             };
         }

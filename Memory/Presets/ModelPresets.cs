@@ -45,6 +45,9 @@ public static class ModelPresets
         ["gemma-3-12b"] = Gemma3(48, 3840, 15360, 16, 8, 256, 256, 262208, 1024, 131072, Gemma3Rope),
         ["gemma-3-27b"] = Gemma3(62, 5376, 21504, 32, 16, 128, 168, 262208, 1024, 131072, Gemma3Rope),
         ["mistral-nemo-12b"] = Llama(40, 5120, 14336, 32, 8, 131072, 1024000, 1_000_000.0) with { ModelType = "mistral", HeadDimOverride = 128 },
+        ["phi-3-mini"] = Phi3(32, 3072, 8192, 32, 32, 32064, 4096, 10000.0, 2047),
+        ["phi-3-medium"] = Phi3(40, 5120, 17920, 40, 10, 32064, 4096, 10000.0, 2047),
+        ["phi-4"] = Phi3(40, 5120, 17920, 40, 10, 100352, 16384, 250000.0, null),
     };
 
 
@@ -55,6 +58,7 @@ public static class ModelPresets
         "tinyllama-1.1b", "qwen2.5-0.5b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b",
         "llama-3.2-1b", "llama-3.2-3b", "qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b",
         "gemma-2-2b", "gemma-2-9b", "gemma-2-27b", "gemma-3-1b", "gemma-3-4b", "gemma-3-12b", "gemma-3-27b", "mistral-nemo-12b",
+        "phi-3-mini", "phi-3-medium", "phi-4",
     ];
 
     /// <summary>Whether <paramref name="name"/> is a preset.</summary>
@@ -108,5 +112,14 @@ public static class ModelPresets
         ModelType = "qwen2", NumLayers = layers, HiddenSize = hidden, IntermediateSize = inter, NumHeads = heads,
         NumKvHeads = kv, VocabSize = vocab, TieWordEmbeddings = tied, AttentionBias = true, RopeTheta = 1_000_000.0,
         RmsNormEps = eps, MaxPositionEmbeddings = tied ? 32768 : 131072,
+    };
+
+    // Phi-3 (microsoft/Phi-3-mini-4k-instruct, Phi-3-medium-4k-instruct) and Phi-4 (microsoft/phi-4): fused qkv_proj and
+    // gate_up_proj, untied head, rms_norm_eps 1e-5; the 4k Phi-3 models window every layer to 2047 keys, Phi-4 does not.
+    private static ModelSpec Phi3(int layers, int hidden, int inter, int heads, int kv, int vocab, int maxPos, double theta, int? window) => new()
+    {
+        ModelType = "phi3", NumLayers = layers, HiddenSize = hidden, IntermediateSize = inter, NumHeads = heads,
+        NumKvHeads = kv, VocabSize = vocab, MaxPositionEmbeddings = maxPos, RopeTheta = theta, RmsNormEps = 1e-5,
+        SlidingWindow = window,
     };
 }

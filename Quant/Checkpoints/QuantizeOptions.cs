@@ -37,6 +37,7 @@ public sealed record QuantizeOptions
     [
         ".self_attn.q_proj.weight", ".self_attn.k_proj.weight", ".self_attn.v_proj.weight", ".self_attn.o_proj.weight",
         ".mlp.gate_proj.weight", ".mlp.up_proj.weight", ".mlp.down_proj.weight",
+        ".self_attn.qkv_proj.weight", ".mlp.gate_up_proj.weight",   // Phi-3's fused projections
     ];
 
     /// <summary>Whether the tensor <paramref name="name"/> is quantized under these options.</summary>

@@ -94,5 +94,5 @@ public static class LqLoraPlan
 
     private static bool IsProjectionWeight(string name) =>
         name.StartsWith("model.layers.", StringComparison.Ordinal) && name.EndsWith("_proj.weight", StringComparison.Ordinal)
-        && ModelAdapters.AllLinear.Contains(name[(name.LastIndexOf('.', name.Length - ".weight".Length - 1) + 1)..^".weight".Length]);
+        && ModelAdapters.IsProjection(name[(name.LastIndexOf('.', name.Length - ".weight".Length - 1) + 1)..^".weight".Length]);
 }

@@ -1,3 +1,4 @@
+using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Trainers.Model;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -46,6 +47,44 @@ public static class ModelAdapters
     /// <summary>The seven decoder projections, in block order.</summary>
     public static IReadOnlyList<string> AllLinear { get; } = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
+    /// <summary>The four projections of a Phi-3 block (fused q/k/v and gate/up), in block order; PEFT's targets for Phi-3.</summary>
+    public static IReadOnlyList<string> FusedAllLinear { get; } = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"];
+
+    /// <summary>Whether <paramref name="name"/> (e.g. <c>qkv_proj</c>) is a decoder projection of some supported family.</summary>
+    public static bool IsProjection(string name) => AllLinear.Contains(name) || FusedAllLinear.Contains(name);
+
+    /// <summary>Whether the projection <paramref name="name"/> belongs to <c>self_attn</c> (else to <c>mlp</c>).</summary>
+    public static bool IsAttention(string name) => name is "q_proj" or "k_proj" or "v_proj" or "o_proj" or "qkv_proj";
+
+    /// <summary>
+    /// The resolved targets for a model of <paramref name="spec"/>: unchanged for the families with separate projections;
+    /// for Phi-3, <c>all-linear</c> becomes its four fused projections and q+k+v (gate+up) together become <c>qkv_proj</c>
+    /// (<c>gate_up_proj</c>), one adapter on the fused linear as PEFT puts it. Part of a fused linear cannot carry an adapter alone.
+    /// </summary>
+    /// <exception cref="AdapterException">A target that does not exist in this family; the message names it and the family's names.</exception>
+    public static IReadOnlyList<string> ForModel(IEnumerable<string> targets, ModelSpec spec)
+    {
+        var resolved = ResolveTargets(targets);
+        if (!spec.FusedProjections)
+        {
+            if (resolved.FirstOrDefault(t => !AllLinear.Contains(t)) is { } fused)
+                throw new AdapterException($"--targets: '{fused}' is Phi-3's fused projection; a {spec.ModelType} block has {string.Join(", ", AllLinear)}");
+            return resolved;
+        }
+        var result = new List<string>();
+        foreach (var name in FusedAllLinear)
+        {
+            string[] parts = name switch { "qkv_proj" => ["q_proj", "k_proj", "v_proj"], "gate_up_proj" => ["gate_proj", "up_proj"], _ => [name] };
+            int given = parts.Count(resolved.Contains);
+            if (given > 0 && given < parts.Length)
+                throw new AdapterException(
+                    $"--targets: {spec.ModelType} fuses {string.Join(", ", parts)} into one {name}, so they take one adapter together; target {name} (or all of {string.Join(",", parts)})");
+            if (given == parts.Length || resolved.Contains(name))
+                result.Add(name);
+        }
+        return result;
+    }
+
     /// <summary>
     /// Resolves a target list such as <c>q,v</c>, <c>q_proj,v_proj</c> or <c>all-linear</c> to projection names.
     /// </summary>
@@ -61,8 +100,8 @@ public static class ModelAdapters
                 continue;
             }
             string name = raw.EndsWith("_proj", StringComparison.Ordinal) ? raw : raw + "_proj";
-            if (!AllLinear.Contains(name))
-                throw new AdapterException($"target module '{raw}' does not exist in the decoder; expected some of {string.Join(", ", AllLinear)} or all-linear");
+            if (!IsProjection(name))
+                throw new AdapterException($"target module '{raw}' does not exist in the decoder; expected some of {string.Join(", ", AllLinear)} (Phi-3: {string.Join(", ", FusedAllLinear)}) or all-linear");
             result.Add(name);
         }
         if (result.Count == 0) throw new AdapterException("no target modules given; expected some of q,k,v,o,gate,up,down or all-linear");
@@ -93,7 +132,7 @@ public static class ModelAdapters
         {
             foreach (var name in targets)
             {
-                bool attention = name is "q_proj" or "k_proj" or "v_proj" or "o_proj";
+                bool attention = IsAttention(name);
                 string path = $"model.layers.{layer.Index}.{(attention ? "self_attn" : "mlp")}.{name}";
                 var current = attention ? layer.SelfAttn.GetProjection(name) : layer.Mlp.GetProjection(name);
                 var (wrapped, record) = Wrap(current, path, method, options, vera);
@@ -155,7 +194,7 @@ public static class ModelAdapters
         foreach (var layer in model.Layers)
             foreach (var name in targets)
             {
-                bool attention = name is "q_proj" or "k_proj" or "v_proj" or "o_proj";
+                bool attention = IsAttention(name);
                 var current = attention ? layer.SelfAttn.GetProjection(name) : layer.Mlp.GetProjection(name);
                 var linear = current as IBaseLinear ?? throw new AdapterException($"'{name}' of layer {layer.Index} is a {current.GetType().Name}, not a frozen base linear");
                 maxIn = Math.Max(maxIn, linear.InFeatures);

@@ -30,7 +30,7 @@ internal static class ExportChecks
     public static long[] ProjectionShape(IReadOnlyDictionary<string, long[]> shapes, string modulePath, string weightsPath, ModelSpec spec, string modelConfigPath)
     {
         string projection = modulePath[(modulePath.LastIndexOf('.') + 1)..];
-        if (!ModelAdapters.AllLinear.Contains(projection) || !shapes.TryGetValue(modulePath + ".weight", out var shape))
+        if (!ModelAdapters.IsProjection(projection) || !shapes.TryGetValue(modulePath + ".weight", out var shape))
             throw new ExportException($"{weightsPath}: module '{modulePath}' is not a decoder projection of the {spec.ModelType} model in {modelConfigPath} ({spec.NumLayers} layers)");
         return shape;
     }

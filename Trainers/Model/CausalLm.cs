@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace QuantPeft.Trainers.Model;
 
 /// <summary>
-/// A decoder-only causal language model (llama, mistral, qwen2, qwen3, gemma2, gemma3_text), built from a
+/// A decoder-only causal language model (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3), built from a
 /// <see cref="ModelSpec"/> with module and parameter names equal to Hugging Face state-dict keys
 /// (<c>model.layers.0.self_attn.q_proj.weight</c>, …, <c>lm_head.weight</c>). With tied embeddings
 /// there is no <c>lm_head</c> module: the head reads the embedding matrix, so it is stored and
@@ -15,7 +15,7 @@ namespace QuantPeft.Trainers.Model;
 /// </summary>
 public sealed class CausalLm : nn.Module<Tensor, Tensor>
 {
-    private static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text"];
+    private static readonly string[] SupportedTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "phi3"];
 
     [ComponentName(Name = "model")] private readonly DecoderStack _model;
     [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;
@@ -142,6 +142,8 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
                 "self_attn.q_proj.weight" => [q, h],
                 "self_attn.k_proj.weight" or "self_attn.v_proj.weight" => [kv, h],
                 "self_attn.o_proj.weight" => [h, q],
+                "self_attn.qkv_proj.weight" => [q + 2 * kv, h],
+                "mlp.gate_up_proj.weight" => [2 * i, h],
                 "self_attn.q_proj.bias" => [q],
                 "self_attn.k_proj.bias" or "self_attn.v_proj.bias" => [kv],
                 "mlp.gate_proj.weight" or "mlp.up_proj.weight" => [i, h],

@@ -29,9 +29,9 @@ public sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
         Index = index;
         dims ??= LayerDims.Of(spec);
         _selfAttn = new SelfAttention($"{prefix}.self_attn", spec.HiddenSize, dims.NumHeads, dims.NumKvHeads, spec.HeadDim,
-            spec.AttentionBias, spec.OutputProjectionBias, linear, LayerAttention.Of(spec, index), dtype, device);
+            spec.AttentionBias, spec.OutputProjectionBias, linear, LayerAttention.Of(spec, index), dtype, device, spec.FusedProjections);
         bool gemma = spec.GemmaStyle;
-        _mlp = new Mlp($"{prefix}.mlp", spec.HiddenSize, dims.IntermediateSize, linear, tanhGelu: gemma);
+        _mlp = new Mlp($"{prefix}.mlp", spec.HiddenSize, dims.IntermediateSize, linear, tanhGelu: gemma, fusedGateUp: spec.FusedProjections);
         _inputNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device, gemma);
         _postAttentionNorm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device, gemma);
         if (gemma)

@@ -17,6 +17,9 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
     private readonly DecoderLayer[] _layerList;
     private readonly float[] _inverseFrequencies;
+    private readonly float[]? _longInverseFrequencies;
+    private readonly int _longContextFrom;
+    private readonly double _cosSinScale;
     private readonly float[]? _localInverseFrequencies;
     private readonly bool[] _usesLocalRope;
     private readonly double? _embeddingScale;
@@ -29,6 +32,13 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
         _layers = nn.ModuleList(_layerList);
         _norm = new RmsNorm(spec.HiddenSize, spec.RmsNormEps, dtype, device, spec.GemmaStyle);
         _inverseFrequencies = RotaryEmbedding.InverseFrequencies(spec);
+        // longrope: the long factors take over once a sequence is longer than the original context; cos/sin carry its attention factor.
+        if (spec.RopeScaling is { Type: "longrope" } longRope)
+        {
+            _longInverseFrequencies = RotaryEmbedding.InverseFrequencies(spec, longContext: true);
+            _longContextFrom = longRope.OriginalMaxPositionEmbeddings;
+        }
+        _cosSinScale = spec.RopeScaling?.CosSinScale ?? 1.0;
         // Gemma 3's sliding-window layers rotate with their own base and without the global layers' scaling.
         if (spec.RopeLocalTheta is { } localTheta)
             _localInverseFrequencies = RotaryEmbedding.InverseFrequencies(spec with { RopeTheta = localTheta, RopeScaling = null });
@@ -89,8 +99,8 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
             using var factor = tensor(new[] { (float)scale }, device: h.device).to_type(h.dtype);
             h = h.mul(factor);
         }
-        var (cos, sin) = Rotary(_inverseFrequencies, seqLen, h, segments);
-        var (localCos, localSin) = _localInverseFrequencies is null ? (cos, sin) : Rotary(_localInverseFrequencies, seqLen, h, segments);
+        var (cos, sin) = Rotary(FrequenciesFor(seqLen), seqLen, h, segments, _cosSinScale);
+        var (localCos, localSin) = _localInverseFrequencies is null ? (cos, sin) : Rotary(_localInverseFrequencies, seqLen, h, segments, 1.0);
         bool checkpoint = GradientCheckpointing && is_grad_enabled();
         foreach (var layer in _layerList)
         {
@@ -102,10 +112,14 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     }
 
     // (T, D) tables for rows that are one sequence; (B, 1, T, D) from the per-row position ids of packed rows.
-    private static (Tensor Cos, Tensor Sin) Rotary(float[] inverseFrequencies, long seqLen, Tensor h, PackedSegments? segments) =>
+    private static (Tensor Cos, Tensor Sin) Rotary(float[] inverseFrequencies, long seqLen, Tensor h, PackedSegments? segments, double scale) =>
         segments is null
-            ? RotaryEmbedding.CosSin(inverseFrequencies, seqLen, h.dtype, h.device)
-            : RotaryEmbedding.CosSin(inverseFrequencies, segments.PositionIds, h.dtype);
+            ? RotaryEmbedding.CosSin(inverseFrequencies, seqLen, h.dtype, h.device, scale)
+            : RotaryEmbedding.CosSin(inverseFrequencies, segments.PositionIds, h.dtype, scale);
+
+    /// <summary>The rotary frequencies for a sequence of <paramref name="length"/> tokens: longrope's long ones past the original context.</summary>
+    private float[] FrequenciesFor(long length) =>
+        _longInverseFrequencies is not null && length > _longContextFrom ? _longInverseFrequencies : _inverseFrequencies;
 
     /// <summary>
     /// input ids (B, T) int64 of the tokens after the <paramref name="cache"/>d ones → their final-norm hidden states
@@ -119,7 +133,11 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
             throw new ModelException($"input_ids: {past} cached + {seqLen} new tokens exceed max_position_embeddings {_maxPositions}");
         using var scope = NewDisposeScope();
         var h = _embedTokens.call(inputIds);                                   // (B, T, H)
-        var (cos, sin) = RotaryEmbedding.CosSin(_inverseFrequencies, past + seqLen, h.dtype, h.device);
+        // transformers restarts a longrope cache whose tokens would straddle the switch; the cached keys cannot be re-rotated here.
+        if (_longInverseFrequencies is not null && past > 0 && past <= _longContextFrom && past + seqLen > _longContextFrom)
+            throw new ModelException(
+                $"input_ids: {past} cached + {seqLen} new tokens cross longrope's original_max_position_embeddings {_longContextFrom}; run the whole sequence uncached");
+        var (cos, sin) = RotaryEmbedding.CosSin(FrequenciesFor(past + seqLen), past + seqLen, h.dtype, h.device, _cosSinScale);
         (cos, sin) = (cos.narrow(0, past, seqLen), sin.narrow(0, past, seqLen));
         for (int i = 0; i < _layerList.Length; i++)
         {

@@ -7,7 +7,7 @@ namespace QuantPeft.Trainers.Pruning;
 /// <summary>
 /// LoRAM recovery: an adapter trained on the pruned model, expanded to the unpruned model's shapes with the trained
 /// values at the kept indices and zeros at the pruned ones (the scripts' default <c>zeroA</c>). Only the factor that
-/// touches a pruned dimension changes: <c>lora_B</c> rows of q/k/v/gate/up (their outputs were pruned) and
+/// touches a pruned dimension changes: <c>lora_B</c> rows of q/k/v/gate/up and Phi-3's fused qkv/gate_up (their outputs were pruned) and
 /// <c>lora_A</c> columns of o/down (their inputs were pruned). So on the unpruned model ΔW = s·B·A equals the pruned
 /// ΔW on the kept rows and columns and is exactly zero elsewhere: a pruned unit gets no update.
 /// </summary>
@@ -35,12 +35,16 @@ public static partial class AdapterRecovery
         {
             "q_proj" or "o_proj" => plan.KeptQueryRows(layer),
             "k_proj" or "v_proj" => plan.KeptKvRows(layer),
+            "qkv_proj" => plan.KeptQkvRows(layer),
+            "gate_up_proj" => plan.KeptGateUpRows(layer),
             _ => plan.KeptChannels(layer),
         };
         long full = projection switch
         {
             "q_proj" or "o_proj" => (long)plan.Spec.NumHeads * plan.Spec.HeadDim,
             "k_proj" or "v_proj" => (long)plan.Spec.NumKvHeads * plan.Spec.HeadDim,
+            "qkv_proj" => (long)(plan.Spec.NumHeads + 2 * plan.Spec.NumKvHeads) * plan.Spec.HeadDim,
+            "gate_up_proj" => 2L * plan.Spec.IntermediateSize,
             _ => plan.Spec.IntermediateSize,
         };
         int dim = outputPruned ? 0 : 1;
@@ -54,6 +58,6 @@ public static partial class AdapterRecovery
         return recovered.MoveToOuterDisposeScope();
     }
 
-    [GeneratedRegex(@"^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$")]
+    [GeneratedRegex(@"^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|qkv_proj|gate_up_proj)$")]
     private static partial Regex Projection();
 }

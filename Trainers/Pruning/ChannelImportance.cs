@@ -20,9 +20,18 @@ internal static class ChannelImportance
         string p = $"model.layers.{layer}.self_attn.";
         long kv = spec.NumKvHeads;
         var total = new double[kv];
-        Add(total, spec, source, p + "q_proj.weight", dim: 1, kv);
-        Add(total, spec, source, p + "k_proj.weight", dim: 1, kv);
-        Add(total, spec, source, p + "v_proj.weight", dim: 1, kv);
+        if (spec.FusedProjections)
+        {
+            // Phi-3's qkv_proj: its q, k and v row runs each fold into the kv heads.
+            long q = (long)spec.NumHeads * spec.HeadDim, k = kv * spec.HeadDim;
+            Add(total, spec, source, p + "qkv_proj.weight", dim: 1, kv, [(0, q), (q, k), (q + k, k)]);
+        }
+        else
+        {
+            Add(total, spec, source, p + "q_proj.weight", dim: 1, kv);
+            Add(total, spec, source, p + "k_proj.weight", dim: 1, kv);
+            Add(total, spec, source, p + "v_proj.weight", dim: 1, kv);
+        }
         Add(total, spec, source, p + "o_proj.weight", dim: 0, kv);
         return total;
     }
@@ -32,8 +41,16 @@ internal static class ChannelImportance
     {
         string p = $"model.layers.{layer}.mlp.";
         var total = new double[spec.IntermediateSize];
-        Add(total, spec, source, p + "gate_proj.weight", dim: 1, spec.IntermediateSize);
-        Add(total, spec, source, p + "up_proj.weight", dim: 1, spec.IntermediateSize);
+        long i = spec.IntermediateSize;
+        if (spec.FusedProjections)
+        {
+            Add(total, spec, source, p + "gate_up_proj.weight", dim: 1, i, [(0, i), (i, i)]);   // gate rows, then up rows
+        }
+        else
+        {
+            Add(total, spec, source, p + "gate_proj.weight", dim: 1, i);
+            Add(total, spec, source, p + "up_proj.weight", dim: 1, i);
+        }
         Add(total, spec, source, p + "down_proj.weight", dim: 0, spec.IntermediateSize);
         return total;
     }
@@ -56,12 +73,17 @@ internal static class ChannelImportance
 
     // Sums squares over `dim` (1: per row, 0: per column), then folds the rows/columns into `units` equal runs
     // (heads of head_dim or of a whole query group; single channels) and adds each run's total.
-    private static void Add(double[] total, ModelSpec spec, ITensorSource source, string name, int dim, long units)
+    // A fused weight gives its row runs (start, length) separately, each folded the same way.
+    private static void Add(double[] total, ModelSpec spec, ITensorSource source, string name, int dim, long units,
+        (long Start, long Length)[]? runs = null)
     {
         using var scope = NewDisposeScope();
         using var w = FetchFull(spec, source, name);
-        var sums = w.to_type(ScalarType.Float32).SquareInPlace().sum(dim, type: ScalarType.Float64).view(units, -1).sum(1);
-        var values = sums.cpu().data<double>().ToArray();
-        for (int i = 0; i < total.Length; i++) total[i] += values[i];
+        var all = w.to_type(ScalarType.Float32).SquareInPlace().sum(dim, type: ScalarType.Float64);
+        foreach (var (start, length) in runs ?? [(0, all.shape[0])])
+        {
+            var values = all.narrow(0, start, length).view(units, -1).sum(1).cpu().data<double>().ToArray();
+            for (int i = 0; i < total.Length; i++) total[i] += values[i];
+        }
     }
 }

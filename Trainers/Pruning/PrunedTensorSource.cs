@@ -43,6 +43,9 @@ internal sealed partial class PrunedTensorSource : ITensorSource
             ("o_proj", "weight") => (1, PruningPlan.HeadRows(_pruner.KeptKvHeads(layer, _inner), group * d)),
             ("gate_proj" or "up_proj", _) => (0, Channels(_pruner.KeptChannels(layer, _inner))),
             ("down_proj", _) => (1, Channels(_pruner.KeptChannels(layer, _inner))),
+            ("qkv_proj", _) => (0, PruningPlan.FusedQkvRows(PruningPlan.HeadRows(_pruner.KeptKvHeads(layer, _inner), group * d),
+                PruningPlan.HeadRows(_pruner.KeptKvHeads(layer, _inner), d), _spec.NumHeads * d, _spec.NumKvHeads * d)),
+            ("gate_up_proj", _) => (0, PruningPlan.FusedGateUpRows(Channels(_pruner.KeptChannels(layer, _inner)), _spec.IntermediateSize)),
             _ => null,   // o_proj.bias lives in the hidden dimension, which is never pruned
         };
         if (cut is not { } c) return _inner.Get(name);
@@ -54,6 +57,6 @@ internal sealed partial class PrunedTensorSource : ITensorSource
 
     private static long[] Channels(int[] channels) => channels.Select(c => (long)c).ToArray();
 
-    [GeneratedRegex(@"^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.(weight|bias)$")]
+    [GeneratedRegex(@"^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|qkv_proj|gate_up_proj)\.(weight|bias)$")]
     private static partial Regex BlockTensor();
 }

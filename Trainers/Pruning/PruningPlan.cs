@@ -52,6 +52,20 @@ public sealed class PruningPlan
     /// <summary>Kept MLP channels of block <paramref name="layer"/>, ascending.</summary>
     public long[] KeptChannels(int layer) => Layers[layer].KeptChannels.Select(c => (long)c).ToArray();
 
+    /// <summary>Kept rows of Phi-3's fused qkv_proj of block <paramref name="layer"/>: the kept q rows, then k's, then v's, offset.</summary>
+    public long[] KeptQkvRows(int layer) =>
+        FusedQkvRows(KeptQueryRows(layer), KeptKvRows(layer), (long)Spec.NumHeads * Spec.HeadDim, (long)Spec.NumKvHeads * Spec.HeadDim);
+
+    /// <summary>Kept rows of Phi-3's fused gate_up_proj of block <paramref name="layer"/>: the kept gate rows, then the same up rows.</summary>
+    public long[] KeptGateUpRows(int layer) => FusedGateUpRows(KeptChannels(layer), Spec.IntermediateSize);
+
+    /// <summary>The rows of a fused q/k/v weight that hold <paramref name="queryRows"/> of q and <paramref name="kvRows"/> of k and v.</summary>
+    public static long[] FusedQkvRows(long[] queryRows, long[] kvRows, long qWidth, long kvWidth) =>
+        [.. queryRows, .. kvRows.Select(r => qWidth + r), .. kvRows.Select(r => qWidth + kvWidth + r)];
+
+    /// <summary>The rows of a fused gate/up weight that hold <paramref name="channels"/> of both halves.</summary>
+    public static long[] FusedGateUpRows(long[] channels, long intermediate) => [.. channels, .. channels.Select(c => intermediate + c)];
+
     /// <summary>Parameters of the pruned model (tied embeddings counted once): what a pruned load keeps resident.</summary>
     public long KeptParameterCount()
     {

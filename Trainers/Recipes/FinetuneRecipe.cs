@@ -48,7 +48,7 @@ public sealed record StepReport(int Step, double Loss, double LearningRate, doub
 /// </summary>
 public sealed partial class FinetuneRecipe : IDisposable
 {
-    private readonly FinetuneOptions _options;
+    private FinetuneOptions _options;
     private CausalLm? _model;
     private Optimizer? _optimizer;
     private IReadOnlyList<AttachedAdapter> _adapters = [];
@@ -157,6 +157,8 @@ public sealed partial class FinetuneRecipe : IDisposable
     public void Setup()
     {
         Spec = ModelFolder.ReadSpec(_options.ModelFolder);
+        // Phi-3's fused projections carry one adapter each; every later reader of the targets sees the model's own names.
+        _options = _options with { Targets = ModelAdapters.ForModel(_options.Targets, Spec) };
         PrequantizedOptions.Check(_options);
         if (_options.SequenceLength > Spec.MaxPositionEmbeddings)
             throw new RecipeException($"--seq: {_options.SequenceLength} exceeds the model's max_position_embeddings {Spec.MaxPositionEmbeddings} ({Path.Combine(_options.ModelFolder, ModelConfigReader.FileName)})");

@@ -35,9 +35,9 @@ public static class FullParameterTraining
     {
         foreach (var layer in model.Layers)
         {
-            foreach (var name in AttentionProjections)
+            foreach (var name in AttentionOf(model))
                 layer.SelfAttn.ReplaceProjection(name, Trainable(layer.SelfAttn.GetProjection(name), layer.Index, "self_attn", name));
-            foreach (var name in MlpProjections)
+            foreach (var name in MlpOf(model))
                 layer.Mlp.ReplaceProjection(name, Trainable(layer.Mlp.GetProjection(name), layer.Index, "mlp", name));
         }
         var all = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
@@ -47,8 +47,13 @@ public static class FullParameterTraining
 
     /// <summary>The trainable projections of <paramref name="model"/> (after <see cref="Prepare"/>).</summary>
     public static IEnumerable<TrainableLinear> Projections(CausalLm model) =>
-        model.Layers.SelectMany(l => AttentionProjections.Select(n => l.SelfAttn.GetProjection(n))
-            .Concat(MlpProjections.Select(n => l.Mlp.GetProjection(n)))).OfType<TrainableLinear>();
+        model.Layers.SelectMany(l => AttentionOf(model).Select(n => l.SelfAttn.GetProjection(n))
+            .Concat(MlpOf(model).Select(n => l.Mlp.GetProjection(n)))).OfType<TrainableLinear>();
+
+    // Phi-3 keeps q/k/v and gate/up fused, as its checkpoint stores them.
+    private static IReadOnlyList<string> AttentionOf(CausalLm model) => model.Spec.FusedProjections ? ["qkv_proj", "o_proj"] : AttentionProjections;
+
+    private static IReadOnlyList<string> MlpOf(CausalLm model) => model.Spec.FusedProjections ? ["gate_up_proj", "down_proj"] : MlpProjections;
 
     /// <summary>
     /// The parameter groups: with a GaLore optimizer, the projection weights (galore-torch's "Linear weights of

@@ -11,7 +11,7 @@ public class TrainCommandTests
     [InlineData("--optimizer", "natural-galore", "--optimizer natural-galore contradicts --method lora")]
     [InlineData("--weights", "int3", "--weights: expected one of")]
     [InlineData("--double-quant", "maybe", "--double-quant: expected on or off")]
-    [InlineData("--targets", "q,qkv", "target module 'qkv'")]
+    [InlineData("--targets", "q,wqkv", "target module 'wqkv'")]
     [InlineData("--rank", "0", "--rank: expected a positive integer")]
     public void StrategyThatDoesNotExistOrBadValueExitsOneNamingTheFlag(string flag, string value, string message)
     {

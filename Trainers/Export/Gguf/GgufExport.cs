@@ -56,6 +56,7 @@ public static class GgufExport
             throw new ExportException($"--model: {e.Message}");
         }
         GgufModelLayout.Architecture(spec);   // refuses an unsupported family before anything is read
+        GgufModelLayout.AddSlidingWindow(new GgufMetadata(), spec);   // and a Phi-3 window llama.cpp would not apply
         if (!SyntheticModel.IsSynthetic(model) && PrequantizedFolder.Read(model) is not null)
             throw new ExportException($"--model: '{model}' holds pre-quantized weights; export from the full-precision folder it was quantized from");
 
@@ -129,6 +130,7 @@ public static class GgufExport
         meta.SetUInt32("general.quantization_version", 2);
         meta.SetUInt32("general.file_type", GgufQuantTypes.IsKQuant(quant) ? FileTypeOf(matrixType) : GgufQuantTypes.FileType(quant));
         GgufModelLayout.AddHyperParameters(meta, spec);
+        GgufModelLayout.AddSlidingWindow(meta, spec);
         GgufVocabulary.Add(meta, model, spec);
 
         var tensors = new List<GgufTensor>();
@@ -136,6 +138,11 @@ public static class GgufExport
         if (GgufModelLayout.RopeFrequencyFactors(spec) is float[] factors)
         {
             tensors.Add(new GgufTensor("rope_freqs.weight", [factors.Length], GgmlType.F32, s => s.Write(MemoryMarshal.AsBytes(factors.AsSpan()))));
+            total++;
+        }
+        foreach (var (factorName, values) in GgufModelLayout.LongRopeFactors(spec))
+        {
+            tensors.Add(new GgufTensor(factorName, [values.Length], GgmlType.F32, s => s.Write(MemoryMarshal.AsBytes(values.AsSpan()))));
             total++;
         }
         foreach (var t in specs)

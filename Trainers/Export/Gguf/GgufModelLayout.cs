@@ -22,7 +22,8 @@ public static class GgufModelLayout
     {
         "llama" or "mistral" => "llama",
         "qwen2" => "qwen2",
-        _ => throw new ExportException($"config.json: model_type '{spec.ModelType}' has no GGUF export; supported: llama, mistral, qwen2"),
+        "phi3" => "phi3",
+        _ => throw new ExportException($"config.json: model_type '{spec.ModelType}' has no GGUF export; supported: llama, mistral, qwen2, phi3"),
     };
 
     /// <summary>Whether q/k rows are reordered for llama.cpp's adjacent-pair rotation.</summary>
@@ -41,7 +42,7 @@ public static class GgufModelLayout
         meta.SetFloat32($"{a}.rope.freq_base", (float)spec.RopeTheta);
         meta.SetFloat32($"{a}.attention.layer_norm_rms_epsilon", (float)spec.RmsNormEps);
         meta.SetUInt32($"{a}.vocab_size", (uint)spec.VocabSize);
-        meta.SetUInt32($"{a}.rope.dimension_count", (uint)spec.HeadDim);
+        meta.SetUInt32($"{a}.rope.dimension_count", (uint)spec.RotaryDim);   // head_dim, or Phi's rotated part of it
         if (spec.HeadDim * spec.NumHeads != spec.HiddenSize)
         {
             meta.SetUInt32($"{a}.attention.key_length", (uint)spec.HeadDim);
@@ -55,11 +56,42 @@ public static class GgufModelLayout
                 break;
             case "llama3":
                 break;   // carried by the rope_freqs tensor (RopeFrequencyFactors)
+            case "longrope":
+                // The factor lists are tensors (LongRopeFactors); llama.cpp multiplies cos/sin by attn_factor itself.
+                meta.SetUInt32($"{a}.rope.scaling.original_context_length", (uint)spec.RopeScaling.OriginalMaxPositionEmbeddings);
+                meta.SetFloat32($"{a}.rope.scaling.attn_factor", (float)spec.RopeScaling.CosSinScale);
+                break;
             case null or "default" or "dynamic":
                 break;   // dynamic equals the default within max_position_embeddings, the only lengths QuantPeft runs
             default:
                 throw new ExportException($"config.json: rope_scaling type '{spec.RopeScaling.Type}' has no GGUF form here");
         }
+    }
+
+    /// <summary>
+    /// Phi-3's window on every layer (<c>phi3.attention.sliding_window</c>, 0 for none). llama.cpp's phi3 (the build LLamaSharp
+    /// 0.30 ships) attends to every earlier token whatever the key says, so a window shorter than the context would make
+    /// llama.cpp's outputs differ from the model's past that many tokens: such a model is refused.
+    /// </summary>
+    /// <exception cref="ExportException">The window is shorter than <c>max_position_embeddings</c>.</exception>
+    public static void AddSlidingWindow(GgufMetadata meta, ModelSpec spec)
+    {
+        if (Architecture(spec) != "phi3") return;
+        if (spec.SlidingWindow is { } window && window < spec.MaxPositionEmbeddings)
+            throw new ExportException(
+                $"config.json: sliding_window {window} is shorter than max_position_embeddings {spec.MaxPositionEmbeddings}; llama.cpp's phi3 does not apply the window, so its outputs past {window} tokens would differ: no GGUF export");
+        meta.SetUInt32("phi3.attention.sliding_window", (uint)(spec.SlidingWindow ?? 0));
+    }
+
+    /// <summary>
+    /// longrope's short and long factor lists as llama.cpp's <c>rope_factors_short.weight</c> and <c>rope_factors_long.weight</c>
+    /// (it picks the long ones when its context exceeds the original one); none for other scalings.
+    /// </summary>
+    public static IEnumerable<(string Name, float[] Values)> LongRopeFactors(ModelSpec spec)
+    {
+        if (spec.RopeScaling is not { Type: "longrope" } rope) yield break;
+        yield return ("rope_factors_long.weight", rope.LongFactor!.Select(f => (float)f).ToArray());
+        yield return ("rope_factors_short.weight", rope.ShortFactor!.Select(f => (float)f).ToArray());
     }
 
     /// <summary>
@@ -99,6 +131,8 @@ public static class GgufModelLayout
             "mlp.gate_proj.weight" => "ffn_gate.weight",
             "mlp.up_proj.weight" => "ffn_up.weight",
             "mlp.down_proj.weight" => "ffn_down.weight",
+            "self_attn.qkv_proj.weight" => "attn_qkv.weight",   // phi3: fused q, k, v rows, as llama.cpp's phi3 reads them
+            "mlp.gate_up_proj.weight" => "ffn_up.weight",       // phi3: gate rows then up rows; llama.cpp splits them for SwiGLU
             _ => null,
         };
         return mapped is null ? null : $"blk.{index}.{mapped}";

@@ -72,6 +72,7 @@ public sealed class PlanCommandTests
     [Theory]
     [InlineData("qwen3-32b", "32,762,123,264 parameters")]
     [InlineData("gemma-3-27b", "27,009,346,304 parameters")]
+    [InlineData("phi-4", "14,659,507,200 parameters")]
     public void NewFamilyPresets_AnswerWhatFitsIn24GiB(string preset, string parameters)
     {
         var (code, stdout, _) = Run("plan", preset, "--vram", "24GiB");

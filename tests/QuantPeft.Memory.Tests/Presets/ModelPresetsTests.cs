@@ -34,13 +34,18 @@ public sealed class ModelPresetsTests
     [InlineData("gemma-2-27b", 27_227_128_320L)]
     [InlineData("gemma-3-1b", 999_885_952L)]
     [InlineData("mistral-nemo-12b", 12_247_782_400L)]
+    // Phi-3-mini: keras-hub's phi3_presets.py gives 3,821,079,552 for microsoft/Phi-3-mini-4k-instruct; Phi-3-medium-4k and
+    // phi-4: the Hub's safetensors totals (13.96B, 14.66B).
+    [InlineData("phi-3-mini", 3_821_079_552L)]
+    [InlineData("phi-3-medium", 13_960_238_080L)]
+    [InlineData("phi-4", 14_659_507_200L)]
     public void ParameterCountMatchesPublished(string name, long expected) =>
         Assert.Equal(expected, ModelPresets.Get(name).ParameterCount);
 
     [Fact]
     public void EveryNamedPresetResolves()
     {
-        Assert.Equal(29, ModelPresets.Names.Count);
+        Assert.Equal(32, ModelPresets.Names.Count);
         foreach (string name in ModelPresets.Names) Assert.True(ModelPresets.Contains(name));
     }
 
@@ -70,6 +75,16 @@ public sealed class ModelPresetsTests
         Assert.Equal(128, ModelPresets.Get("mistral-nemo-12b").HeadDim);   // 5120 / 32 would be 160
         Assert.True(ModelPresets.Get("llama-3.2-1b").TieWordEmbeddings);
         Assert.Equal(32.0, ModelPresets.Get("llama-3.2-3b").RopeScaling!.Factor);
+        var phi4 = ModelPresets.Get("phi-4");
+        Assert.True(phi4.FusedProjections);
+        Assert.Equal(128, phi4.HeadDim);
+        Assert.Null(phi4.WindowOf(0));
+        Assert.Equal(2047, ModelPresets.Get("phi-3-mini").WindowOf(31));
+        // One fused qkv_proj [q + 2 kv, h] and gate_up_proj [2 i, h] per layer, as the checkpoint stores them.
+        var layer0 = phi4.Tensors().Where(t => t.Layer == 0 && t.Role == QuantPeft.Formats.HuggingFace.TensorRole.Linear).ToDictionary(t => t.Name, t => t.Shape);
+        Assert.Equal([7680L, 5120L], layer0["model.layers.0.self_attn.qkv_proj.weight"]);
+        Assert.Equal([35840L, 5120L], layer0["model.layers.0.mlp.gate_up_proj.weight"]);
+        Assert.Equal(4, layer0.Count);
     }
 
     [Fact]

@@ -14,7 +14,7 @@ namespace QuantPeft.Trainers.Tests.Export;
 /// <summary>
 /// PEFT adapters and merged folders of each family's tiny model: the merged folder keeps the family's own tensor names
 /// (q/k norms, Gemma's four norms, no separate lm_head when tied) and config.json, and loads as a plain model that gives
-/// the adapted logits.
+/// the adapted logits. Phi-3's adapters sit on its fused qkv_proj and gate_up_proj, as PEFT puts them.
 /// </summary>
 public class FamilyExportTests
 {
@@ -24,23 +24,35 @@ public class FamilyExportTests
     [InlineData("gemma2")]
     [InlineData("gemma3")]
     [InlineData("mistral-window")]
+    [InlineData("phi3")]
+    [InlineData("phi3-long")]
     public void MergedFolder_KeepsTheFamilysNamesAndConfig_AndGivesTheAdaptedLogits(string family)
     {
         using var dir = new TempDir();
         string baseFolder = FamilyParityTests.Folder(family);
         var spec = ModelConfigReader.Read(baseFolder);
-        string adapter = WriteAdapter(dir, baseFolder, spec);
+        var targets = ModelAdapters.ForModel(["all-linear"], spec);
+        Assert.Equal(spec.FusedProjections ? 4 : 7, targets.Count);
+        string adapter = WriteAdapter(dir, baseFolder, spec, targets);
 
-        // The adapter holds LoRA pairs of the seven projections only: nothing for norms, nothing for a tied head.
+        // The adapter holds LoRA pairs of the block's projections only: nothing for norms, nothing for a tied head.
         using (var peft = SafetensorsFile.Open(Path.Combine(adapter, PeftAdapter.WeightsFileName)))
         {
-            Assert.Equal(spec.NumLayers * 7 * 2, peft.Tensors.Count);
+            Assert.Equal(spec.NumLayers * targets.Count * 2, peft.Tensors.Count);
+            if (spec.FusedProjections)
+            {
+                // A [r, hidden] and B [q + 2 kv, r] on the fused projection: 4 heads and 2 kv heads of 8 → 64 rows.
+                var b = peft.Tensors.Single(t => t.Name == "base_model.model.model.layers.0.self_attn.qkv_proj.lora_B.weight");
+                Assert.Equal([64L, 4L], b.Shape);
+                var gateUp = peft.Tensors.Single(t => t.Name == "base_model.model.model.layers.1.mlp.gate_up_proj.lora_A.weight");
+                Assert.Equal([4L, 32L], gateUp.Shape);
+            }
             Assert.DoesNotContain(peft.Tensors, t => t.Name.Contains("lm_head", StringComparison.Ordinal) || t.Name.Contains("norm", StringComparison.Ordinal));
         }
 
         string merged = dir.File("merged");
         var result = MergedModelExport.Merge(adapter, baseFolder, merged, maxShardBytes: 1L << 30);
-        Assert.Equal(spec.NumLayers * 7, result.MergedModules);
+        Assert.Equal(spec.NumLayers * targets.Count, result.MergedModules);
 
         using (var before = SafetensorsFile.Open(Path.Combine(baseFolder, "model.safetensors")))
         using (var after = SafetensorsFile.Open(Path.Combine(merged, "model.safetensors")))
@@ -70,10 +82,10 @@ public class FamilyExportTests
         Assert.True(effect > 0.05f * scale, $"{family}: the adapter moves logits by only {effect}");
     }
 
-    private static string WriteAdapter(TempDir dir, string baseFolder, ModelSpec spec)
+    private static string WriteAdapter(TempDir dir, string baseFolder, ModelSpec spec, IReadOnlyList<string> targets)
     {
         using var model = ModelFolder.Load(baseFolder, spec, Bf16Bases());
-        var adapters = ModelAdapters.Attach(model, AdapterMethod.Lora, new LoraOptions(4, 8), ModelAdapters.AllLinear, seed: 5);
+        var adapters = ModelAdapters.Attach(model, AdapterMethod.Lora, new LoraOptions(4, 8), targets, seed: 5);
         manual_seed(6);
         using (no_grad())
             foreach (var a in adapters)
@@ -82,7 +94,7 @@ public class FamilyExportTests
         var config = new PeftAdapterConfig
         {
             PeftType = "LORA", TaskType = "CAUSAL_LM", R = 4, LoraAlpha = 8, InferenceMode = true,
-            TargetModules = PeftModuleSelector.FromNames(ModelAdapters.AllLinear),
+            TargetModules = PeftModuleSelector.FromNames(targets),
         };
         string folder = dir.File("adapter");
         PeftAdapter.Save(folder, config, adapters.SelectMany(a => a.Layer.AdapterTensors()

@@ -18,7 +18,7 @@ public class FamilyParityTests
     public static TheoryData<string, AttentionImplementation> Cases()
     {
         var data = new TheoryData<string, AttentionImplementation>();
-        foreach (string f in (string[])["mistral-window", "qwen3", "llama-3.2", "gemma2", "gemma3"])
+        foreach (string f in (string[])["mistral-window", "qwen3", "llama-3.2", "gemma2", "gemma3", "phi3", "phi3-long"])
             foreach (var a in (AttentionImplementation[])[AttentionImplementation.Fused, AttentionImplementation.Eager])
                 data.Add(f, a);
         return data;
@@ -30,7 +30,7 @@ public class FamilyParityTests
     {
         var expected = Expected.Read(family);
         var spec = ModelConfigReader.Read(Folder(family));
-        using var model = Load(spec, attention);
+        using var model = Load(spec, attention, family);
         using var ids = Ids(expected.Ids);
         using var logits = model.call(ids);
         var actual = logits.data<float>().ToArray();
@@ -50,17 +50,40 @@ public class FamilyParityTests
     [InlineData("mistral-window")]
     [InlineData("gemma2")]
     [InlineData("gemma3")]
+    [InlineData("phi3-long")]
     public void TheWindowMatters_FullCausalAttentionGivesOtherLogits(string family)
     {
         // Guards the parity test: if the window were ignored, the comparison above would have to fail.
         var expected = Expected.Read(family);
         var spec = ModelConfigReader.Read(Folder(family)) with { SlidingWindow = null, GlobalLayerEvery = 0 };
-        using var model = Load(spec, AttentionImplementation.Fused);
+        using var model = Load(spec, AttentionImplementation.Fused, family);
         using var ids = Ids(expected.Ids);
         using var logits = model.call(ids);
         var actual = logits.data<float>().ToArray();
         double maxDiff = actual.Select((v, i) => Math.Abs(v - expected.Logits[i])).Max();
         Assert.True(maxDiff > 1e-3, $"{family}: without the window the logits differ by only {maxDiff}");
+    }
+
+    [Theory]
+    [InlineData("phi3", false)]
+    [InlineData("phi3-long", true)]
+    public void Longrope_TheFactorsThatApplyMatter(string family, bool longContext)
+    {
+        // Guards the parity test for longrope: the other factor list, or no cos/sin scale, gives other logits.
+        var expected = Expected.Read(family);
+        var spec = ModelConfigReader.Read(Folder(family));
+        var rope = spec.RopeScaling!;
+        var swapped = rope with { ShortFactor = rope.LongFactor, LongFactor = rope.ShortFactor };
+        var unscaled = rope with { AttentionFactor = 1.0 };
+        foreach (var variant in (RopeScaling[])[swapped, unscaled])
+        {
+            using var model = Load(spec with { RopeScaling = variant }, AttentionImplementation.Fused, family);
+            using var ids = Ids(expected.Ids);
+            using var logits = model.call(ids);
+            var actual = logits.data<float>().ToArray();
+            double maxDiff = actual.Select((v, i) => Math.Abs(v - expected.Logits[i])).Max();
+            Assert.True(maxDiff > 1e-3, $"{family} (long context: {longContext}): a changed longrope gives logits within {maxDiff}");
+        }
     }
 
     internal static CausalLm Load(ModelSpec spec, AttentionImplementation attention, string? family = null)

@@ -17,6 +17,7 @@ public class FamilyPrunedLoadTests
     [InlineData("qwen3")]
     [InlineData("gemma2")]
     [InlineData("gemma3")]
+    [InlineData("phi3")]
     public void PrunedModel_EqualsTheFullModelWithTheDroppedUnitsZeroed(string family)
     {
         var spec = ModelConfigReader.Read(FamilyParityTests.Folder(family));
@@ -37,6 +38,14 @@ public class FamilyPrunedLoadTests
         var qNorm = pruned.named_parameters().Where(p => p.name.EndsWith("self_attn.q_norm.weight", StringComparison.Ordinal)).ToList();
         Assert.Equal(spec.QkNorm ? spec.NumLayers : 0, qNorm.Count);
         Assert.All(qNorm, p => Assert.Equal([(long)spec.HeadDim], p.parameter.shape));
+        if (spec.FusedProjections)
+        {
+            // A pruned block keeps 1 of 2 kv heads (2 of 4 query heads) of 8: qkv_proj 16 + 8 + 8 rows; gate_up 2 · 12 of 24 channels.
+            var fused = pruned.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+            int middle = Enumerable.Range(0, spec.NumLayers).First(l => LoramPruner.IsPrunedLayer(l, spec.NumLayers));
+            Assert.Equal([32L, 32L], fused[$"model.layers.{middle}.self_attn.qkv_proj.weight"]);
+            Assert.Equal([24L, 32L], fused[$"model.layers.{middle}.mlp.gate_up_proj.weight"]);
+        }
 
         using var ids = TinyModels.Ids(new long[,] { { 3, 17, 0, 31, 9, 44, 12, 5 } });
         using var a = pruned.call(ids);

@@ -22,6 +22,16 @@ internal static class PruningFixtures
         string p = $"model.layers.{layer}.";
         bool QueryKept(int row) => keptKvHeads.Contains(row / d / g);
         bool KvKept(int row) => keptKvHeads.Contains(row / d);
+        if (spec.FusedProjections)
+        {
+            // Phi-3: q rows, then k rows, then v rows in qkv_proj; gate rows, then up rows in gate_up_proj.
+            int q = spec.NumHeads * d, kv = spec.NumKvHeads * d, i = spec.IntermediateSize;
+            ZeroRows(checkpoint.Data(p + "self_attn.qkv_proj.weight"), h, r => r < q ? !QueryKept(r) : !KvKept((r - q) % kv));
+            ZeroColumns(checkpoint.Data(p + "self_attn.o_proj.weight"), q, c => !QueryKept(c));
+            ZeroRows(checkpoint.Data(p + "mlp.gate_up_proj.weight"), h, r => !keptChannels.Contains(r % i));
+            ZeroColumns(checkpoint.Data(p + "mlp.down_proj.weight"), i, c => !keptChannels.Contains(c));
+            return;
+        }
         ZeroRows(checkpoint.Data(p + "self_attn.q_proj.weight"), h, r => !QueryKept(r));
         ZeroRows(checkpoint.Data(p + "self_attn.k_proj.weight"), h, r => !KvKept(r));
         ZeroRows(checkpoint.Data(p + "self_attn.v_proj.weight"), h, r => !KvKept(r));

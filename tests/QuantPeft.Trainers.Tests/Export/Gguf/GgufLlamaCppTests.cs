@@ -170,6 +170,107 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
             Assert.True(Math.Abs(ppl[quant] / ppl[GgufQuantType.F16] - 1) <= 0.05, $"{quant}: perplexity {ppl[quant]} vs f16 {ppl[GgufQuantType.F16]}");
     }
 
+    [Theory]
+    // Original context 512 above llama.cpp's 256: the short factors in both; 16 below it (and below the text's length): the
+    // long ones in both; a window of at least the context (Phi-3-mini-128k's 262,144 over 131,072) changes nothing.
+    [InlineData(512, null)]
+    [InlineData(16, null)]
+    [InlineData(16, 2048)]
+    public void Phi3WithPartialRotaryAndLongropeAgreesWithLlamaCpp(int originalContext, int? window)
+    {
+        using var dir = new TempDir();
+        string json = GgufFixtures.BpeTokenizerJson(120, null);
+        // head_dim 64 with 3/4 rotated: 48 dims, 24 factors per list.
+        var spec = GgufFixtures.Spec("phi3", 256, 512, 4, 2, GgufFixtures.VocabSizeOf(json)) with
+        {
+            RmsNormEps = 1e-5, PartialRotaryFactor = 0.75, MaxPositionEmbeddings = 1024, SlidingWindow = window,
+            RopeScaling = new RopeScaling("longrope", 1024.0 / originalContext, OriginalMaxPositionEmbeddings: originalContext)
+            {
+                ShortFactor = Enumerable.Range(0, 24).Select(i => 1.0 + 0.1 * i).ToArray(),
+                LongFactor = Enumerable.Range(0, 24).Select(i => 1.0 + 2.0 * i).ToArray(),
+            },
+        };
+        string folder = GgufFixtures.WriteModel(spec, dir.File("model"), GgufFixtures.BpeFiles(json));
+        var tokenizer = ModelFolder.ReadTokenizer(folder);
+        int[] ids = [tokenizer.BosId!.Value, .. tokenizer.Encode(GgufFixtures.Multilingual)];
+        Assert.True(ids.Length > 32, $"{ids.Length} tokens");
+        double[] reference = QuantPeftLogProbs(folder, ids);
+        string gguf = dir.File("phi3-f16.gguf");
+        GgufExport.Write(folder, null, GgufQuantType.F16, gguf);
+        using var llama = LlamaCppModel.Load(gguf, 256);
+        Assert.Equal(ids, llama.Tokenize(GgufFixtures.Multilingual));
+        double delta = MeanAbsDiff(llama.LogProbs(ids), reference);
+        output.WriteLine($"phi3 (original context {originalContext}, window {window}): {ids.Length} tokens, mean |Δ log p| {delta:F5}");
+        Assert.True(delta <= 0.01, $"mean |Δ log p| {delta}");
+    }
+
+    [Fact]
+    public void Phi3TrainedLora_AsGgufLoraAndMerged_GivesQuantPeftsLogProbsInLlamaCpp()
+    {
+        // A tiny Phi-3 (half of each head rotated, longrope in its long regime: 63 tokens over an original 16) trained with
+        // LoRA on its fused projections; llama.cpp runs the adapter file on the base and the merged GGUF.
+        using var dir = new TempDir();
+        var spec = new ModelSpec
+        {
+            ModelType = "phi3", NumLayers = 2, HiddenSize = 32, IntermediateSize = 64, NumHeads = 2, NumKvHeads = 1,
+            VocabSize = ByteLevelTokenizer.Size, TieWordEmbeddings = true, MaxPositionEmbeddings = 64, RmsNormEps = 1e-5,
+            PartialRotaryFactor = 0.5,
+            RopeScaling = new RopeScaling("longrope", 4.0, OriginalMaxPositionEmbeddings: 16) { ShortFactor = [1.0, 1.5, 2.0, 3.0], LongFactor = [1.0, 2.0, 4.0, 8.0] },
+        };
+        string model = TinyRecipeFiles.WriteModel(spec, dir.File("model"));
+        var options = RecipeTests.Options(dir, model, steps: 8, trainRecords: 16) with
+        {
+            Method = TrainingMethod.Lora, Weights = WeightFormat.Bf16, Rank = 4, Alpha = 8, LearningRate = 5e-2,
+        };
+        string adapter = dir.File("adapter");
+        using (var recipe = new FinetuneRecipe(options))
+        {
+            recipe.Setup();
+            using (var log = new MetricsWriter(dir.File("metrics.jsonl"))) recipe.Train(log);
+            recipe.Save(adapter);
+        }
+        string baseFile = dir.File("base-f16.gguf"), loraFile = dir.File("adapter.gguf"), mergedFile = dir.File("merged-f16.gguf");
+        GgufExport.Write(model, null, GgufQuantType.F16, baseFile);
+        GgufExport.Write(model, adapter, GgufQuantType.F16, mergedFile);
+        var result = GgufLoraExport.Write(adapter, model, loraFile);
+        Assert.Equal(2 * 2 * 4, result.Tensors);   // A and B of qkv_proj, o_proj, gate_up_proj, down_proj in 2 layers
+        int[] ids = ByteIds(63);
+        double[] reference;
+        using (var loaded = GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.Float32))
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var logp = loaded.Model.forward(tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length])).to(ScalarType.Float64).log_softmax(-1)[0];
+            reference = logp.narrow(0, 0, ids.Length - 1).gather(1, tensor(ids.Skip(1).Select(i => (long)i).ToArray()).unsqueeze(1)).squeeze(1).data<double>().ToArray();
+        }
+        using var withLora = LlamaCppModel.Load(baseFile);
+        double[] baseOnly = withLora.LogProbs(ids);
+        withLora.UseLora(loraFile);
+        double[] lora = withLora.LogProbs(ids);
+        using var mergedModel = LlamaCppModel.Load(mergedFile);
+        double[] merged = mergedModel.LogProbs(ids);
+        double vsReference = MeanAbsDiff(lora, reference), mergedVsReference = MeanAbsDiff(merged, reference), effect = MeanAbsDiff(lora, baseOnly);
+        output.WriteLine($"phi3 gguf-lora: mean |Δ log p| vs QuantPeft {vsReference:F5}; merged f16 GGUF vs QuantPeft {mergedVsReference:F5}; adapter effect {effect:F4}");
+        Assert.True(effect > 0.1, $"the LoRA file changed log p by only {effect}");
+        Assert.True(vsReference <= 0.01, $"gguf-lora vs QuantPeft: {vsReference}");
+        Assert.True(mergedVsReference <= 0.01, $"merged vs QuantPeft: {mergedVsReference}");
+    }
+
+    [Fact]
+    public void Phi3WindowShorterThanTheContext_IsRefused_BecauseLlamaCppWouldNotApplyIt()
+    {
+        // Measured with this llama.cpp: a phi3 GGUF with sliding_window 8 gives the log-probs of the same model without a
+        // window (mean |Δ log p| 0.002) and differs from the windowed model by 1.85 on a 125-token text.
+        using var dir = new TempDir();
+        string json = GgufFixtures.BpeTokenizerJson(120, null);
+        var spec = GgufFixtures.Spec("phi3", 64, 128, 4, 2, GgufFixtures.VocabSizeOf(json)) with { SlidingWindow = 8 };
+        string folder = GgufFixtures.WriteModel(spec, dir.File("model"), GgufFixtures.BpeFiles(json));
+        string gguf = dir.File("phi3.gguf");
+        var e = Assert.Throws<ExportException>(() => GgufExport.Write(folder, null, GgufQuantType.F16, gguf));
+        Assert.Contains("sliding_window 8", e.Message);
+        Assert.False(File.Exists(gguf));
+    }
+
     [Fact]
     public void Greedy32TokensOfTheDemoModelAreTheSameInLlamaCppAndQuantPeft()
     {

@@ -38,13 +38,17 @@ def rms_norm(x, w, eps, unit_offset):
     return normed * ((1.0 + w) if unit_offset else w)
 
 
-def inverse_frequencies(theta, dim, scaling):
+def inverse_frequencies(theta, dim, scaling, seq_len=0):
     inv = np.array([1.0 / theta ** (2.0 * i / dim) for i in range(dim // 2)])
     inv = inv.astype(np.float32).astype(np.float64) if scaling is None else inv
     if scaling is None:
         return inv
-    kind = scaling["rope_type"]
-    if kind == "linear":
+    kind = scaling.get("rope_type") or scaling["type"]
+    if kind == "longrope":
+        # Phi-3: per-frequency divisors, the long list once the sequence is longer than the original context.
+        ext = scaling["long_factor"] if seq_len > scaling["original_max_position_embeddings"] else scaling["short_factor"]
+        out = inv / np.array(ext)
+    elif kind == "linear":
         out = inv / scaling["factor"]
     elif kind == "llama3":
         factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
@@ -65,14 +69,17 @@ def inverse_frequencies(theta, dim, scaling):
     return out.astype(np.float32).astype(np.float64)
 
 
-def rotate(x, inv):
-    # x (T, D); pairs (i, i + D/2) share angle pos * inv[i]
+def rotate(x, inv, cos_sin_scale=1.0):
+    # x (T, D); the first R = 2 len(inv) dims rotate, pairs (i, i + R/2) sharing angle pos * inv[i]; the rest pass through.
     t, d = x.shape
+    r = 2 * len(inv)
     ang = np.outer(np.arange(t), inv)
-    cos, sin = np.cos(np.concatenate([ang, ang], 1)), np.sin(np.concatenate([ang, ang], 1))
-    half = d // 2
-    rot = np.concatenate([-x[:, half:], x[:, :half]], 1)
-    return x * cos + rot * sin
+    cos = np.cos(np.concatenate([ang, ang], 1)) * cos_sin_scale
+    sin = np.sin(np.concatenate([ang, ang], 1)) * cos_sin_scale
+    xr, rest = x[:, :r], x[:, r:]
+    half = r // 2
+    rot = np.concatenate([-xr[:, half:], xr[:, :half]], 1)
+    return np.concatenate([xr * cos + rot * sin, rest], 1)
 
 
 def gelu_tanh(x):
@@ -84,8 +91,9 @@ def silu(x):
 
 
 class Family:
-    def __init__(self, name, config, tied, qk_norm=False, gemma=False, qkv_bias=False):
+    def __init__(self, name, config, tied, qk_norm=False, gemma=False, qkv_bias=False, fused=False):
         self.name, self.config, self.tied, self.qk_norm, self.gemma, self.qkv_bias = name, config, tied, qk_norm, gemma, qkv_bias
+        self.fused = fused
 
     def head_dim(self):
         c = self.config
@@ -127,6 +135,12 @@ class Family:
             t[p + "mlp.gate_proj.weight"] = mat(inter, h)
             t[p + "mlp.up_proj.weight"] = mat(inter, h)
             t[p + "mlp.down_proj.weight"] = mat(h, inter)
+            if self.fused:
+                # Phi-3 stores q, k, v stacked by rows in qkv_proj and gate above up in gate_up_proj.
+                parts = [t.pop(p + f"self_attn.{n}_proj.weight") for n in "qkv"]
+                t[p + "self_attn.qkv_proj.weight"] = np.concatenate(parts, 0)
+                parts = [t.pop(p + f"mlp.{n}_proj.weight") for n in ("gate", "up")]
+                t[p + "mlp.gate_up_proj.weight"] = np.concatenate(parts, 0)
         t["model.norm.weight"] = norm(h)
         if not self.tied:
             t["lm_head.weight"] = mat(v, h)
@@ -142,8 +156,25 @@ class Family:
         g = self.gemma
         scale = (c["query_pre_attn_scalar"] if g else d) ** -0.5
         attn_cap = c.get("attn_logit_softcapping") if g else None
-        global_inv = inverse_frequencies(c.get("rope_theta", 10000.0), d, c.get("rope_scaling"))
+        rot_dim = int(d * c.get("partial_rotary_factor", 1.0))
+        scaling = c.get("rope_scaling")
+        cos_sin_scale = 1.0
+        if scaling is not None and scaling.get("type") == "longrope":
+            scaling = dict(scaling, original_max_position_embeddings=c["original_max_position_embeddings"])
+            s_factor = c["max_position_embeddings"] / c["original_max_position_embeddings"]
+            cos_sin_scale = math.sqrt(1 + math.log(s_factor) / math.log(c["original_max_position_embeddings"])) if s_factor > 1 else 1.0
+        global_inv = inverse_frequencies(c.get("rope_theta", 10000.0), rot_dim, scaling, seq_len=len(ids))
         local_inv = inverse_frequencies(c["rope_local_base_freq"], d, None) if "rope_local_base_freq" in c else global_inv
+        if self.fused:
+            w = dict(w)
+            for l in range(c["num_hidden_layers"]):
+                p = f"model.layers.{l}."
+                qkv, gu = w.pop(p + "self_attn.qkv_proj.weight"), w.pop(p + "mlp.gate_up_proj.weight")
+                w[p + "self_attn.q_proj.weight"] = qkv[:nq * d]
+                w[p + "self_attn.k_proj.weight"] = qkv[nq * d:(nq + nkv) * d]
+                w[p + "self_attn.v_proj.weight"] = qkv[(nq + nkv) * d:]
+                w[p + "mlp.gate_proj.weight"] = gu[:c["intermediate_size"]]
+                w[p + "mlp.up_proj.weight"] = gu[c["intermediate_size"]:]
         x = w["model.embed_tokens.weight"][ids]
         if g:
             x = x * math.sqrt(h)
@@ -165,7 +196,7 @@ class Family:
                 if self.qk_norm:
                     qh = rms_norm(qh, w[p + "self_attn.q_norm.weight"], eps, g)
                     kh = rms_norm(kh, w[p + "self_attn.k_norm.weight"], eps, g)
-                qh, kh = rotate(qh, inv), rotate(kh, inv)
+                qh, kh = rotate(qh, inv, cos_sin_scale), rotate(kh, inv, cos_sin_scale)
                 s = (qh @ kh.T) * scale
                 if attn_cap is not None:
                     s = np.tanh(s / attn_cap) * attn_cap
@@ -232,6 +263,18 @@ FAMILIES = [
                           tie_word_embeddings=True,
                           layer_types=["sliding_attention", "sliding_attention", "full_attention"]),
            tied=True, qk_norm=True, gemma=True),
+]
+
+# Phi-3: fused qkv_proj / gate_up_proj, 3/4 of each 8-wide head rotated (as Phi-4-mini), longrope with made-up factors.
+PHI3 = dict(BASE, model_type="phi3", architectures=["Phi3ForCausalLM"], hidden_size=32, num_attention_heads=4,
+            num_key_value_heads=2, num_hidden_layers=2, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
+            partial_rotary_factor=0.75, embd_pdrop=0.0, resid_pdrop=0.0, hidden_act="silu",
+            rope_scaling=dict(type="longrope", short_factor=[1.0, 1.25, 2.5], long_factor=[1.5, 4.0, 9.0]))
+FAMILIES += [
+    # The 10-token rows fit the original context of 16: short factors, cos/sin × √(1 + ln 4 / ln 16).
+    Family("phi3", dict(PHI3, original_max_position_embeddings=16, sliding_window=None), tied=False, fused=True),
+    # The rows exceed the original context of 8: long factors, × √(1 + ln 8 / ln 8); every layer windowed to 6 keys.
+    Family("phi3-long", dict(PHI3, original_max_position_embeddings=8, sliding_window=6), tied=False, fused=True),
 ]
 
 
