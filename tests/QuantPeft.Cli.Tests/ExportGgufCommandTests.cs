@@ -68,6 +68,8 @@ public class ExportGgufCommandTests
         "error: config.json: model_type 'gemma2': query_pre_attn_scalar 10 differs from the 12")]
     [InlineData("gemma3", """{"architectures": ["Gemma3ForCausalLM"], "head_dim": 12, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 16, "intermediate_size": 24, "layer_types": ["sliding_attention", "sliding_attention", "full_attention"], "max_position_embeddings": 64, "model_type": "gemma3_text", "num_attention_heads": 4, "num_hidden_layers": 3, "num_key_value_heads": 2, "query_pre_attn_scalar": 12, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0, "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "rope_theta": 1000000.0, "sliding_window": 4, "tie_word_embeddings": true, "vocab_size": 48}""",
         "error: config.json: model_type 'gemma3_text': layer_types [sliding, sliding, full]")]
+    [InlineData("gemma2-nowindow", """{"architectures": ["Gemma2ForCausalLM"], "head_dim": 12, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 16, "intermediate_size": 24, "max_position_embeddings": 64, "model_type": "gemma2", "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2, "query_pre_attn_scalar": 12, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": null, "tie_word_embeddings": true, "vocab_size": 48}""",
+        "error: config.json: model_type 'gemma2': no sliding_window")]
     public void GemmaConfigsThatLlamaCppWouldReadOtherwiseAreRefused(string name, string config, string message)
     {
         using var dir = new TempFolder();

@@ -50,7 +50,7 @@ public static class GgufModelLayout
         if (arch is "gemma2" or "gemma3")
         {
             bool is27B = spec.NumLayers == (arch == "gemma2" ? 46 : 62);
-            double scaleDim = is27B ? spec.HiddenSize / spec.NumHeads : spec.HeadDim;
+            int scaleDim = is27B ? spec.HiddenSize / spec.NumHeads : spec.HeadDim;
             if (spec.QueryPreAttnScalar is double q && q != scaleDim)
                 return $"query_pre_attn_scalar {q} differs from the {scaleDim} llama.cpp scales attention by at {spec.NumLayers} layers";
             if (!spec.TieWordEmbeddings) return "an untied lm_head (llama.cpp's Gemma reads the embedding as the output)";
@@ -60,9 +60,9 @@ public static class GgufModelLayout
                     $"(llama.cpp's {arch} makes every {every}th layer full and the others sliding)";
         }
         if (arch == "gemma2" && spec.RopeScaling is not null) return "rope_scaling (llama.cpp's gemma2 has none)";
+        if (arch is "gemma2" or "gemma3" && spec.SlidingWindow is null) return $"no sliding_window (llama.cpp's {arch} has local layers)";
         if (arch == "gemma3")
         {
-            if (spec.SlidingWindow is null) return "no sliding_window (llama.cpp's gemma3 requires one)";
             if (spec.RopeLocalTheta is double local && local != 10000) return $"rope_local_base_freq {local} (llama.cpp's gemma3 uses 10000)";
             if (spec.AttnLogitSoftcap is not null || spec.FinalLogitSoftcap is not null) return "logit soft-capping (llama.cpp's gemma3 has none)";
         }
