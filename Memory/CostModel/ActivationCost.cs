@@ -26,8 +26,9 @@ public readonly record struct ActivationBytes(long Saved, long Recompute, long G
 /// derived tensor by tensor from its forward (see docs/planner.md, "Activations"):
 /// <list type="bullet">
 /// <item>each RMSNorm keeps its input (fp32 when it upcasts: 4h bytes; else 2h), and its bf16 output only when its weight trains;</item>
-/// <item>a linear keeps its input only when its weight trains, when it carries an adapter, or when a quantized
-/// implementation keeps it anyway (bitsandbytes); q/k/v share one input, gate/up share one;</item>
+/// <item>a linear keeps its input only when its weight trains, when it carries an adapter in the compute dtype (an f32
+/// adapter keeps its own f32 copy instead), or when a quantized implementation keeps it anyway (bitsandbytes); q/k/v
+/// share one input, gate/up share one;</item>
 /// <item>fused attention keeps q, k, v (k and v at the KV width), its output and a float32 log-sum-exp per head;
 /// eager attention keeps q, k and v repeated to all heads, and per head the s×s probabilities in fp32
 /// (softmax output) and bf16 (input of the second matmul): 6·a·s bytes per token;</item>
@@ -112,7 +113,11 @@ public static class ActivationCost
         bool trained = set.TrainedLayers.Contains(layer);
         bool compiled = settings.Compiled;
         int normBytes = settings.NormKeepsF32Input && !compiled ? 4 : 2;
-        bool keepsInput(LinearModule m) => trained || HasAdapter(s, m) || (s.IsQuantized && settings.QuantizedLinearKeepsInput);
+        // A frozen base projection keeps nothing (autograd saves a matmul operand only for the other's gradient). An
+        // adapter in the compute dtype keeps the projection's own input for A's gradient; an f32 adapter keeps its f32
+        // copy instead (priced with the adapter), so the compute-dtype input is then kept only by a trained weight.
+        bool keepsInput(LinearModule m) => trained || (HasAdapter(s, m) && settings.AdapterBytes != 4)
+            || (s.IsQuantized && settings.QuantizedLinearKeepsInput);
 
         long bytes = 2 * (normBytes * h + (trained && !compiled ? 2 * h : 0)); // two RMSNorms
         if (keepsInput(LinearModule.Q) || keepsInput(LinearModule.K) || keepsInput(LinearModule.V))

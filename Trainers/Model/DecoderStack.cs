@@ -47,6 +47,12 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     /// <summary>Whether blocks run through <see cref="BlockCheckpoint"/> when gradients are recorded.</summary>
     public bool GradientCheckpointing { get; set; }
 
+    /// <summary>
+    /// When set (CPU training), the freed bytes the C heap may keep resident between decoder blocks before they are
+    /// returned to the kernel (<see cref="HeapRetentionGuard"/>); null leaves the heap alone.
+    /// </summary>
+    public long? HeapRetentionLimit { get; set; }
+
     /// <summary>input ids (B, T) int64 → final-norm hidden states (B, T, H).</summary>
     /// <exception cref="ModelException">T exceeds <c>max_position_embeddings</c>.</exception>
     public override Tensor forward(Tensor inputIds)
@@ -72,6 +78,7 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
         {
             var (c, s) = _usesLocalRope[layer.Index] ? (localCos, localSin) : (cos, sin);
             h = checkpoint ? BlockCheckpoint.Run(layer, h, c, s) : layer.call(h, c, s);
+            if (HeapRetentionLimit is { } limit && is_grad_enabled()) h = HeapRetentionGuard.Apply(h, limit);
         }
         return _norm.call(h).MoveToOuterDisposeScope();
     }

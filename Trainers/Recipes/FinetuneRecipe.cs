@@ -329,6 +329,22 @@ public sealed partial class FinetuneRecipe : IDisposable
     };
 
     /// <summary>
+    /// Environment variable that turns the CPU heap guard between decoder blocks off (<c>off</c>), for comparing its
+    /// speed; the measured peak then includes whatever freed memory glibc keeps. Pinned heap thresholds
+    /// (<c>QPEFT_NATIVE_HEAP=pinned</c>) make the guard unnecessary, so it is off under them too.
+    /// </summary>
+    public const string HeapGuardVariable = "QPEFT_HEAP_GUARD";
+
+    /// <summary>
+    /// The freed bytes the C heap may keep between decoder blocks on the CPU: the planner's fragmentation share of what
+    /// is live once the model, adapters and optimizer are set up, so that what the heap keeps above the live tensors
+    /// stays inside the share the plan prices of the (larger) step peak; at least 16 MiB, below which a trim would cost
+    /// more page faults than it saves.
+    /// </summary>
+    private static long HeapRetentionLimit() =>
+        Math.Max(16L << 20, (long)((NativeHeap.Read()?.LiveBytes ?? 0) * Budget.DefaultFragmentation));
+
+    /// <summary>
     /// Runs <see cref="FinetuneOptions.Steps"/> optimizer steps; every step is written to <paramref name="log"/> and
     /// reported to <paramref name="onStep"/>; eval loss every <see cref="FinetuneOptions.EvalEvery"/> steps.
     /// </summary>
@@ -339,6 +355,8 @@ public sealed partial class FinetuneRecipe : IDisposable
         int warmup = (int)Math.Round(_options.Steps * _options.WarmupRatio);
         var schedule = new WarmupCosineSchedule(_options.LearningRate, Math.Min(warmup, _options.Steps - 1), _options.Steps);
         _checkpointRoot = Path.GetDirectoryName(Path.GetFullPath(log.FilePath));
+        if (RunDevice.IsHost(Device) && !NativeHeap.IsConfigured && Environment.GetEnvironmentVariable(HeapGuardVariable) != "off")
+            model.Decoder.HeapRetentionLimit = HeapRetentionLimit();
         using var batches = EndlessBatches(data).GetEnumerator();
         model.train();
         for (int step = _startStep; step < _options.Steps; step++)

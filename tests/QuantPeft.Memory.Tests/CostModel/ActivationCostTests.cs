@@ -28,12 +28,13 @@ public sealed class ActivationCostTests
     [Fact]
     public void FrozenLinearsWithoutAdaptersKeepNoInput()
     {
-        // LoRA on q only: the norm inputs (64), q/k/v input (16), attention (56), gate, SiLU, up (96); QuantPeft's f32
-        // adapter keeps its own f32 copy of q's input (4·8) and A·x in f32 (4·r = 8).
+        // LoRA on q only: the norm inputs (64), attention (56), gate, SiLU, up (96); QuantPeft's f32 adapter keeps its
+        // own f32 copy of q's input (4·8) and A·x in f32 (4·r = 8), and nothing keeps the bf16 q/k/v input (2·8): the
+        // frozen base's matmul saves no operand for a weight that takes no gradient.
         var inv = ModelInventory.Build(Tiny);
         var s = Full with { Method = TrainingMethod.Lora, Rank = 2, Targets = TargetModules.Q };
         var set = TrainableSet.Build(inv, s);
-        Assert.Equal(64 + 16 + 56 + 96 + 40, ActivationCost.LayerBytesPerToken(inv, set, s, new Workload(16), CostSettings.QuantPeft, 0));
+        Assert.Equal(64 + 56 + 96 + 40, ActivationCost.LayerBytesPerToken(inv, set, s, new Workload(16), CostSettings.QuantPeft, 0));
     }
 
     [Fact]
@@ -127,14 +128,15 @@ public sealed class ActivationCostTests
     [Fact]
     public void F32AdaptersKeepTheirInputCopyPerProjection()
     {
-        // LoRA r=2 on q and down of the tiny shape (h = 8, intermediate 16): with bf16 adapters each keeps A·x (2·r);
-        // with f32 adapters each keeps its f32 input copy and A·x in f32: q 4·(8 + 2) = 40, down 4·(16 + 2) = 72.
+        // LoRA r=2 on q and down of the tiny shape (h = 8, intermediate 16): bf16 adapters keep A·x (2·r) and their
+        // projection's bf16 input for A's gradient (q/k/v's 2·8, down's 2·16); f32 adapters keep their f32 input copy
+        // and A·x in f32 instead, q 4·(8 + 2) = 40, down 4·(16 + 2) = 72, and the bf16 inputs are then kept by nothing.
         var inv = ModelInventory.Build(Tiny);
         var s = Full with { Method = TrainingMethod.Lora, Rank = 2, Targets = TargetModules.Q | TargetModules.Down };
         var set = TrainableSet.Build(inv, s);
         var w = new Workload(16);
         long bf16 = ActivationCost.LayerBytesPerToken(inv, set, s, w, CostSettings.PyTorch, 0);
         long f32 = ActivationCost.LayerBytesPerToken(inv, set, s, w, CostSettings.PyTorch with { AdapterBytes = 4 }, 0);
-        Assert.Equal(40 + 72 - 2 * (2 * 2), f32 - bf16);
+        Assert.Equal(40 + 72 - 2 * (2 * 2) - 2 * 8 - 2 * 16, f32 - bf16);
     }
 }
