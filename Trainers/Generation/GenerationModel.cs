@@ -41,8 +41,18 @@ public sealed class GenerationModel : IDisposable
     /// <param name="doubleQuant">Double-quantized 4-bit block scales, as training's <c>--double-quant</c>.</param>
     /// <exception cref="ExportException">The adapter does not fit the model, or a VeRA/OSoRA adapter on a 4-bit base.</exception>
     /// <param name="device">Where the model lives (<c>cpu</c>, <c>cuda:N</c>); the weights stream from the host as in training.</param>
-    public static GenerationModel Load(string model, string? adapterFolder, BaseWeightFormat weights, ScalarType computeDType, bool doubleQuant = false, string device = "cpu")
+    /// <param name="lqLoraBits">An LQ-LoRA run's <c>--weights lq-lora:BITS</c>: the base is rebuilt as training built it and the
+    /// adapter's trained factors sit on it (<see cref="LqLoraRunModel"/>); <paramref name="weights"/> is then unused.</param>
+    public static GenerationModel Load(string model, string? adapterFolder, BaseWeightFormat weights, ScalarType computeDType, bool doubleQuant = false, string device = "cpu",
+        double? lqLoraBits = null)
     {
+        if (lqLoraBits is double bits)
+        {
+            if (adapterFolder is null) throw new ExportException($"--weights lq-lora:{bits}: needs --adapter, the LQ-LoRA run whose base it rebuilds");
+            var tokenizerOfRun = ModelFolder.ReadTokenizer(model);
+            var lq = LqLoraRunModel.Load(model, adapterFolder, bits, new DecoderOptions { ComputeDType = computeDType, Device = TorchSharp.torch.device(device) });
+            return new GenerationModel(lq, tokenizerOfRun, model);
+        }
         var spec = ModelFolder.ReadSpec(model);
         var tokenizer = ModelFolder.ReadTokenizer(model);
         IExportableAdapter? adapter = adapterFolder is null ? null : ExportableAdapters.Open(adapterFolder);

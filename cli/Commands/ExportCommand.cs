@@ -23,7 +23,7 @@ internal static class ExportCommand
         var maxShard = new Option<string>("--max-shard-size") { Description = "Largest weights file of a merged model, e.g. 5GB, 500MB, 2GiB or bytes", DefaultValueFactory = _ => "5GB" };
         var format = new Option<string>("--format") { Description = "safetensors (a Hugging Face folder or PEFT adapter), gguf (one llama.cpp file) or gguf-lora (a llama.cpp LoRA adapter)", DefaultValueFactory = _ => "safetensors" };
         var quant = new Option<string>("--quant") { Description = $"GGUF matrix type: {string.Join(", ", GgufQuantTypes.Names)}", DefaultValueFactory = _ => "f16" };
-        var onto = new Option<string>("--merge-onto") { Description = "original: merge into the checkpoint's weights; dequantized: into the 4-bit base a QLoRA adapter was trained on (--base-weights, --double-quant)", DefaultValueFactory = _ => "original" };
+        var onto = new Option<string>("--merge-onto") { Description = "auto: a 4-bit run's adapter into its dequantized training base (from the run's plan.json), anything else into the original weights; original: the checkpoint's weights; dequantized: the 4-bit base given by --base-weights, --double-quant", DefaultValueFactory = _ => "auto" };
         var baseWeights = new Option<string>("--base-weights") { Description = "With --merge-onto dequantized: the 4-bit format of the training base, nf4 or fp4", DefaultValueFactory = _ => "nf4" };
         var doubleQuant = new Option<bool>("--double-quant") { Description = "With --merge-onto dequantized: the training base had double-quantized block scales" };
         var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty), or the .gguf file" };
@@ -40,6 +40,7 @@ internal static class ExportCommand
             string? adapterArg = parse.GetValue(adapter);
             MergeBase? mergeBase = parse.GetValue(onto) switch
             {
+                "auto" => adapterArg is null ? null : RunTrainingBase.Find(adapterArg),
                 "original" => null,
                 "dequantized" => new MergeBase(parse.GetValue(baseWeights) switch
                 {
@@ -47,8 +48,11 @@ internal static class ExportCommand
                     "fp4" => QuantPeft.Quant.Torch.FourBitFormat.Fp4,
                     var w => throw new QuantPeftException($"--base-weights: expected nf4 or fp4, found '{w}'"),
                 }, parse.GetValue(doubleQuant)),
-                var o => throw new QuantPeftException($"--merge-onto: expected original or dequantized, found '{o}'"),
+                var o => throw new QuantPeftException($"--merge-onto: expected auto, original or dequantized, found '{o}'"),
             };
+            if (adapterArg is not null && parse.GetValue(format) != "gguf-lora" && (parse.GetValue(merge) || parse.GetValue(format) == "gguf"))
+                Console.WriteLine(mergeBase is null ? "merge onto: the original weights"
+                    : $"merge onto: the dequantized {(mergeBase.Format == QuantPeft.Quant.Torch.FourBitFormat.Nf4 ? "nf4" : "fp4")} base{(mergeBase.DoubleQuant ? " (double quant)" : "")}, as trained");
             switch (parse.GetValue(format))
             {
                 case "gguf":

@@ -16,7 +16,7 @@ internal sealed class GenerationFlags
 {
     public Argument<string> Model { get; } = new("model") { Description = "Model folder (config.json, safetensors, tokenizer) or synthetic:NAME" };
     public Option<string?> Adapter { get; } = new("--adapter") { Description = "A PEFT adapter folder or a run folder (its adapter/)" };
-    public Option<string> Weights { get; } = new("--weights") { Description = "Base format: bf16 (dense), nf4 or fp4 (4-bit, as QLoRA training)", DefaultValueFactory = _ => "bf16" };
+    public Option<string> Weights { get; } = new("--weights") { Description = "Base format: bf16 (dense), nf4 or fp4 (4-bit, as QLoRA training), or lq-lora:BITS (an LQ-LoRA run's base, rebuilt as training built it)", DefaultValueFactory = _ => "bf16" };
     public Option<bool> DoubleQuant { get; } = new("--double-quant") { Description = "Double-quantized 4-bit block scales (as training's --double-quant)" };
     public Option<int> MaxNewTokens { get; } = new("--max-new-tokens") { Description = "Most tokens generated per answer", DefaultValueFactory = _ => 256 };
     public Option<double> Temperature { get; } = new("--temperature") { Description = "0: greedy and deterministic; otherwise sample at this temperature", DefaultValueFactory = _ => 0 };
@@ -51,19 +51,28 @@ internal sealed class GenerationFlags
     public GenerationModel Load(ParseResult parse)
     {
         string? adapter = parse.GetValue(Adapter);
-        BaseWeightFormat weights;
+        BaseWeightFormat weights = BaseWeightFormat.Bf16;
+        double? lqLoraBits = null;
+        string weightsText = parse.GetValue(Weights)!;
         try
         {
-            weights = BaseWeights.Parse(parse.GetValue(Weights)!);
+            if (weightsText.Trim().StartsWith("lq-lora:", StringComparison.OrdinalIgnoreCase))
+                lqLoraBits = QuantPeft.Memory.Planning.Knob.ParseWeights(weightsText).Bits;
+            else
+                weights = BaseWeights.Parse(weightsText);
         }
         catch (AdapterException e)
+        {
+            throw new QuantPeftException(e.Message);
+        }
+        catch (QuantPeft.Memory.Planning.PlanningException e)
         {
             throw new QuantPeftException(e.Message);
         }
         try
         {
             return GenerationModel.Load(parse.GetValue(Model)!, adapter is null ? null : PeftAdapterCopy.ResolveAdapter(adapter), weights,
-                ScalarType.Float32, parse.GetValue(DoubleQuant), RunDevice.Resolve(parse.GetValue(Device)!));
+                ScalarType.Float32, parse.GetValue(DoubleQuant), RunDevice.Resolve(parse.GetValue(Device)!), lqLoraBits);
         }
         catch (QuantPeft.Trainers.Model.ModelException e)
         {

@@ -59,4 +59,29 @@ public class ExportGgufCommandTests
         Assert.Equal("keep", File.ReadAllText(file));
         Assert.Single(Directory.GetFileSystemEntries(dir.Path));
     }
+
+    // Gemma configs llama.cpp would run with other attention than they were trained with: it scales Gemma's attention by
+    // head_dim (hidden / heads at 27B) whatever query_pre_attn_scalar says, and fixes which layers are local (every
+    // other one in gemma2, five of six in gemma3). Both configs are the tiny family fixtures' (make_families.py).
+    [Theory]
+    [InlineData("gemma2", """{"architectures": ["Gemma2ForCausalLM"], "attn_logit_softcapping": 2.0, "final_logit_softcapping": 3.0, "head_dim": 12, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 16, "intermediate_size": 24, "layer_types": ["sliding_attention", "full_attention"], "max_position_embeddings": 64, "model_type": "gemma2", "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2, "query_pre_attn_scalar": 10, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4, "tie_word_embeddings": true, "vocab_size": 48}""",
+        "error: config.json: model_type 'gemma2': query_pre_attn_scalar 10 differs from the 12")]
+    [InlineData("gemma3", """{"architectures": ["Gemma3ForCausalLM"], "head_dim": 12, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 16, "intermediate_size": 24, "layer_types": ["sliding_attention", "sliding_attention", "full_attention"], "max_position_embeddings": 64, "model_type": "gemma3_text", "num_attention_heads": 4, "num_hidden_layers": 3, "num_key_value_heads": 2, "query_pre_attn_scalar": 12, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0, "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "rope_theta": 1000000.0, "sliding_window": 4, "tie_word_embeddings": true, "vocab_size": 48}""",
+        "error: config.json: model_type 'gemma3_text': layer_types [sliding, sliding, full]")]
+    [InlineData("gemma2-nowindow", """{"architectures": ["Gemma2ForCausalLM"], "head_dim": 12, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 16, "intermediate_size": 24, "max_position_embeddings": 64, "model_type": "gemma2", "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2, "query_pre_attn_scalar": 12, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": null, "tie_word_embeddings": true, "vocab_size": 48}""",
+        "error: config.json: model_type 'gemma2': no sliding_window")]
+    public void GemmaConfigsThatLlamaCppWouldReadOtherwiseAreRefused(string name, string config, string message)
+    {
+        using var dir = new TempFolder();
+        string model = Path.Combine(dir.Path, name);
+        Directory.CreateDirectory(model);
+        File.WriteAllText(Path.Combine(model, "config.json"), config);
+        byte[] header = "{}"u8.ToArray();   // a weights file with no tensors: the refusal comes before any weight is read
+        File.WriteAllBytes(Path.Combine(model, "model.safetensors"), [.. BitConverter.GetBytes((long)header.Length), .. header]);
+        string file = Path.Combine(dir.Path, "out", $"{name}.gguf");
+        var r = CliHarness.Run("export", "--model", model, "--format", "gguf", "-o", file);
+        Assert.Equal(1, r.Exit);
+        Assert.StartsWith(message, r.Err);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "out")));
+    }
 }

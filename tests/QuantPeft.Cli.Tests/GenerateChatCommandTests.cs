@@ -42,6 +42,8 @@ public class GenerateChatCommandTests
     [InlineData("--top-p", "0", "--top-p")]
     [InlineData("--max-new-tokens", "0", "--max-new-tokens")]
     [InlineData("--weights", "int3", "--weights")]
+    [InlineData("--weights", "lq-lora:x", "--weights")]
+    [InlineData("--weights", "lq-lora:3", "--weights lq-lora:3: needs --adapter")]
     public void BadFlagsExitOneNamingTheFlag(string flag, string value, string named)
     {
         var r = CliHarness.Run("generate", CliHarness.DemoModel(), "--prompt", "x", flag, value);

@@ -147,13 +147,14 @@ public static class GgufExport
         }
         foreach (var t in specs)
         {
-            string name = GgufModelLayout.TensorName(t.Name) ?? throw new ExportException($"tensor '{t.Name}' has no llama.cpp name");
+            string name = GgufModelLayout.TensorName(spec, t.Name) ?? throw new ExportException($"tensor '{t.Name}' has no llama.cpp name");
             GgmlType type = t.Shape.Length == 1 ? GgmlType.F32
                 : t.Shape[^1] % GgmlTypes.BlockElements(matrixType) == 0 ? matrixType : GgmlType.F16;
             int heads = GgufModelLayout.PermutedHeads(spec, t.Name);
+            float offset = GgufModelLayout.NormOffset(spec, t.Name);
             tensors.Add(new GgufTensor(name, t.Shape.Reverse().ToArray(), type, stream =>
             {
-                WriteTensor(stream, read(t.Name), type, heads, t);
+                WriteTensor(stream, read(t.Name), type, heads, offset, t);
                 onTensor?.Invoke(++done, total, name);
             }));
         }
@@ -181,7 +182,7 @@ public static class GgufExport
         _ => 0,
     };
 
-    private static void WriteTensor(Stream stream, Tensor value, GgmlType type, int permutedHeads, TensorSpec spec)
+    private static void WriteTensor(Stream stream, Tensor value, GgmlType type, int permutedHeads, float offset, TensorSpec spec)
     {
         using var scope = NewDisposeScope();
         using var owned = value;
@@ -203,6 +204,7 @@ public static class GgufExport
             long n = Math.Min(chunkRows, r - start);
             using var chunk = rows.narrow(0, start, n).to(ScalarType.Float32).cpu().contiguous();
             var values = MemoryMarshal.Cast<byte, float>(chunk.bytes);
+            if (offset != 0) for (int i = 0; i < values.Length; i++) values[i] += offset;   // in float32, as the norm computes
             int length = (int)GgmlTypes.ByteLength(type, values.Length);
             if (buffer.Length < length) buffer = new byte[length];
             GgmlBlockEncoder.Encode(values, type, buffer.AsSpan(0, length));

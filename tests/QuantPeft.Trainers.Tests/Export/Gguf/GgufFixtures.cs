@@ -135,8 +135,38 @@ internal static class GgufFixtures
     };
 
     /// <summary>
+    /// A 256-wide model (rows of 256, so the k-quants apply) of each GGUF family, shaped as its published configs are:
+    /// <c>llama-3.2</c> with tied embeddings and llama3 rope scaling; <c>qwen3</c> with q/k norms and an explicit head_dim;
+    /// <c>gemma2</c> with soft-caps, a 16-token window on every other layer and query_pre_attn_scalar = head_dim (as its
+    /// 2B and 9B); <c>gemma3</c> with q/k norms, six layers (five local, one global), a local RoPE base of 10000 and linear
+    /// scaling of the global one; <c>mistral-window</c> with a 112-token window on every layer and a Nemo-style explicit
+    /// head_dim. The Gemma windows are far shorter than the test text, so a file whose attention ignores them disagrees.
+    /// </summary>
+    public static ModelSpec FamilySpec(string family, int vocab) => family switch
+    {
+        "llama" or "qwen2" => Spec(family, 256, 512, 4, 2, vocab, tied: family == "qwen2"),
+        "llama-3.2" => Spec("llama", 256, 512, 4, 2, vocab, tied: true) with
+        {
+            RopeTheta = 500000, RopeScaling = new RopeScaling("llama3", 32, 1, 4, 8192),
+        },
+        "qwen3" => Spec("qwen3", 256, 512, 4, 2, vocab, tied: true) with { AttentionBias = false, QkNorm = true, HeadDimOverride = 64, RopeTheta = 1000000 },
+        "gemma2" => Spec("gemma2", 256, 512, 4, 2, vocab, tied: true) with
+        {
+            HeadDimOverride = 64, QueryPreAttnScalar = 64, SlidingWindow = 16, GlobalLayerEvery = 2, AttnLogitSoftcap = 5, FinalLogitSoftcap = 8,
+        },
+        "gemma3" => Spec("gemma3_text", 256, 512, 4, 2, vocab, tied: true) with
+        {
+            NumLayers = 6, HeadDimOverride = 64, QueryPreAttnScalar = 64, SlidingWindow = 16, GlobalLayerEvery = 6, QkNorm = true,
+            RopeTheta = 1000000, RopeLocalTheta = 10000, RopeScaling = new RopeScaling("linear", 8),
+        },
+        "mistral-window" => Spec("mistral", 256, 512, 4, 2, vocab) with { HeadDimOverride = 128, SlidingWindow = 112, RopeTheta = 1000000 },
+        _ => throw new ArgumentException(family),
+    };
+
+    /// <summary>
     /// Writes a random-weight model (bf16 safetensors, as published checkpoints are; seeded) with the given tokenizer files into <paramref name="folder"/>.
-    /// The projections have std 1/√fan-in and the embedding and head std 2/√hidden, so the logits have a std of about 2:
+    /// The projections have std 1/√fan-in and the embedding and head std 2/√hidden (Gemma's embedding, which enters the
+    /// residual stream times √hidden and is also its head, 0.5/√hidden), so the logits have a std of about 2:
     /// far from uniform (a wrong tensor layout shows in the log-probabilities) but not so peaked that every miss costs
     /// tens of nats.
     /// </summary>
@@ -148,8 +178,9 @@ internal static class GgufFixtures
             using (no_grad())
                 foreach (var (name, p) in model.named_parameters())
                 {
-                    if (p.dim() == 2) nn.init.normal_(p, 0, (name.Contains("embed") || name.Contains("lm_head") ? 2.0 : 1.0) / Math.Sqrt(p.shape[1]));
+                    if (p.dim() == 2) nn.init.normal_(p, 0, (name.Contains("embed") || name.Contains("lm_head") ? (spec.GemmaStyle ? 0.5 : 2.0) : 1.0) / Math.Sqrt(p.shape[1]));
                     else if (name.EndsWith("bias", StringComparison.Ordinal)) nn.init.normal_(p, 0, 0.1);
+                    else if (spec.GemmaStyle) nn.init.uniform_(p, -0.2, 0.2);   // Gemma's norms scale by (1 + w)
                     else nn.init.uniform_(p, 0.8, 1.2);
                 }
             ModelFolder.SaveByteLevel(model, folder);
