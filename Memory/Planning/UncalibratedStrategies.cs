@@ -14,15 +14,17 @@ namespace QuantPeft.Memory.Planning;
 /// <param name="Cell">Where that error was measured (model, strategy, batch × seq, commit).</param>
 /// <param name="MinTokens">Tokens per micro-batch (b·s) from which it applies: the smallest failing cell's, when a smaller
 /// cell was measured within the target; 0 for every shape.</param>
-public sealed record UncalibratedStrategy(TrainingMethod Method, WeightFormat? Weights, DeviceKind DeviceKind, double MeasuredError, string Cell, long MinTokens = 0)
+/// <param name="Checkpointing">Whether it applies only with gradient checkpointing (true), only without (false), or either (null).</param>
+public sealed record UncalibratedStrategy(TrainingMethod Method, WeightFormat? Weights, DeviceKind DeviceKind, double MeasuredError, string Cell, long MinTokens = 0, bool? Checkpointing = null)
 {
     /// <summary>Whether <paramref name="s"/> at <paramref name="seq"/> tokens per row on <paramref name="kind"/> is of this kind.</summary>
     public bool Matches(Strategy s, int seq, DeviceKind kind) =>
-        s.Method == Method && kind == DeviceKind && (Weights is null || s.Weights == Weights) && (long)s.Batch * seq >= MinTokens;
+        s.Method == Method && kind == DeviceKind && (Weights is null || s.Weights == Weights) && (long)s.Batch * seq >= MinTokens
+        && (Checkpointing is null || s.Checkpointing == Checkpointing);
 
     /// <summary>Why it is left out, for reports.</summary>
     public string Describe() =>
-        $"{Knob.Name(Method)}{(Weights is { } w ? " " + Knob.Name(w) : "")} on {DeviceKind.ToString().ToLowerInvariant()}"
+        $"{Knob.Name(Method)}{(Weights is { } w ? " " + Knob.Name(w) : "")}{(Checkpointing is { } c ? (c ? " with" : " without") + " checkpointing" : "")} on {DeviceKind.ToString().ToLowerInvariant()}"
         + (MinTokens > 0 ? $" from {MinTokens} tokens per micro-batch" : "") + $": measured {MeasuredError * 100:+0.0;-0.0} % at {Cell}";
 }
 
@@ -42,7 +44,7 @@ public static class UncalibratedStrategies
     public static bool Excludes(IReadOnlyList<UncalibratedStrategy> entries, Strategy s, Workload workload, Constraints constraints, DeviceKind kind) =>
         constraints.Method is null && entries.Any(e => e.Matches(s, workload.Seq, kind));
 
-    /// <summary>Parses the JSON list (<c>{"entries": [{"method", "weights", "device_kind", "measured_error", "cell", "min_tokens"}]}</c>; weights and min_tokens optional).</summary>
+    /// <summary>Parses the JSON list (<c>{"entries": [{"method", "weights", "device_kind", "measured_error", "cell", "min_tokens", "checkpointing"}]}</c>; weights, min_tokens and checkpointing optional).</summary>
     /// <exception cref="PlanningException">A field is missing or names an unknown method, format or device kind (message names the entry and field).</exception>
     public static IReadOnlyList<UncalibratedStrategy> Parse(string json, string origin)
     {
@@ -66,7 +68,9 @@ public static class UncalibratedStrategies
             double error = e.TryGetProperty("measured_error", out JsonElement m) && m.ValueKind == JsonValueKind.Number
                 ? m.GetDouble() : throw new PlanningException($"{where}: missing number field 'measured_error'");
             long minTokens = e.TryGetProperty("min_tokens", out JsonElement t) && t.ValueKind == JsonValueKind.Number ? t.GetInt64() : 0;
-            list.Add(new UncalibratedStrategy(method, weights, kind, error, Field("cell"), minTokens));
+            bool? checkpointing = e.TryGetProperty("checkpointing", out JsonElement c) && c.ValueKind is JsonValueKind.True or JsonValueKind.False
+                ? c.GetBoolean() : null;
+            list.Add(new UncalibratedStrategy(method, weights, kind, error, Field("cell"), minTokens, checkpointing));
         }
         return list;
     }

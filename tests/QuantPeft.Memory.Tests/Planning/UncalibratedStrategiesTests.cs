@@ -36,6 +36,22 @@ public sealed class UncalibratedStrategiesTests
     }
 
     [Fact]
+    public void AnEntryForCheckpointedRunsLeavesTheSameMethodWithoutCheckpointingIn()
+    {
+        var spec = ModelPresets.Get("tinyllama-1.1b");
+        var open = new Constraints { Weights = WeightFormat.Nf4, Rank = 64, Batch = 1, Optimizer = OptimizerKind.AdamW };
+        var ckptOut = UncalibratedStrategies.Parse("""{"entries":[{"method":"dora","device_kind":"cpu","measured_error":-0.25,"cell":"t","checkpointing":true}]}""", "t.json");
+        TrainingPlan all = Planner.Plan(spec, new Workload(256), Cpu8, open, uncalibrated: []);
+        // The control: both kinds of DoRA candidate exist without the entry.
+        Assert.Contains(all.Candidates, c => c.Strategy.Method == TrainingMethod.Dora && c.Strategy.Checkpointing);
+        Assert.Contains(all.Candidates, c => c.Strategy.Method == TrainingMethod.Dora && !c.Strategy.Checkpointing);
+        TrainingPlan searched = Planner.Plan(spec, new Workload(256), Cpu8, open, uncalibrated: ckptOut);
+        Assert.DoesNotContain(searched.Candidates, c => c.Strategy.Method == TrainingMethod.Dora && c.Strategy.Checkpointing);
+        Assert.Contains(searched.Candidates, c => c.Strategy.Method == TrainingMethod.Dora && !c.Strategy.Checkpointing);
+        Assert.Equal("dora with checkpointing on cpu: measured -25.0 % at t", ckptOut[0].Describe());
+    }
+
+    [Fact]
     public void TheShippedListParsesAndAnEntryThatNamesNothingKnownIsRefused()
     {
         Assert.All(UncalibratedStrategies.Shipped, e => Assert.False(string.IsNullOrWhiteSpace(e.Cell)));
