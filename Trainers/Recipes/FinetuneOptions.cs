@@ -16,6 +16,13 @@ public sealed record FinetuneOptions
     /// <summary>A separate eval JSONL, or null to hold out <see cref="EvalFraction"/> of the training file.</summary>
     public string? EvalPath { get; init; }
 
+    /// <summary>
+    /// On the CPU, bound the freed memory the C heap keeps between decoder blocks (see <c>HeapRetentionGuard</c>), so the
+    /// measured peak stays inside the planned fragmentation share. The commands that train one run per process turn it
+    /// on; it trims process-wide, so code that trains several models at once in one process leaves it off.
+    /// </summary>
+    public bool HeapGuard { get; init; }
+
     /// <summary>The chat template by name (<c>default</c>, <c>chatml</c>, <c>llama3</c>) or <c>.jinja</c> path; null: the model folder's own.</summary>
     public string? ChatTemplate { get; init; }
 

@@ -198,7 +198,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         _optimizer = BuildOptimizer(_trainable);
         _trimAfterForward = RunDevice.IsHost(Device);
         // Set before the first evaluation: an evaluation's forward churns the same per-block transients as training's.
-        if (RunDevice.IsHost(Device) && !NativeHeap.IsConfigured && Environment.GetEnvironmentVariable(HeapGuardVariable) != "off")
+        if (_options.HeapGuard && RunDevice.IsHost(Device) && !NativeHeap.IsConfigured && Environment.GetEnvironmentVariable(HeapGuardVariable) != "off")
             _model.Decoder.HeapRetentionLimit = HeapRetentionLimit();
         _persistentGrads = RunDevice.IsHost(Device) && _options.Checkpointing
             && !FullParameterTraining.TrainsBaseWeights(_options.Method);

@@ -33,7 +33,7 @@ internal static class MeasuredTraining
         if (warmUpFailure is not null && kind != DeviceKind.Cuda)
             console.MarkupLine($"[yellow]warm-up step failed[/] ({Markup.Escape(warmUpFailure)}); the baseline holds libtorch only");
         using var probe = TrainingPeakProbe.Start(kind);
-        using (var recipe = new FinetuneRecipe(options))
+        using (var recipe = new FinetuneRecipe(options with { HeapGuard = true }))
         {
             recipe.Setup();
             probe.Mark("setup");
@@ -109,7 +109,7 @@ internal static class MeasuredTraining
                 ModelFolder = QuantPeft.Trainers.Recipes.SyntheticModel.Prefix + configPath, Steps = 1, SaveEvery = 0, ResumeFrom = null,
                 LisaLayers = Math.Min(options.LisaLayers, 2),
             };
-            using (var recipe = new FinetuneRecipe(warm))
+            using (var recipe = new FinetuneRecipe(warm with { HeapGuard = true }))
             {
                 recipe.Setup();
                 using var log = new MetricsWriter(Path.Combine(dir, "metrics.jsonl"));

@@ -150,7 +150,7 @@ internal static class TrainCommand
         plan ??= TrainPlanning.Price(options);
         RunPlanFile.Write(runFolder, plan, options);
         using var budget = RunBudget.Start(plan, runFolder);
-        using var recipe = new FinetuneRecipe(options);
+        using var recipe = new FinetuneRecipe(options with { HeapGuard = true });
         recipe.Setup();
         budget.Between(recipe, "eval before");
         console.MarkupLine($"[bold]model[/] {Markup.Escape(options.ModelFolder)}: {recipe.Spec!.ParameterCount:N0} parameters; base projections {Knob.Name(options.Weights, options.LqLoraBits)}"
