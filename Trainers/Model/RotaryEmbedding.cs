@@ -87,18 +87,7 @@ public static class RotaryEmbedding
         var inv = tensor(inverseFrequencies, dtype: ScalarType.Float32, device: device);
         var positions = ScalarOps.Arange(seqLen, ScalarType.Float32, device);
         var freqs = outer(positions, inv);                // (T, D/2)
-        var emb = cat([freqs, freqs], dim: -1);           // (T, D)
-        var cos = emb.cos();
-        var sin = emb.sin();
-        if (scale != 1.0)
-        {
-            // transformers multiplies the float32 tables by a Python float before casting.
-            cos = cos.Mul(scale);
-            sin = sin.Mul(scale);
-        }
-        cos = cos.to_type(dtype);
-        sin = sin.to_type(dtype);
-        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+        return Tables(cat([freqs, freqs], dim: -1), dtype, scale);   // (T, D)
     }
 
     /// <summary>
@@ -111,17 +100,21 @@ public static class RotaryEmbedding
         using var scope = NewDisposeScope();
         var inv = tensor(inverseFrequencies, dtype: ScalarType.Float32, device: positionIds.device);
         var freqs = positionIds.to_type(ScalarType.Float32).unsqueeze(-1).mul(inv);   // (B, T, D/2)
-        var emb = cat([freqs, freqs], dim: -1).unsqueeze(1);                           // (B, 1, T, D)
-        var cos = emb.cos();
-        var sin = emb.sin();
+        return Tables(cat([freqs, freqs], dim: -1).unsqueeze(1), dtype, scale);   // (B, 1, T, D)
+    }
+
+    // cos and sin of the float32 angles, scaled, then cast: transformers multiplies the float32 tables by a Python float
+    // before casting. Moved out of the caller's dispose scope.
+    private static (Tensor Cos, Tensor Sin) Tables(Tensor angles, ScalarType dtype, double scale)
+    {
+        var cos = angles.cos();
+        var sin = angles.sin();
         if (scale != 1.0)
         {
             cos = cos.Mul(scale);
             sin = sin.Mul(scale);
         }
-        cos = cos.to_type(dtype);
-        sin = sin.to_type(dtype);
-        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+        return (cos.to_type(dtype).MoveToOuterDisposeScope(), sin.to_type(dtype).MoveToOuterDisposeScope());
     }
 
     /// <summary>
