@@ -14,25 +14,9 @@ public static class PlanChart
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
-        var bars = new List<Bar>();
         var components = MemoryComponents.DeviceOrder;
-        for (int i = 0; i < candidates.Count; i++)
-        {
-            double running = 0;
-            for (int j = 0; j < components.Count; j++)
-            {
-                double v = candidates[i].Estimate.Device[components[j]] / GiB;
-                if (v <= 0) continue;
-                bars.Add(new Bar { Position = i, ValueBase = running, Value = running + v, FillColor = palette.GetColor(j) });
-                running += v;
-            }
-        }
-        plot.Add.Bars(bars);
-        for (int j = 0; j < components.Count; j++)
-        {
-            if (candidates.All(c => c.Estimate.Device[components[j]] == 0)) continue;
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = components[j].JsonName(), FillColor = palette.GetColor(j) });
-        }
+        StackedMemoryBars.Add(plot, palette, candidates.Count, components.Select(c => c.JsonName()).ToList(),
+            (i, j) => candidates[i].Estimate.Device[components[j]] / GiB);
         if (budgetBytes is { } budget)
         {
             var line = plot.Add.HorizontalLine(budget / GiB);
