@@ -7,6 +7,7 @@ namespace QuantPeft.Trainers.Tests.Model;
 /// The heap guard between decoder blocks must be invisible to the numbers: forward and every gradient stay
 /// bit-identical whether it trims at every boundary (limit 0) or is absent, with and without checkpointing.
 /// </summary>
+[Collection(nameof(QuantPeft.Trainers.Tests.Recipes.ExactReplay))]
 public class HeapRetentionGuardTests
 {
     private static readonly long[,] Batch = { { 3, 17, 0, 31, 9, 2, 2 }, { 5, 5, 22, 1, 30, 11, 7 } };

@@ -15,6 +15,7 @@ namespace QuantPeft.Trainers.Tests.Recipes;
 /// device, which every build has: tensors there have shapes and dtypes but no memory, so anything left on the CPU by a
 /// missing device argument shows up as a CPU tensor, and any host-only read of a device tensor fails.
 /// </summary>
+[Collection(nameof(QuantPeft.Trainers.Tests.Recipes.ExactReplay))]
 public class DevicePlacementTests
 {
     // Rows of 64 columns: every projection is block-aligned, so the 4-bit slab path (the one CUDA takes) runs.

@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Tests.Strategies;
 
+[Collection(nameof(QuantPeft.Trainers.Tests.Recipes.ExactReplay))]
 public class FullParameterTrainingTests
 {
     private static Optimizer Build(string name, CausalLm model)
