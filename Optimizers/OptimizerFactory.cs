@@ -1,4 +1,5 @@
 using QuantPeft.Memory.Paging;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers.GaLore;
 using QuantPeft.Optimizers.State;
 
@@ -7,11 +8,35 @@ namespace QuantPeft.Optimizers;
 /// <summary>Builds an <see cref="Optimizer"/> by name: the one place a name becomes rules, codec and allocator.</summary>
 public static class OptimizerFactory
 {
-    /// <summary>The names <see cref="Create"/> accepts.</summary>
-    public static IReadOnlyList<string> Names { get; } =
-        ["adamw", "adamw-8bit", "paged-adamw", "paged-adamw-8bit", "galore", "galore-8bit", "natural-galore"];
+    /// <summary>The names the string overload of <see cref="Create(string, IReadOnlyList{ParamGroup}, OptimizerBuildOptions?)"/> accepts: <see cref="Knob.OptimizerNames"/>.</summary>
+    public static IReadOnlyList<string> Names => Knob.OptimizerNames;
 
-    /// <summary>Creates the optimizer <paramref name="name"/> over <paramref name="groups"/>.</summary>
+    /// <summary>Whether <paramref name="kind"/> keeps its large state buffers in paged memory.</summary>
+    public static bool IsPaged(OptimizerKind kind) => kind is OptimizerKind.PagedAdamW or OptimizerKind.PagedAdamW8bit;
+
+    /// <summary>Whether <paramref name="kind"/> stores its moments as blockwise 8-bit codes.</summary>
+    public static bool IsEightBit(OptimizerKind kind) => kind is OptimizerKind.AdamW8bit or OptimizerKind.PagedAdamW8bit or OptimizerKind.Galore8bit;
+
+    /// <summary>Whether <paramref name="kind"/> projects 2-D gradients into a GaLore subspace.</summary>
+    public static bool IsGaLore(OptimizerKind kind) => kind is OptimizerKind.Galore or OptimizerKind.Galore8bit or OptimizerKind.NaturalGalore;
+
+    /// <summary>Creates the optimizer named <paramref name="name"/> (one of <see cref="Names"/>); see <see cref="Create(OptimizerKind, IReadOnlyList{ParamGroup}, OptimizerBuildOptions?)"/>.</summary>
+    /// <exception cref="OptimizerConfigException">Unknown name, or any reason the kind overload gives.</exception>
+    public static Optimizer Create(string name, IReadOnlyList<ParamGroup> groups, OptimizerBuildOptions? options = null)
+    {
+        OptimizerKind kind;
+        try
+        {
+            kind = Knob.ParseOptimizer(name ?? "");
+        }
+        catch (PlanningException)
+        {
+            throw new OptimizerConfigException($"unknown optimizer '{name}'; expected one of: {string.Join(", ", Names)}");
+        }
+        return Create(kind, groups, options);
+    }
+
+    /// <summary>Creates the optimizer <paramref name="kind"/> over <paramref name="groups"/>.</summary>
     /// <remarks>
     /// <c>adamw</c>/<c>paged-adamw</c>: PyTorch AdamW (decay before the step), dense states.
     /// <c>adamw-8bit</c>/<c>paged-adamw-8bit</c>: bitsandbytes AdamW8bit (decay after the step, 8-bit blockwise
@@ -19,23 +44,21 @@ public static class OptimizerFactory
     /// <see cref="ParamGroupOptions.GaLore"/> update their 2-D parameters in the GaLore subspace; every other
     /// parameter gets galore-torch's plain AdamW (decay after the step).
     /// </remarks>
-    /// <exception cref="OptimizerConfigException">Unknown name, duplicate parameter names, GaLore options on a
-    /// non-GaLore optimizer (or none on a GaLore one), rank larger than a matrix.</exception>
-    public static Optimizer Create(string name, IReadOnlyList<ParamGroup> groups, OptimizerBuildOptions? options = null)
+    /// <exception cref="OptimizerConfigException">Duplicate parameter names, GaLore options on a non-GaLore optimizer
+    /// (or none on a GaLore one), rank larger than a matrix.</exception>
+    public static Optimizer Create(OptimizerKind kind, IReadOnlyList<ParamGroup> groups, OptimizerBuildOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(groups);
         options ??= new OptimizerBuildOptions();
-        string kind = (name ?? "").Trim().ToLowerInvariant();
-        if (!Names.Contains(kind))
-            throw new OptimizerConfigException($"unknown optimizer '{name}'; expected one of: {string.Join(", ", Names)}");
+        string name = Knob.Name(kind);
         if (groups.Count == 0)
-            throw new OptimizerConfigException($"optimizer '{kind}': no parameter groups");
+            throw new OptimizerConfigException($"optimizer '{name}': no parameter groups");
         CheckUniqueNames(groups);
 
-        bool eightBit = kind.EndsWith("-8bit", StringComparison.Ordinal);
-        bool paged = kind.StartsWith("paged-", StringComparison.Ordinal);
-        bool galore = kind.Contains("galore", StringComparison.Ordinal);
-        bool natural = kind == "natural-galore";
+        bool eightBit = IsEightBit(kind);
+        bool paged = IsPaged(kind);
+        bool galore = IsGaLore(kind);
+        bool natural = kind == OptimizerKind.NaturalGalore;
         CheckGaLoreGroups(kind, groups, galore);
 
         IOptimizerStateCodec codec = eightBit ? new Blockwise8BitStateCodec(options.BlockSize) : new DenseStateCodec(options.StateDType);
@@ -61,7 +84,7 @@ public static class OptimizerFactory
             allocator.Dispose();
             throw;
         }
-        return new Optimizer(kind, groups, rules, allocator);
+        return new Optimizer(name, groups, rules, allocator);
     }
 
     private static void CheckUniqueNames(IReadOnlyList<ParamGroup> groups)
@@ -78,15 +101,16 @@ public static class OptimizerFactory
             }
     }
 
-    private static void CheckGaLoreGroups(string kind, IReadOnlyList<ParamGroup> groups, bool galore)
+    private static void CheckGaLoreGroups(OptimizerKind kind, IReadOnlyList<ParamGroup> groups, bool galore)
     {
+        string name = Knob.Name(kind);
         var withGaLore = groups.Where(g => g.Options.GaLore is not null).ToList();
         if (galore && withGaLore.Count == 0)
-            throw new OptimizerConfigException($"optimizer '{kind}': no parameter group has GaLore options (rank, update_proj_gap, scale)");
+            throw new OptimizerConfigException($"optimizer '{name}': no parameter group has GaLore options (rank, update_proj_gap, scale)");
         if (!galore && withGaLore.Count > 0)
-            throw new OptimizerConfigException($"optimizer '{kind}': parameter group '{withGaLore[0].Name}' has GaLore options, which only the galore optimizers use");
-        if (kind != "natural-galore")
+            throw new OptimizerConfigException($"optimizer '{name}': parameter group '{withGaLore[0].Name}' has GaLore options, which only the galore optimizers use");
+        if (kind != OptimizerKind.NaturalGalore)
             foreach (var g in withGaLore.Where(g => g.Options.GaLore!.Natural is not null))
-                throw new OptimizerConfigException($"optimizer '{kind}': parameter group '{g.Name}' has Natural GaLore options; use 'natural-galore'");
+                throw new OptimizerConfigException($"optimizer '{name}': parameter group '{g.Name}' has Natural GaLore options; use 'natural-galore'");
     }
 }

@@ -4,6 +4,7 @@ using BenchmarkDotNet.Engines;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using BenchmarkDotNet.Jobs;
 using QuantPeft.Memory.Paging;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers;
 using QuantPeft.Optimizers.GaLore;
 using QuantPeft.Optimizers.InBackward;
@@ -24,8 +25,11 @@ public class OptimizerStepBenchmarks
     private List<(string, Parameter)> _params = [];
     private IOptimizer? _optimizer;
 
+    /// <summary>Every optimizer name (<see cref="Knob.OptimizerNames"/>).</summary>
+    public static IEnumerable<string> OptimizerNames => Knob.OptimizerNames;
+
     /// <summary>The optimizer under test.</summary>
-    [Params("adamw", "adamw-8bit", "paged-adamw", "paged-adamw-8bit", "galore", "galore-8bit", "natural-galore")]
+    [ParamsSource(nameof(OptimizerNames))]
     public string Optimizer { get; set; } = "adamw";
 
     /// <summary>Builds the parameters, their (fixed) gradients and the optimizer; prints the state bytes.</summary>

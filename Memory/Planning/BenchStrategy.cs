@@ -91,7 +91,7 @@ public sealed record BenchStrategy(string Name, Constraints Constraints)
         bool adapters = method is TrainingMethod.Lora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera
             or TrainingMethod.Dora or TrainingMethod.Loram;
         bool galore = method is TrainingMethod.Galore or TrainingMethod.NaturalGalore;
-        string defaultOptimizer = method switch { TrainingMethod.Galore => "galore", TrainingMethod.NaturalGalore => "natural-galore", _ => "adamw" };
+        string defaultOptimizer = Knob.Name(method switch { TrainingMethod.Galore => OptimizerKind.Galore, TrainingMethod.NaturalGalore => OptimizerKind.NaturalGalore, _ => OptimizerKind.AdamW });
         string defaultRank = method == TrainingMethod.Vera ? "256" : galore ? "128" : "8";
         return new Constraints
         {

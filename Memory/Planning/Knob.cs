@@ -17,12 +17,16 @@ public static class Knob
         ("loram", TrainingMethod.Loram),
     ];
 
+    // The one list of optimizer names: the CLI, saved plans, the planner's labels and OptimizerFactory all read it.
     private static readonly (string Name, OptimizerKind Value)[] Optimizers =
     [
         ("adamw", OptimizerKind.AdamW), ("adamw-8bit", OptimizerKind.AdamW8bit), ("paged-adamw", OptimizerKind.PagedAdamW),
         ("paged-adamw-8bit", OptimizerKind.PagedAdamW8bit), ("galore", OptimizerKind.Galore),
         ("galore-8bit", OptimizerKind.Galore8bit), ("natural-galore", OptimizerKind.NaturalGalore),
     ];
+
+    /// <summary>The command-line names of every <see cref="OptimizerKind"/>, in declaration order.</summary>
+    public static IReadOnlyList<string> OptimizerNames { get; } = [.. Optimizers.Select(o => o.Name)];
 
     /// <summary>Command-line name of a method.</summary>
     public static string Name(TrainingMethod method) => Methods.First(m => m.Value == method).Name;
@@ -40,7 +44,7 @@ public static class Knob
     /// <summary>Parses <c>full|lora|pissa|osora|vera|dora|lisa|galore|natural-galore|loram</c>.</summary>
     public static TrainingMethod ParseMethod(string text, string flag = "--method") => Lookup(Methods, text, flag);
 
-    /// <summary>Parses <c>adamw|adamw-8bit|paged-adamw|paged-adamw-8bit|galore|galore-8bit|natural-galore</c>.</summary>
+    /// <summary>Parses one of <see cref="OptimizerNames"/> (case and surrounding spaces ignored).</summary>
     public static OptimizerKind ParseOptimizer(string text, string flag = "--optimizer") => Lookup(Optimizers, text, flag);
 
     /// <summary>Parses <c>bf16|int8|nf4|fp4|lq-lora:BITS</c> into the format and the LQ-LoRA bit width (0 otherwise).</summary>

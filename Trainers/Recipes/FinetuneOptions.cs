@@ -62,8 +62,8 @@ public sealed record FinetuneOptions
     /// <summary>Projections that get adapters (see <see cref="ModelAdapters.ResolveTargets"/>).</summary>
     public IReadOnlyList<string> Targets { get; init; } = ["all-linear"];
 
-    /// <summary>Optimizer name (see <see cref="QuantPeft.Optimizers.OptimizerFactory.Names"/>).</summary>
-    public string Optimizer { get; init; } = "adamw";
+    /// <summary>The optimizer (spelled on the command line by <see cref="Knob.Name(OptimizerKind)"/>).</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.AdamW;
 
     /// <summary>Peak learning rate.</summary>
     public double LearningRate { get; init; } = 3e-3;
@@ -171,8 +171,6 @@ public sealed record FinetuneOptions
             NotYet($"--weights {Knob.Name(Weights, LqLoraBits)}");
         if (Weights == WeightFormat.LqLora && Method != TrainingMethod.Lora)
             throw new RecipeException($"--weights {Knob.Name(Weights, LqLoraBits)}: the LQ-LoRA base starts a LoRA at L1·L2; use --method lora, not {Knob.Name(Method)}");
-        if (Optimizer is not ("adamw" or "adamw-8bit" or "paged-adamw" or "paged-adamw-8bit" or "galore" or "galore-8bit" or "natural-galore"))
-            NotYet($"--optimizer {Optimizer}");
         if (LisaLayers != 0 && Method != TrainingMethod.Lisa)
             throw new RecipeException($"--lisa-layers: only applies to --method lisa, not {Knob.Name(Method)}");
         if (Prune != 0 && Method != TrainingMethod.Loram)

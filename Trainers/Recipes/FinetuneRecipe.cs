@@ -293,7 +293,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         }
         catch (OptimizerConfigException e)
         {
-            throw new RecipeException(galore is null ? $"--optimizer: {e.Message}" : $"--optimizer {_options.Optimizer} --rank {_options.Rank}: {e.Message}");
+            throw new RecipeException(galore is null ? $"--optimizer: {e.Message}" : $"--optimizer {Knob.Name(_options.Optimizer)} --rank {_options.Rank}: {e.Message}");
         }
     }
 
@@ -302,7 +302,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     // as the largest buffer (docs/optimizers.md). The CPU keeps the factory's default pager.
     private OptimizerBuildOptions? DevicePaging(IReadOnlyList<(string Name, Parameter Param)> trainable)
     {
-        if (Device.type != DeviceType.CUDA || !_options.Optimizer.StartsWith("paged-", StringComparison.Ordinal) || trainable.Count == 0)
+        if (Device.type != DeviceType.CUDA || !OptimizerFactory.IsPaged(_options.Optimizer) || trainable.Count == 0)
             return null;
         long largest = trainable.Max(p => p.Param.numel());
         return new OptimizerBuildOptions(Pager: new QuantPeft.Memory.Paging.PagerOptions(2 * 2 * 4 * largest, Device, QuantPeft.Memory.Paging.PageBacking.PinnedHost));

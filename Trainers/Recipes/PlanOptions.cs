@@ -31,7 +31,7 @@ public static class PlanOptions
             // Full-parameter methods carry rank 0; the trainer's own default stays (it is not used there).
             Rank = strategy.Rank > 0 ? strategy.Rank : trainer.Rank,
             Targets = strategy.IsAdapterMethod ? [TargetList(strategy.Targets)] : trainer.Targets,
-            Optimizer = Knob.Name(strategy.Optimizer),
+            Optimizer = strategy.Optimizer,
             Layerwise = strategy.Layerwise,
             Checkpointing = strategy.Checkpointing,
             Attention = strategy.Attention == AttentionKind.Eager ? AttentionImplementation.Eager : AttentionImplementation.Fused,
@@ -48,10 +48,9 @@ public static class PlanOptions
     /// uses for fields the method has no use for (rank 0 for full-parameter methods, no targets outside adapter
     /// methods). The trainer always chunks its loss.
     /// </summary>
-    /// <exception cref="PlanningException">The options' targets or optimizer name are not planner spellings.</exception>
+    /// <exception cref="PlanningException">The options' targets are not planner spellings.</exception>
     public static Strategy ToStrategy(FinetuneOptions options)
     {
-        OptimizerKind optimizer = Knob.ParseOptimizer(options.Optimizer);
         var strategy = new Strategy
         {
             Weights = options.Weights,
@@ -59,7 +58,7 @@ public static class PlanOptions
             // Double quantization only exists for the 4-bit formats; the trainer's default (on) means nothing for bf16.
             DoubleQuant = options.DoubleQuant && options.Weights is WeightFormat.Nf4 or WeightFormat.Fp4,
             Method = options.Method,
-            Optimizer = optimizer,
+            Optimizer = options.Optimizer,
             Layerwise = options.Layerwise,
             Checkpointing = options.Checkpointing,
             LisaLayers = options.Method == TrainingMethod.Lisa ? options.LisaLayers : 0,

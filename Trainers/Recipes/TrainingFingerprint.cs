@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
+using QuantPeft.Memory.Planning;
 
 namespace QuantPeft.Trainers.Recipes;
 
@@ -107,6 +108,8 @@ public static class TrainingFingerprint
     {
         null => "null",
         string s => s,
+        // The optimizer's command-line name, as the fingerprint recorded it when the option was a string.
+        OptimizerKind o => Knob.Name(o),
         double d => d.ToString("R", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         IEnumerable items => string.Join(",", items.Cast<object?>().Select(Format)),

@@ -1,4 +1,5 @@
 using QuantPeft.Memory.Planning;
+using QuantPeft.Optimizers;
 using QuantPeft.Trainers.Recipes;
 
 namespace QuantPeft.Trainers.Strategies;
@@ -9,25 +10,24 @@ namespace QuantPeft.Trainers.Strategies;
 /// </summary>
 public static class StrategyChecks
 {
-    private static readonly string[] GaLoreOptimizers = ["galore", "galore-8bit", "natural-galore"];
-
     /// <summary>Checks <paramref name="o"/>; layer counts are checked later, against the model.</summary>
     /// <exception cref="RecipeException">Two knobs contradict each other, or LISA's γ is below 1.</exception>
     public static void Check(FinetuneOptions o)
     {
         string method = $"--method {Knob.Name(o.Method)}";
         bool full = FullParameterTraining.TrainsBaseWeights(o.Method);
-        bool galoreOptimizer = GaLoreOptimizers.Contains(o.Optimizer);
+        bool galoreOptimizer = OptimizerFactory.IsGaLore(o.Optimizer);
+        string optimizer = $"--optimizer {Knob.Name(o.Optimizer)}";
         if (full && o.Weights != WeightFormat.Bf16)
             throw new RecipeException(
                 $"--weights {Knob.Name(o.Weights, o.LqLoraBits)} contradicts {method}: it trains the base weights themselves, which must be dense; use --weights bf16");
-        if (o.Method == TrainingMethod.Galore && o.Optimizer is not ("galore" or "galore-8bit"))
-            throw new RecipeException($"--optimizer {o.Optimizer} contradicts {method}: expected --optimizer galore or galore-8bit");
-        if (o.Method == TrainingMethod.NaturalGalore && o.Optimizer != "natural-galore")
-            throw new RecipeException($"--optimizer {o.Optimizer} contradicts {method}: expected --optimizer natural-galore");
+        if (o.Method == TrainingMethod.Galore && o.Optimizer is not (OptimizerKind.Galore or OptimizerKind.Galore8bit))
+            throw new RecipeException($"{optimizer} contradicts {method}: expected --optimizer {Knob.Name(OptimizerKind.Galore)} or {Knob.Name(OptimizerKind.Galore8bit)}");
+        if (o.Method == TrainingMethod.NaturalGalore && o.Optimizer != OptimizerKind.NaturalGalore)
+            throw new RecipeException($"{optimizer} contradicts {method}: expected --optimizer {Knob.Name(OptimizerKind.NaturalGalore)}");
         if (galoreOptimizer && o.Method is not (TrainingMethod.Galore or TrainingMethod.NaturalGalore))
             throw new RecipeException(
-                $"--optimizer {o.Optimizer} contradicts {method}: GaLore projects the gradients of full weight matrices; use --method {(o.Optimizer == "natural-galore" ? "natural-galore" : "galore")}");
+                $"{optimizer} contradicts {method}: GaLore projects the gradients of full weight matrices; use --method {Knob.Name(o.Optimizer == OptimizerKind.NaturalGalore ? TrainingMethod.NaturalGalore : TrainingMethod.Galore)}");
         if (o.Layerwise)
         {
             if (o.Method is not (TrainingMethod.Full or TrainingMethod.Galore or TrainingMethod.NaturalGalore))

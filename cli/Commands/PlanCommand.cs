@@ -21,7 +21,7 @@ internal static class PlanCommand
     private static readonly Option<string?> Method = new("--method") { Description = "full|lora|pissa|osora|vera|dora|lisa|galore|natural-galore|loram" };
     private static readonly Option<string?> Rank = new("--rank") { Description = "Adapter rank or GaLore projection rank" };
     private static readonly Option<string?> Targets = new("--targets") { Description = "all-linear|attn|mlp|q,k,v,o,gate,up,down" };
-    private static readonly Option<string?> Optimizer = new("--optimizer") { Description = "adamw|adamw-8bit|paged-adamw|paged-adamw-8bit|galore|galore-8bit|natural-galore" };
+    private static readonly Option<string?> Optimizer = new("--optimizer") { Description = string.Join('|', Knob.OptimizerNames) };
     private static readonly Option<string?> Layerwise = new("--layerwise") { Description = "on|off: optimizer in backward" };
     private static readonly Option<string?> Checkpointing = new("--checkpointing") { Description = "on|off: activation checkpointing" };
     private static readonly Option<string?> LisaLayers = new("--lisa-layers") { Description = "LISA: layers trained at a time (γ)" };

@@ -35,7 +35,7 @@ internal static class TrainCommand
         var weights = new Option<string>("--weights") { Description = "Base projection storage: nf4 | fp4 | int8 | bf16 | lq-lora:BITS", DefaultValueFactory = _ => "nf4" };
         var doubleQuant = new Option<string>("--double-quant") { Description = "on | off", DefaultValueFactory = _ => "on" };
         var targets = new Option<string>("--targets") { Description = "q,k,v,o,gate,up,down or all-linear", DefaultValueFactory = _ => "all-linear" };
-        var optimizer = new Option<string?>("--optimizer") { Description = "adamw | adamw-8bit | paged-adamw | paged-adamw-8bit | galore | galore-8bit | natural-galore; default: the method's (galore and natural-galore imply their own, the rest adamw)" };
+        var optimizer = new Option<string?>("--optimizer") { Description = string.Join(" | ", Knob.OptimizerNames) + "; default: the method's (galore and natural-galore imply their own, the rest adamw)" };
         var checkpointing = new Option<string>("--checkpointing") { Description = "on | off: recompute each decoder block in backward", DefaultValueFactory = _ => "off" };
         var attention = new Option<string>("--attention") { Description = "fused | eager", DefaultValueFactory = _ => "fused" };
         var layerwise = new Option<string>("--layerwise") { Description = "on | off: optimizer in backward", DefaultValueFactory = _ => "off" };
@@ -88,7 +88,7 @@ internal static class TrainCommand
                 LqLoraBits = lqBits,
                 DoubleQuant = Knob.ParseSwitch(parse.GetValue(doubleQuant)!, "--double-quant"),
                 Targets = [parse.GetValue(targets)!],
-                Optimizer = Knob.Name(parse.GetValue(optimizer) is { } named ? Knob.ParseOptimizer(named) : MethodDefaults.Optimizer(trainingMethod)),
+                Optimizer = parse.GetValue(optimizer) is { } named ? Knob.ParseOptimizer(named) : MethodDefaults.Optimizer(trainingMethod),
                 Checkpointing = Knob.ParseSwitch(parse.GetValue(checkpointing)!, "--checkpointing"),
                 Attention = Knob.ParseAttention(parse.GetValue(attention)!) == AttentionKind.Eager ? AttentionImplementation.Eager : AttentionImplementation.Fused,
                 Layerwise = Knob.ParseSwitch(parse.GetValue(layerwise)!, "--layerwise"),
@@ -222,7 +222,7 @@ internal static class TrainCommand
             $"- model: `{o.ModelFolder}` ({recipe.Spec!.ParameterCount:N0} parameters), base projections {Knob.Name(o.Weights, o.LqLoraBits)}"
                 + (o.Weights == WeightFormat.Bf16 ? "" : $", double quant {(o.DoubleQuant ? "on" : "off")}") + $" ({recipe.BaseProjectionBytes:N0} bytes)",
             $"- method: {Knob.Name(o.Method)} r={o.Rank} alpha={o.Alpha} on {recipe.Adapters.Count} projections; trainable parameters: {recipe.TrainableParameters:N0}",
-            $"- optimizer: {o.Optimizer}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
+            $"- optimizer: {Knob.Name(o.Optimizer)}, lr {o.LearningRate} (cosine, warm-up {o.WarmupRatio:P0}), clip {o.MaxGradNorm}; {o.Steps} steps x {o.MicroBatchSize} rows x {o.GradientAccumulation} accumulation, seq {o.SequenceLength}",
             (recipe.Data is { } data
                 ? $"- data: {data.Stats.TrainRows} train rows, {data.Stats.EvalRows} eval rows; {DataCounts(data.Stats)} (truncation {o.Truncation})"
                 : "- data: preference pairs") + $"; chat template: {recipe.ChatTemplate!.Reason}",

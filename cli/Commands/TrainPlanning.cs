@@ -159,7 +159,7 @@ internal sealed class TrainPlanning
             Method = Given(parse, "--method") || stored is not null ? flags.Method : null,
             Rank = Given(parse, "--rank") || stored?.Weights == WeightFormat.LqLora ? flags.Rank : null,
             Targets = Given(parse, "--targets") ? PlanOptions.ToStrategy(flags with { Method = TrainingMethod.Lora }).Targets : null,
-            Optimizer = Given(parse, "--optimizer") ? Knob.ParseOptimizer(flags.Optimizer) : null,
+            Optimizer = Given(parse, "--optimizer") ? flags.Optimizer : null,
             Layerwise = Given(parse, "--layerwise") ? flags.Layerwise : null,
             Checkpointing = Given(parse, "--checkpointing") ? flags.Checkpointing : null,
             LisaLayers = Given(parse, "--lisa-layers") ? flags.LisaLayers : null,

@@ -52,7 +52,7 @@ internal static class QloraCpuRun
         {
             ModelFolder = reference, DataPath = data, EvalFraction = 0.125,
             Weights = WeightFormat.Nf4, DoubleQuant = true, Rank = rank, Alpha = 16, Targets = ["all-linear"],
-            Optimizer = "adamw", LearningRate = 2e-4, WarmupRatio = 0, MicroBatchSize = 1, SequenceLength = seq,
+            Optimizer = OptimizerKind.AdamW, LearningRate = 2e-4, WarmupRatio = 0, MicroBatchSize = 1, SequenceLength = seq,
             GradientAccumulation = 1, Steps = steps, EvalEvery = 0, ExactMatchRecords = 0, Seed = 42,
             Checkpointing = true,
             Method = prune > 0 ? TrainingMethod.Loram : TrainingMethod.Lora, Prune = prune,

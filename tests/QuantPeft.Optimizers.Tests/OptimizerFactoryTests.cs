@@ -1,3 +1,4 @@
+using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers.GaLore;
 using static TorchSharp.torch;
 
@@ -23,6 +24,17 @@ public class OptimizerFactoryTests
             var o = name.Contains("galore") ? new ParamGroupOptions(GaLore: new GaLoreOptions(2, 10, 0.25)) : new ParamGroupOptions();
             using var opt = OptimizerFactory.Create(name, [Group(o)]);
             Assert.Equal(name, opt.Kind);
+        }
+    }
+
+    [Fact]
+    public void EveryKind_BuildsUnderItsCommandLineName()
+    {
+        foreach (var kind in Enum.GetValues<OptimizerKind>())
+        {
+            var o = OptimizerFactory.IsGaLore(kind) ? new ParamGroupOptions(GaLore: new GaLoreOptions(2, 10, 0.25)) : new ParamGroupOptions();
+            using var opt = OptimizerFactory.Create(kind, [Group(o)]);
+            Assert.Equal(Knob.Name(kind), opt.Kind);
         }
     }
 

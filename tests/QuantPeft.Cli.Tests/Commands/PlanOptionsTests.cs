@@ -46,7 +46,7 @@ public class PlanOptionsTests
             Checkpointing = true, Attention = AttentionKind.Eager, Batch = 4, ChunkedLoss = true,
         };
         FinetuneOptions o = PlanOptions.Apply(Trainer, galore, new Workload(256, 1));
-        Assert.Equal((TrainingMethod.Galore, WeightFormat.Bf16, 0.0, false, 512, "galore-8bit", true, true, AttentionImplementation.Eager, 4, 256, 1),
+        Assert.Equal((TrainingMethod.Galore, WeightFormat.Bf16, 0.0, false, 512, OptimizerKind.Galore8bit, true, true, AttentionImplementation.Eager, 4, 256, 1),
             (o.Method, o.Weights, o.LqLoraBits, o.DoubleQuant, o.Rank, o.Optimizer, o.Layerwise, o.Checkpointing, o.Attention, o.MicroBatchSize, o.SequenceLength, o.GradientAccumulation));
         Assert.Equal((0, 0.0), (o.LisaLayers, o.Prune));
         Assert.Equal(("d.jsonl", 1e-4, 7, 32.0, 5L, 9, "magnitude"), (o.DataPath, o.LearningRate, o.Steps, o.Alpha, o.Seed, o.LisaInterval, o.PruneCriterion));

@@ -1,4 +1,5 @@
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Quant.Torch;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Loss;
@@ -147,7 +148,7 @@ public class DevicePlacementTests
             ModelFolder = model, DataPath = train, EvalPath = eval, Steps = 2, Rank = 4, MicroBatchSize = 4, SequenceLength = 32,
             EvalEvery = 0, ExactMatchRecords = 0, Seed = 3, Device = "meta",
             Method = QuantPeft.Memory.Planning.Knob.ParseMethod(method), Weights = format, LqLoraBits = bits, DoubleQuant = doubleQuant,
-            Optimizer = optimizer,
+            Optimizer = Knob.ParseOptimizer(optimizer),
         };
     }
 }

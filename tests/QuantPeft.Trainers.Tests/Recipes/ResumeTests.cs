@@ -85,7 +85,7 @@ public class ResumeTests
         using var dir = new TempDir();
         var options = Options(dir) with
         {
-            Optimizer = optimizer, GradientAccumulation = accumulation, Rank = rank,
+            Optimizer = Knob.ParseOptimizer(optimizer), GradientAccumulation = accumulation, Rank = rank,
             Weights = weights == "nf4" ? WeightFormat.Nf4 : WeightFormat.Bf16, Method = method,
             LisaLayers = method == TrainingMethod.Lisa ? 1 : 0, LisaInterval = 3,
             LearningRate = method == TrainingMethod.Lisa ? 2e-3 : 2e-2,

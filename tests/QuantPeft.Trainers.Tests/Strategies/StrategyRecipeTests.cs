@@ -48,7 +48,7 @@ public class StrategyRecipeTests
     public void FullParameterMethodsDriveTheLossDownAndSaveAModelThatReloads(TrainingMethod method, string optimizer, bool layerwise)
     {
         using var dir = new TempDir();
-        var options = Options(dir) with { Method = method, Optimizer = optimizer, Layerwise = layerwise };
+        var options = Options(dir) with { Method = method, Optimizer = Knob.ParseOptimizer(optimizer), Layerwise = layerwise };
         using var recipe = new FinetuneRecipe(options);
         recipe.Setup();
         Assert.Equal(Tiny.ParameterCount, recipe.TrainableParameters);
