@@ -60,7 +60,7 @@ public static class FsdpShardingCost
         // Unsharded while running: the root unit, then one decoder layer (two with backward prefetch) and its adapters.
         int inFlight = precision.BackwardPrefetch ? 2 : 1;
         long adapterPerLayer = s.IsAdapterMethod
-            ? set.Tensors.Where(t => t.Unit >= 0).GroupBy(t => t.Unit).Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max()
+            ? set.Tensors.Where(t => t.Unit.IsLayer).GroupBy(t => t.Unit).Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max()
             : 0;
         long gathered = root + inFlight * (layers.DefaultIfEmpty(0).Max() + FsdpPrecision.ComputeBytes * adapterPerLayer);
 

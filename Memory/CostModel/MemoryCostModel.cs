@@ -41,7 +41,7 @@ public static class MemoryCostModel
             // head's gradient exists from the start of backward, and every gradient that is not a projection's
             // (embedding, head, norms) waits for the step after backward.
             long projection = 2 * set.Tensors.Where(t => t.IsGaloreMatrix).Select(t => t.Elements).DefaultIfEmpty(0).Max();
-            long head = 2 * set.Tensors.Where(t => t.Unit == -2).Sum(t => t.Elements);
+            long head = 2 * set.Tensors.Where(t => t.Unit == UpdateUnit.LmHead).Sum(t => t.Elements);
             grads = head + projection;
             stepGrads = 2 * set.Tensors.Where(t => !t.IsGaloreMatrix).Sum(t => t.Elements);
             backwardTemp = opt.InBackwardStepTemp;
@@ -122,5 +122,5 @@ public static class MemoryCostModel
 
     // The LM head trains (full-parameter methods, LISA), or with tied embeddings the embedding it shares does.
     private static bool TrainsHead(ModelInventory inv, TrainableSet set) =>
-        set.Tensors.Any(t => t.Unit == -2 || (inv.LmHeadElements == 0 && t.Unit == -1));
+        set.Tensors.Any(t => t.Unit == UpdateUnit.LmHead || (inv.LmHeadElements == 0 && t.Unit == UpdateUnit.Embedding));
 }

@@ -4,10 +4,10 @@ namespace QuantPeft.Memory.CostModel;
 
 /// <summary>One trainable tensor as the optimizer sees it.</summary>
 /// <param name="Elements">Number of elements.</param>
-/// <param name="Unit">Update unit for layer-wise accounting: the decoder layer index, or -1 embedding, -2 head, -3 final norm.</param>
+/// <param name="Unit">The update unit it belongs to for layer-wise and FSDP accounting: its decoder layer, the embedding, the head or the final norm.</param>
 /// <param name="Rows">Rows of a matrix GaLore projects (0 for tensors GaLore leaves to plain AdamW).</param>
 /// <param name="Cols">Columns of a matrix GaLore projects.</param>
-public readonly record struct TrainableTensor(long Elements, int Unit, long Rows = 0, long Cols = 0)
+public readonly record struct TrainableTensor(long Elements, UpdateUnit Unit, long Rows = 0, long Cols = 0)
 {
     /// <summary>Whether GaLore projects this tensor's gradient (the attention/MLP linear weights).</summary>
     public bool IsGaloreMatrix => Rows > 0;
@@ -69,9 +69,9 @@ public sealed class TrainableSet
                     tensors.Add(new TrainableTensor(h, l));
                     tensors.Add(new TrainableTensor(h, l));
                 }
-                tensors.Add(new TrainableTensor(inv.EmbeddingElements, -1));
-                if (inv.LmHeadElements > 0) tensors.Add(new TrainableTensor(inv.LmHeadElements, -2));
-                tensors.Add(new TrainableTensor(h, -3));
+                tensors.Add(new TrainableTensor(inv.EmbeddingElements, UpdateUnit.Embedding));
+                if (inv.LmHeadElements > 0) tensors.Add(new TrainableTensor(inv.LmHeadElements, UpdateUnit.LmHead));
+                tensors.Add(new TrainableTensor(h, UpdateUnit.FinalNorm));
                 break;
             default:
                 long maxIn = 0, maxOut = 0, fusedOut = 0;

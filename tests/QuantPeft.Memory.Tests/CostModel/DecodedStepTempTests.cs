@@ -40,7 +40,7 @@ public sealed class DecodedStepTempTests
         var s = Full with { Method = TrainingMethod.Galore, Optimizer = OptimizerKind.Galore, Rank = 8 };
         Assert.Equal(28_672, OptimizerCost.DecodedStepTemp(t, s));
         // A tensor GaLore does not project is plain AdamW.
-        Assert.Equal(12 * 500, OptimizerCost.DecodedStepTemp(new TrainableTensor(500, -3), s));
+        Assert.Equal(12 * 500, OptimizerCost.DecodedStepTemp(new TrainableTensor(500, UpdateUnit.FinalNorm), s));
     }
 
     [Fact]
