@@ -110,7 +110,7 @@ public class SafetensorsReadBenchmarks
 
 /// <summary>
 /// Header-only open of a sparse Llama-2-7B-shaped sharded checkpoint (3 shards, 291 tensors, 13.5 GB of
-/// holes), and writing that checkpoint from <see cref="ModelSpec.Tensors"/>.
+/// holes), and writing that checkpoint from <see cref="ModelSpec.Tensors()"/>.
 /// </summary>
 [Config(typeof(ShortInProcessConfig))]
 [MemoryDiagnoser]

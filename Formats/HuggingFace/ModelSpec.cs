@@ -3,7 +3,7 @@ namespace QuantPeft.Formats.HuggingFace;
 /// <summary>
 /// The architecture of a decoder-only model (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3), as the
 /// numbers that decide every tensor shape. Everything the planner and the loader need is derived
-/// from this one record, in one place (<see cref="Tensors"/>), the way llm.c's
+/// from this one record, in one place (<see cref="Tensors()"/>), the way llm.c's
 /// <c>fill_in_parameter_sizes</c> derives every size from its config.
 /// </summary>
 public sealed record ModelSpec
@@ -115,12 +115,22 @@ public sealed record ModelSpec
     public int GroupSize => NumHeads / NumKvHeads;
 
     /// <summary>Every parameter tensor in Hugging Face naming and <c>nn.Linear</c> layout, in checkpoint order.</summary>
-    public IEnumerable<TensorSpec> Tensors()
+    public IEnumerable<TensorSpec> Tensors() => Tensors(_ => LayerDims.Of(this));
+
+    /// <summary>
+    /// Every parameter tensor of this model with the head counts and MLP channels of each block given by
+    /// <paramref name="dimsOf"/> (a structurally pruned model); the hidden size and head dimension stay the spec's.
+    /// </summary>
+    /// <param name="dimsOf">The widths of block <c>l</c>.</param>
+    public IEnumerable<TensorSpec> Tensors(Func<int, LayerDims> dimsOf)
     {
-        int h = HiddenSize, q = NumHeads * HeadDim, kv = NumKvHeads * HeadDim, i = IntermediateSize;
+        ArgumentNullException.ThrowIfNull(dimsOf);
+        int h = HiddenSize;
         yield return new TensorSpec("model.embed_tokens.weight", [VocabSize, h], TensorRole.Embedding, -1);
         for (int l = 0; l < NumLayers; l++)
         {
+            LayerDims dims = dimsOf(l);
+            long q = (long)dims.NumHeads * HeadDim, kv = (long)dims.NumKvHeads * HeadDim, i = dims.IntermediateSize;
             string p = $"model.layers.{l}.";
             yield return new TensorSpec(p + "input_layernorm.weight", [h], TensorRole.Norm, l);
             if (FusedProjections)

@@ -28,17 +28,23 @@ public static class LoramPruning
     public static bool IsPruned(int layer, int numLayers) =>
         numLayers <= KeptHeadLayers + KeptTailLayers || (layer >= KeptHeadLayers && layer < numLayers - KeptTailLayers);
 
-    /// <summary>The dimensions of layer <paramref name="layer"/> after pruning by <paramref name="ratio"/>.</summary>
-    public static LayerShape Shape(ModelSpec spec, int layer, double ratio)
+    /// <summary>The widths layer <paramref name="layer"/> keeps after pruning by <paramref name="ratio"/>.</summary>
+    public static LayerDims Dims(ModelSpec spec, int layer, double ratio)
     {
-        long d = spec.HeadDim, group = spec.GroupSize;
-        long kvHeads = spec.NumKvHeads, inter = spec.IntermediateSize;
+        int kvHeads = spec.NumKvHeads, inter = spec.IntermediateSize;
         if (ratio > 0 && IsPruned(layer, spec.NumLayers))
         {
             // A tiny epsilon keeps 0.65·40 = 26.000000000000004 from removing a 27th head.
-            kvHeads = Math.Max(1, spec.NumKvHeads - (long)Math.Floor(ratio * spec.NumKvHeads + 1e-9));
-            inter = Math.Max(1, (long)Math.Floor((1 - ratio) * spec.IntermediateSize + 1e-9));
+            kvHeads = Math.Max(1, spec.NumKvHeads - (int)Math.Floor(ratio * spec.NumKvHeads + 1e-9));
+            inter = Math.Max(1, (int)Math.Floor((1 - ratio) * spec.IntermediateSize + 1e-9));
         }
-        return new LayerShape(kvHeads * group * d, kvHeads * d, kvHeads * group, inter);
+        return new LayerDims(kvHeads * spec.GroupSize, kvHeads, inter);
     }
+
+    /// <summary>The dimensions of layer <paramref name="layer"/> after pruning by <paramref name="ratio"/>.</summary>
+    public static LayerShape Shape(ModelSpec spec, int layer, double ratio) => ShapeOf(spec, Dims(spec, layer, ratio));
+
+    /// <summary>The activation formulas' view of a block of widths <paramref name="dims"/>.</summary>
+    public static LayerShape ShapeOf(ModelSpec spec, LayerDims dims) =>
+        new((long)dims.NumHeads * spec.HeadDim, (long)dims.NumKvHeads * spec.HeadDim, dims.NumHeads, dims.IntermediateSize);
 }

@@ -23,7 +23,7 @@ public readonly record struct LinearTensor(int Layer, LinearModule Module, long 
 public readonly record struct LayerShape(long QDim, long KvDim, long Heads, long Intermediate);
 
 /// <summary>
-/// Every tensor of a model as the cost model needs it, derived once from <see cref="ModelSpec.Tensors"/>
+/// Every tensor of a model as the cost model needs it, derived once from <see cref="ModelSpec.Tensors()"/>
 /// (and, for LoRAM, with the middle layers structurally pruned).
 /// </summary>
 public sealed class ModelInventory
@@ -68,66 +68,62 @@ public sealed class ModelInventory
     }
 
     /// <summary>Builds the inventory of <paramref name="spec"/>, pruned by <paramref name="prune"/> (see <see cref="LoramPruning"/>).</summary>
+    /// <remarks>Every shape is read from <see cref="ModelSpec.Tensors(Func{int, LayerDims})"/> at the kept widths; nothing is derived here.</remarks>
     public static ModelInventory Build(ModelSpec spec, double prune = 0)
     {
+        LayerDims[] dims = [.. Enumerable.Range(0, spec.NumLayers).Select(l => LoramPruning.Dims(spec, l, prune))];
         var linears = new List<LinearTensor>(spec.NumLayers * 7);
+        var biasOf = new Dictionary<(int Layer, LinearModule Module), long>();
         long embedding = 0, head = 0, norms = 0, biases = 0;
-        foreach (TensorSpec t in spec.Tensors())
+        foreach (TensorSpec t in spec.Tensors(l => dims[l]))
         {
             switch (t.Role)
             {
                 case TensorRole.Embedding: embedding += t.ElementCount; break;
                 case TensorRole.LmHead: head += t.ElementCount; break;
                 case TensorRole.Norm: norms += t.ElementCount; break;
-                case TensorRole.Bias: break; // recomputed below from the (possibly pruned) output widths
+                case TensorRole.Bias:
+                    biases += t.ElementCount;
+                    biasOf[(t.Layer, ModuleOf(t.Name, ".bias"))] = t.ElementCount;
+                    break;
                 case TensorRole.Linear when t.Name.EndsWith("qkv_proj.weight", StringComparison.Ordinal):
-                case TensorRole.Linear when t.Name.EndsWith("gate_up_proj.weight", StringComparison.Ordinal):
+                {
                     // Phi-3's fused projections hold the rows of q, k, v (gate, up): the same weights, inputs and outputs as
-                    // the separate ones, so they are priced as those (shapes are set from the layer below).
-                    foreach (var part in t.Name.EndsWith("qkv_proj.weight", StringComparison.Ordinal)
-                        ? (LinearModule[])[LinearModule.Q, LinearModule.K, LinearModule.V] : [LinearModule.Gate, LinearModule.Up])
-                        linears.Add(new LinearTensor(t.Layer, part, 0, t.Shape[1], 0));
+                    // the separate ones, so they are priced as those.
+                    long q = (long)dims[t.Layer].NumHeads * spec.HeadDim, kv = (long)dims[t.Layer].NumKvHeads * spec.HeadDim;
+                    linears.Add(new LinearTensor(t.Layer, LinearModule.Q, q, t.Shape[1], 0));
+                    linears.Add(new LinearTensor(t.Layer, LinearModule.K, kv, t.Shape[1], 0));
+                    linears.Add(new LinearTensor(t.Layer, LinearModule.V, kv, t.Shape[1], 0));
+                    break;
+                }
+                case TensorRole.Linear when t.Name.EndsWith("gate_up_proj.weight", StringComparison.Ordinal):
+                    linears.Add(new LinearTensor(t.Layer, LinearModule.Gate, t.Shape[0] / 2, t.Shape[1], 0));
+                    linears.Add(new LinearTensor(t.Layer, LinearModule.Up, t.Shape[0] / 2, t.Shape[1], 0));
                     break;
                 case TensorRole.Linear:
-                    linears.Add(new LinearTensor(t.Layer, ModuleOf(t.Name), t.Shape[0], t.Shape[1], 0));
+                    linears.Add(new LinearTensor(t.Layer, ModuleOf(t.Name, ".weight"), t.Shape[0], t.Shape[1], 0));
                     break;
             }
         }
+        for (int i = 0; i < linears.Count; i++)
+            if (biasOf.TryGetValue((linears[i].Layer, linears[i].Module), out long bias))
+                linears[i] = linears[i] with { BiasElements = bias };
         var layers = new List<LayerShape>(spec.NumLayers);
         for (int l = 0; l < spec.NumLayers; l++)
-            layers.Add(LoramPruning.Shape(spec, l, prune));
-        for (int i = 0; i < linears.Count; i++)
-        {
-            LinearTensor lin = linears[i];
-            LayerShape s = layers[lin.Layer];
-            long h = spec.HiddenSize;
-            (long o, long inn) = lin.Module switch
-            {
-                LinearModule.Q => (s.QDim, h),
-                LinearModule.K or LinearModule.V => (s.KvDim, h),
-                LinearModule.O => (h, s.QDim),
-                LinearModule.Gate or LinearModule.Up => (s.Intermediate, h),
-                _ => (h, s.Intermediate),
-            };
-            bool hasBias = lin.Module is LinearModule.Q or LinearModule.K or LinearModule.V
-                ? spec.AttentionBias
-                : lin.Module == LinearModule.O && spec.OutputProjectionBias;
-            long bias = hasBias ? o : 0;
-            linears[i] = lin with { Out = o, In = inn, BiasElements = bias };
-            biases += bias;
-        }
+            layers.Add(LoramPruning.ShapeOf(spec, dims[l]));
         return new ModelInventory(spec, prune, linears, layers, embedding, head, norms, biases, 2L * spec.HiddenSize);
     }
 
-    private static LinearModule ModuleOf(string name)
+    private static LinearModule ModuleOf(string name, string suffix)
     {
-        if (name.EndsWith("q_proj.weight", StringComparison.Ordinal)) return LinearModule.Q;
-        if (name.EndsWith("k_proj.weight", StringComparison.Ordinal)) return LinearModule.K;
-        if (name.EndsWith("v_proj.weight", StringComparison.Ordinal)) return LinearModule.V;
-        if (name.EndsWith("o_proj.weight", StringComparison.Ordinal)) return LinearModule.O;
-        if (name.EndsWith("gate_proj.weight", StringComparison.Ordinal)) return LinearModule.Gate;
-        if (name.EndsWith("up_proj.weight", StringComparison.Ordinal)) return LinearModule.Up;
-        if (name.EndsWith("down_proj.weight", StringComparison.Ordinal)) return LinearModule.Down;
-        throw new PlanningException($"model spec: tensor '{name}' has role Linear but is not one of q/k/v/o/gate/up/down_proj");
+        string projection = name.EndsWith(suffix, StringComparison.Ordinal) ? name[..^suffix.Length] : name;
+        if (projection.EndsWith("q_proj", StringComparison.Ordinal)) return LinearModule.Q;
+        if (projection.EndsWith("k_proj", StringComparison.Ordinal)) return LinearModule.K;
+        if (projection.EndsWith("v_proj", StringComparison.Ordinal)) return LinearModule.V;
+        if (projection.EndsWith("o_proj", StringComparison.Ordinal)) return LinearModule.O;
+        if (projection.EndsWith("gate_proj", StringComparison.Ordinal)) return LinearModule.Gate;
+        if (projection.EndsWith("up_proj", StringComparison.Ordinal)) return LinearModule.Up;
+        if (projection.EndsWith("down_proj", StringComparison.Ordinal)) return LinearModule.Down;
+        throw new PlanningException($"model spec: tensor '{name}' is not a weight or bias of q/k/v/o/gate/up/down_proj");
     }
 }

@@ -121,38 +121,10 @@ public sealed class CausalLm : nn.Module<Tensor, Tensor>
     public LayerDims DimsOf(int layer) => _dims[layer];
 
     /// <summary>
-    /// The checkpoint tensors this model loads: <see cref="ModelSpec.Tensors"/>, with the attention and MLP shapes of
+    /// The checkpoint tensors this model loads: <see cref="ModelSpec.Tensors()"/>, with the attention and MLP shapes of
     /// each block taken from <see cref="DimsOf"/>.
     /// </summary>
-    public IEnumerable<TensorSpec> ExpectedTensors()
-    {
-        long d = Spec.HeadDim;
-        foreach (var t in Spec.Tensors())
-        {
-            if (t.Layer < 0 || _dims[t.Layer] == LayerDims.Of(Spec))
-            {
-                yield return t;
-                continue;
-            }
-            var dims = _dims[t.Layer];
-            long q = dims.NumHeads * d, kv = dims.NumKvHeads * d, i = dims.IntermediateSize, h = Spec.HiddenSize;
-            string local = t.Name[(t.Name.IndexOf('.', "model.layers.".Length) + 1)..];
-            long[] shape = local switch
-            {
-                "self_attn.q_proj.weight" => [q, h],
-                "self_attn.k_proj.weight" or "self_attn.v_proj.weight" => [kv, h],
-                "self_attn.o_proj.weight" => [h, q],
-                "self_attn.qkv_proj.weight" => [q + 2 * kv, h],
-                "mlp.gate_up_proj.weight" => [2 * i, h],
-                "self_attn.q_proj.bias" => [q],
-                "self_attn.k_proj.bias" or "self_attn.v_proj.bias" => [kv],
-                "mlp.gate_proj.weight" or "mlp.up_proj.weight" => [i, h],
-                "mlp.down_proj.weight" => [h, i],
-                _ => t.Shape,
-            };
-            yield return t with { Shape = shape };
-        }
-    }
+    public IEnumerable<TensorSpec> ExpectedTensors() => Spec.Tensors(l => _dims[l]);
 
     private static void ValidateDims(LayerDims[] dims)
     {

@@ -1,3 +1,4 @@
+using QuantPeft.Formats.HuggingFace;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;

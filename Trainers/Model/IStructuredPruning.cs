@@ -1,3 +1,5 @@
+using QuantPeft.Formats.HuggingFace;
+
 namespace QuantPeft.Trainers.Model;
 
 /// <summary>

@@ -6,7 +6,7 @@ namespace QuantPeft.Trainers.Model;
 /// Implemented by a module that wants to receive its checkpoint tensors itself instead of having
 /// them copied into a parameter of the same name: a 4-bit linear quantizes the weight on the way in,
 /// an adapter wrapper forwards <c>weight</c> to its base layer. The loader has already checked the
-/// tensor's shape against <see cref="QuantPeft.Formats.HuggingFace.ModelSpec.Tensors"/>.
+/// tensor's shape against <see cref="QuantPeft.Formats.HuggingFace.ModelSpec.Tensors()"/>.
 /// </summary>
 public interface ITensorLoadTarget
 {

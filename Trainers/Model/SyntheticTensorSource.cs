@@ -31,7 +31,7 @@ public sealed class SyntheticTensorSource : ISelectingTensorSource
     private readonly Dictionary<string, TensorSpec> _tensors;
 
     /// <summary>A source for every tensor of <paramref name="spec"/>.</summary>
-    /// <param name="spec">The architecture; its <see cref="ModelSpec.Tensors"/> are the names and shapes handed out.</param>
+    /// <param name="spec">The architecture; its <see cref="ModelSpec.Tensors()"/> are the names and shapes handed out.</param>
     /// <param name="seed">Run seed; the same seed and name always give the same tensor.</param>
     /// <param name="origin">How error messages name the model (e.g. <c>synthetic:llama-2-7b</c>).</param>
     /// <param name="dtype">Dtype of generated tensors.</param>

@@ -6,7 +6,7 @@ namespace QuantPeft.Trainers.Model;
 
 /// <summary>
 /// Streams a checkpoint into a <see cref="CausalLm"/> tensor by tensor, by Hugging Face name. The
-/// whole name set is checked against <see cref="ModelSpec.Tensors"/> before anything is copied, so a
+/// whole name set is checked against <see cref="ModelSpec.Tensors()"/> before anything is copied, so a
 /// wrong checkpoint fails before it half-overwrites the model; each tensor's shape is checked before
 /// it is copied. Only one source tensor is alive at a time. A weight that an <see cref="IQuantizedTensorSource"/>
 /// stores quantized goes as stored to a module that implements <see cref="IQuantizedLoadTarget"/>.

@@ -67,20 +67,18 @@ public sealed class PruningPlan
     /// <summary>The rows of a fused gate/up weight that hold <paramref name="channels"/> of both halves.</summary>
     public static long[] FusedGateUpRows(long[] channels, long intermediate) => [.. channels, .. channels.Select(c => intermediate + c)];
 
-    /// <summary>Parameters of the pruned model (tied embeddings counted once): what a pruned load keeps resident.</summary>
-    public long KeptParameterCount()
+    /// <summary>The widths block <paramref name="layer"/> keeps (the spec's own for a block left whole).</summary>
+    public LayerDims Dims(int layer)
     {
-        long h = Spec.HiddenSize, d = Spec.HeadDim, total = 0;
-        foreach (var t in Spec.Tensors().Where(t => t.Layer < 0)) total += t.ElementCount;
-        foreach (var l in Layers)
-        {
-            long kv = l.KeptKvHeads.Count * d, q = kv * Spec.GroupSize, i = l.KeptChannels.Count;
-            total += 2 * h + 2 * q * h + 2 * kv * h + 3 * i * h;
-            if (Spec.AttentionBias) total += q + 2 * kv;
-            if (Spec.OutputProjectionBias) total += h;
-        }
-        return total;
+        int kvHeads = Layers[layer].KeptKvHeads.Count;
+        return new LayerDims(kvHeads * Spec.GroupSize, kvHeads, Layers[layer].KeptChannels.Count);
     }
+
+    /// <summary>
+    /// Parameters of the pruned model (tied embeddings counted once): what a pruned load keeps resident, the tensors of
+    /// <see cref="ModelSpec.Tensors(Func{int, LayerDims})"/> at the kept widths.
+    /// </summary>
+    public long KeptParameterCount() => Spec.Tensors(Dims).Sum(t => t.ElementCount);
 
     /// <summary>Writes the plan as JSON (atomically): the ratio, criterion, seed, widths and every pruned block's kept indices.</summary>
     public void Save(string path)

@@ -1,3 +1,4 @@
+using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Memory.CostModel;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Pruning;
@@ -98,6 +99,21 @@ public class PrunedLoadTests
             Assert.Equal(shape.KvDim, dims.NumKvHeads * spec.HeadDim);
             Assert.Equal(shape.Intermediate, dims.IntermediateSize);
         }
+    }
+
+    [Fact]
+    public void KeptParametersCountTheQueryAndKeyNormsOfAQwen3StyleBlock()
+    {
+        // q_norm and k_norm (head_dim each) are parameters of every block, pruned or not; the kept count is what loads.
+        var spec = PruningFixtures.Gqa(layers: 8) with { QkNorm = true };
+        var pruner = new LoramPruner(spec, 0.5, PruningCriterion.Random, seed: 3);
+        using var model = new CausalLm(spec, new DecoderOptions { Pruning = pruner });
+        model.LoadWeights(TinyModels.RandomCheckpoint(spec, 7));
+
+        // The hand count of the test above plus 2 norms × head_dim 4 in each of the 8 blocks.
+        const long kept = 6 * 1952 + 2 * 992 + 1040 + 8 * 2 * 4;
+        Assert.Equal(kept, model.parameters().Sum(p => p.numel()));
+        Assert.Equal(kept, pruner.Plan.KeptParameterCount());
     }
 
     [Fact]
