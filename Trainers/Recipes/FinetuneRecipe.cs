@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using QuantPeft.Formats.HuggingFace;
-using QuantPeft.Formats.Peft;
 using QuantPeft.Memory.Planning;
-using QuantPeft.Memory.Probes;
 using QuantPeft.Optimizers;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
