@@ -9,7 +9,7 @@ namespace QuantPeft.Trainers.Recipes;
 internal static class BaseLoading
 {
     /// <summary>The linear factory for <paramref name="o"/>'s base; <paramref name="targets"/> are the resolved adapted projections.</summary>
-    /// <exception cref="RecipeException">The weights format is not available, or the LQ-LoRA budget cannot be met.</exception>
+    /// <exception cref="RecipeException">The LQ-LoRA budget cannot be met.</exception>
     public static LinearFactory Factory(FinetuneOptions o, IReadOnlyList<string> targets, Device device)
     {
         // A pre-quantized folder decides the bases itself (its format, per-matrix LQ-LoRA configurations); Setup has
@@ -17,7 +17,7 @@ internal static class BaseLoading
         var prequantized = PrequantizedFolder.Read(o.ModelFolder);
         var factory = prequantized is not null ? prequantized.Factory(o.Rank, new LoraOptions(o.Rank, o.Alpha).Scaling, ScalarType.BFloat16, device)
             : o.Weights == WeightFormat.LqLora ? LqLoraFactory(o, targets, device)
-            : BaseWeights.Factory(BaseFormat(o.Weights), o.DoubleQuant, ScalarType.BFloat16, device);
+            : BaseWeights.Factory(o.Weights, o.DoubleQuant, ScalarType.BFloat16, device);
         // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
         if (o.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
             factory = SvdInitOnLoad.Wrap(factory, o.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
@@ -40,12 +40,5 @@ internal static class BaseLoading
             throw new RecipeException($"--weights {Knob.Name(o.Weights, o.LqLoraBits)}: {e.Message}");
         }
     }
-
-    private static BaseWeightFormat BaseFormat(WeightFormat format) => format switch
-    {
-        WeightFormat.Nf4 => BaseWeightFormat.Nf4,
-        WeightFormat.Fp4 => BaseWeightFormat.Fp4,
-        WeightFormat.Bf16 => BaseWeightFormat.Bf16,
-        _ => throw new RecipeException($"--weights {Knob.Name(format)}: not available yet in qpeft train"),
-    };
 }
+
