@@ -122,6 +122,12 @@ public sealed record FinetuneOptions
     /// <summary>Write a resumable checkpoint every this many optimizer steps (0: none).</summary>
     public int SaveEvery { get; init; }
 
+    /// <summary>
+    /// The run folder periodic checkpoints (<see cref="SaveEvery"/>) are written into; null for a run that writes none.
+    /// Where to write, so it is no part of the training fingerprint.
+    /// </summary>
+    public string? RunFolder { get; init; }
+
     /// <summary>A checkpoint folder to resume from, or null to start fresh.</summary>
     public string? ResumeFrom { get; init; }
 
@@ -133,8 +139,13 @@ public sealed record FinetuneOptions
     /// </summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>Checks ranges; each message names the CLI flag.</summary>
-    /// <exception cref="RecipeException">A value is out of range.</exception>
+    /// <summary>
+    /// The one check of a run's options: ranges, the strategies the trainer can run, the knobs that contradict each
+    /// other (<see cref="Strategies.StrategyChecks"/>) and the target names; each message names the CLI flag. Layer
+    /// counts and what a pre-quantized folder decides are checked later, against the model.
+    /// </summary>
+    /// <exception cref="RecipeException">A value is out of range, not available, or contradicts another.</exception>
+    /// <exception cref="AdapterException">A target name is unknown.</exception>
     public void Validate()
     {
         Positive(Steps, "--steps");
@@ -150,17 +161,17 @@ public sealed record FinetuneOptions
         if (!QuantPeft.Trainers.Pruning.PruningCriteria.Names.Contains(PruneCriterion))
             throw new RecipeException($"--prune-criterion: expected one of {string.Join(", ", QuantPeft.Trainers.Pruning.PruningCriteria.Names)}; found '{PruneCriterion}'");
         if (SaveEvery < 0) throw new RecipeException($"--save-every: expected 0 or a positive integer, found {SaveEvery}");
+        if (SaveEvery > 0 && RunFolder is null) throw new RecipeException($"--save-every {SaveEvery}: checkpoints go into the run folder, and none is set ({nameof(RunFolder)})");
         Preference?.Validate();
         if (Packing is not null && Preference is not null)
             throw new RecipeException($"--packing: preference runs (--task {Preference.Task.ToString().ToLowerInvariant()}) put each pair's answers in rows of their own; leave --packing out");
+        EnsureRunnable();
+        ModelAdapters.ResolveTargets(Targets);
     }
 
-    /// <summary>
-    /// Refuses, with the flag's name, every strategy the trainer cannot run yet, so that asking for one is an
-    /// error and never silently ignored. Each strategy removes its line here when it lands.
-    /// </summary>
-    /// <exception cref="RecipeException">A requested strategy is not available in the trainer.</exception>
-    public void EnsureRunnable()
+    // Refuses, with the flag's name, every strategy the trainer cannot run yet, so that asking for one is an error and
+    // never silently ignored. Each strategy removes its line here when it lands.
+    private void EnsureRunnable()
     {
         if (Method is not (TrainingMethod.Lora or TrainingMethod.Dora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera
             or TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore or TrainingMethod.Loram))

@@ -8,7 +8,6 @@ public sealed partial class FinetuneRecipe
     private int _startStep;
     private int _startEpoch;
     private int _startPosition;
-    private string? _checkpointRoot;
     private SortedDictionary<string, string>? _fingerprint;
 
     /// <summary>The optimizer steps already done when <see cref="Train"/> starts: 0, or the resumed checkpoint's step.</summary>
@@ -36,12 +35,10 @@ public sealed partial class FinetuneRecipe
         if (state.Step > _options.Steps)
             throw new RecipeException($"--steps: {_options.Steps} is below the checkpoint's step {state.Step} ('{checkpoint}')");
         TrainingCheckpoint.LoadTensors(checkpoint, Trainable());
-        // LISA: the optimizer of the period the checkpoint's last step belonged to (its draw depends on seed and period
-        // alone); the first step after the resume switches periods exactly where the uninterrupted run did.
-        if (_lisa is not null && state.Step > 0) _optimizer = _lisa.BeforeStep(state.Step - 1, _optimizer);
+        foreach (var c in _components) c.OnResume(Run, state.Step);
         string archive = Path.Combine(checkpoint, TrainingCheckpoint.OptimizerFileName);
         if (!File.Exists(archive)) throw new RecipeException($"--resume: '{checkpoint}': missing {TrainingCheckpoint.OptimizerFileName}");
-        QuantPeft.Optimizers.OptimizerStateArchive.Load(_optimizer!, archive);
+        QuantPeft.Optimizers.OptimizerStateArchive.Load(Run.Optimizer!, archive);
         TrainingCheckpoint.RestoreRng(state.TorchRngState);
         (_startStep, _startEpoch, _startPosition) = (state.Step, state.Epoch, state.Position);
         _completedSteps = state.Step;
@@ -50,13 +47,13 @@ public sealed partial class FinetuneRecipe
 
     private int _completedSteps;
 
-    // Called from AfterStep: every SaveEvery steps, a checkpoint in the run folder (the metrics log's folder).
+    // After optimizer step `step` (0-based): every SaveEvery steps, a checkpoint in the run folder.
     private void MaybeSaveCheckpoint(int step)
     {
         int done = step + 1;
         _completedSteps = done;
-        if (_options.SaveEvery <= 0 || done % _options.SaveEvery != 0 || _checkpointRoot is null) return;
-        WriteCheckpoint(done, _checkpointRoot);
+        if (_options.SaveEvery <= 0 || done % _options.SaveEvery != 0) return;
+        WriteCheckpoint(done, Path.GetFullPath(_options.RunFolder!));
     }
 
     /// <summary>
@@ -66,7 +63,7 @@ public sealed partial class FinetuneRecipe
     /// </summary>
     public string SaveCheckpoint(string runFolder)
     {
-        if (_optimizer is null) throw new InvalidOperationException("call Setup first");
+        if (_run?.Optimizer is null) throw new InvalidOperationException("call Setup first");
         if (CheckpointsWritten.Count > 0 && TrainingCheckpoint.ReadState(CheckpointsWritten[^1]).Step == _completedSteps)
             return CheckpointsWritten[^1];
         return WriteCheckpoint(_completedSteps, runFolder);
@@ -77,8 +74,8 @@ public sealed partial class FinetuneRecipe
         int perEpoch = BatchesPerEpoch;
         long consumed = (long)done * _options.GradientAccumulation;
         var state = new CheckpointState(done, _options.Steps, consumed, (int)(consumed / perEpoch), (int)(consumed % perEpoch), perEpoch,
-            _optimizer!.Groups[0].Lr, Fingerprint, TrainingCheckpoint.CaptureRng());
-        string folder = TrainingCheckpoint.Write(root, state, Trainable(), _optimizer);
+            Run.Optimizer!.Groups[0].Lr, Fingerprint, TrainingCheckpoint.CaptureRng());
+        string folder = TrainingCheckpoint.Write(root, state, Trainable(), Run.Optimizer!);
         CheckpointsWritten.Add(folder);
         return folder;
     }
@@ -86,5 +83,5 @@ public sealed partial class FinetuneRecipe
     private int BatchesPerEpoch => _preference?.Data.TrainBatchCount(_options.MicroBatchSize) ?? Data!.TrainBatchCount(_options.MicroBatchSize);
 
     private List<(string Name, TorchSharp.torch.Tensor Tensor)> Trainable() =>
-        [.. _trainable.Select(t => (t.Name, (TorchSharp.torch.Tensor)t.Param))];
+        [.. Run.Trainable.Select(t => (t.Name, (TorchSharp.torch.Tensor)t.Param))];
 }

@@ -24,7 +24,7 @@ public static class TrainingFingerprint
     [
         nameof(FinetuneOptions.ModelFolder), nameof(FinetuneOptions.DataPath), nameof(FinetuneOptions.EvalPath),
         nameof(FinetuneOptions.Steps), nameof(FinetuneOptions.EvalEvery), nameof(FinetuneOptions.ExactMatchRecords),
-        nameof(FinetuneOptions.SaveEvery), nameof(FinetuneOptions.ResumeFrom),
+        nameof(FinetuneOptions.SaveEvery), nameof(FinetuneOptions.ResumeFrom), nameof(FinetuneOptions.RunFolder),
         nameof(FinetuneOptions.Checkpointing), nameof(FinetuneOptions.Attention),
         // A checkpoint is device-free (safetensors on the host), so a run may resume on another device.
         nameof(FinetuneOptions.Device),

@@ -98,6 +98,7 @@ internal static class TrainCommand
                 PruneCriterion = parse.GetValue(pruneCriterion)!.Trim().ToLowerInvariant(),
                 SaveEvery = parse.GetValue(saveEvery) ?? defaults.SaveEvery,
                 ResumeFrom = resumeFrom,
+                RunFolder = runFolder,
                 Steps = parse.GetValue(steps) ?? defaults.Steps,
                 Rank = parse.GetValue(rank) ?? defaults.Rank,
                 Alpha = parse.GetValue(alpha) ?? defaults.Alpha,
@@ -113,14 +114,10 @@ internal static class TrainCommand
             options = PrequantizedOptions.Align(options, new PrequantizedOptions.Given(
                 planning.IsGiven(parse, "--weights"), planning.IsGiven(parse, "--double-quant"), planning.IsGiven(parse, "--rank")));
             options.Validate();
-            options.EnsureRunnable();
-            ModelAdapters.ResolveTargets(options.Targets);
             (options, var plan) = planning.Resolve(parse, options);
             // A budget search or a saved plan may pick another method; an absent --lr follows it.
             if (parse.GetValue(lr) is null) options = options with { LearningRate = MethodDefaults.LearningRate(options.Method) };
             options.Validate();
-            options.EnsureRunnable();
-            ModelAdapters.ResolveTargets(options.Targets);
             PrequantizedOptions.Check(options);
             bool freshFolder = !Path.Exists(runFolder);
             try

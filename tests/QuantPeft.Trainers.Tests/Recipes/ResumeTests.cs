@@ -52,7 +52,7 @@ public class ResumeTests
     {
         Directory.CreateDirectory(runFolder);
         string metrics = Path.Combine(runFolder, "metrics.jsonl");
-        using var recipe = new FinetuneRecipe(options);
+        using var recipe = new FinetuneRecipe(options with { RunFolder = runFolder });
         recipe.Setup();
         if (recipe.ResumedFrom is not null)
             TrainingCheckpoint.ContinueMetrics(metrics, metrics, recipe.StartStep);
@@ -166,7 +166,7 @@ public class ResumeTests
     public void CheckpointFromARunWithOtherOptionsIsRefusedNamingTheField()
     {
         using var dir = new TempDir();
-        var options = Options(dir) with { Steps = 4, SaveEvery = 2 };
+        var options = Options(dir) with { Steps = 4, SaveEvery = 2, RunFolder = dir.File("run") };
         Run(options, dir.File("run"));
         // Saves every 2 of 4 steps and keeps the newest two: both remain.
         Assert.Equal([2, 4], TrainingCheckpoint.List(dir.File("run")).Select(c => c.Step));
@@ -188,7 +188,7 @@ public class ResumeTests
     public void OnlyTheNewestTwoCheckpointsAreKeptAndAFailedSaveLeavesNothing()
     {
         using var dir = new TempDir();
-        var options = Options(dir) with { Steps = 7, SaveEvery = 2 };
+        var options = Options(dir) with { Steps = 7, SaveEvery = 2, RunFolder = dir.File("run") };
         string run = dir.File("run");
         Run(options, run);
         Assert.Equal([4, 6], TrainingCheckpoint.List(run).Select(c => c.Step));
