@@ -35,10 +35,9 @@ public static class PlanJson
 
     private static void WriteCandidate(Utf8JsonWriter w, Candidate c)
     {
-        Strategy s = c.Strategy;
         w.WriteStartObject();
-        w.WriteStartObject("strategy");
-        PlanJsonParts.StrategyKnobs(w, s);
+        Strategy s = c.Strategy;
+        PlanJsonParts.StartStrategy(w, s);
         w.WriteBoolean("layerwise", s.Layerwise);
         w.WriteBoolean("checkpointing", s.Checkpointing);
         w.WriteNumber("lisa_layers", s.LisaLayers);
@@ -52,14 +51,8 @@ public static class PlanJson
         w.WriteNumber("peak_bytes", c.Estimate.PeakBytes);
         w.WriteNumber("host_bytes", c.Estimate.HostBytes);
         w.WriteString("peak_phase", c.Estimate.PeakPhase);
-        w.WriteStartObject("breakdown");
-        foreach (MemoryComponent m in MemoryComponents.DeviceOrder)
-            w.WriteNumber(m.JsonName(), c.Estimate.Device[m]);
-        w.WriteEndObject();
-        w.WriteStartObject("host_breakdown");
-        foreach (var (m, bytes) in c.Estimate.Host)
-            w.WriteNumber(m.JsonName(), bytes);
-        w.WriteEndObject();
+        PlanJsonParts.Breakdown(w, "breakdown", MemoryComponents.DeviceOrder.Select(m => (m.JsonName(), c.Estimate.Device[m])));
+        PlanJsonParts.Breakdown(w, "host_breakdown", c.Estimate.Host.Select(h => (h.Key.JsonName(), h.Value)));
         PlanJsonParts.Scores(w, c.Quality, c.SpeedFactor);
         w.WriteStartArray("overflows");
         foreach (Overflow o in c.Overflows)

@@ -6,7 +6,7 @@ namespace QuantPeft.Memory.Reports;
 
 /// <summary>
 /// What the single-device and the sharded plan JSON (docs/planner.md) have in common: the indented UTF-8 document,
-/// the workload's and the budget's fields, a strategy's knobs, the scores and the ranked candidate list with the chosen index.
+/// the workload's and the budget's fields, a strategy's knobs, breakdowns, the scores and the ranked candidate list with the chosen index.
 /// </summary>
 internal static class PlanJsonParts
 {
@@ -48,9 +48,13 @@ internal static class PlanJsonParts
         w.WriteNumber("fragmentation", budget.EffectiveFragmentation);
     }
 
-    /// <summary>The knobs that open every <c>strategy</c> object: base weights, method, rank, targets, optimizer.</summary>
-    public static void StrategyKnobs(Utf8JsonWriter w, Strategy s)
+    /// <summary>
+    /// Opens the <c>strategy</c> object with the knobs every plan has (base weights, method, rank, targets, optimizer);
+    /// the caller adds its own and closes it.
+    /// </summary>
+    public static void StartStrategy(Utf8JsonWriter w, Strategy s)
     {
+        w.WriteStartObject("strategy");
         w.WriteString("weights", Knob.Name(s.Weights, s.LqLoraBits));
         w.WriteBoolean("double_quant", s.DoubleQuant);
         w.WriteString("method", Knob.Name(s.Method));
@@ -58,6 +62,14 @@ internal static class PlanJsonParts
         if (s.IsAdapterMethod) w.WriteString("targets", s.Targets.ToKnob());
         else w.WriteNull("targets");
         w.WriteString("optimizer", Knob.Name(s.Optimizer));
+    }
+
+    /// <summary>An object of byte counts by component name, in the order given.</summary>
+    public static void Breakdown(Utf8JsonWriter w, string name, IEnumerable<(string Component, long Bytes)> rows)
+    {
+        w.WriteStartObject(name);
+        foreach (var (component, bytes) in rows) w.WriteNumber(component, bytes);
+        w.WriteEndObject();
     }
 
     /// <summary>The ranking scores, rounded so the file does not carry floating-point noise.</summary>

@@ -31,10 +31,9 @@ public static class ShardedPlanJson
 
     private static void WriteCandidate(Utf8JsonWriter w, ShardedCandidate c)
     {
-        Strategy s = c.Strategy;
         w.WriteStartObject();
-        w.WriteStartObject("strategy");
-        PlanJsonParts.StrategyKnobs(w, s);
+        Strategy s = c.Strategy;
+        PlanJsonParts.StartStrategy(w, s);
         w.WriteBoolean("checkpointing", s.Checkpointing);
         w.WriteNumber("batch", s.Batch);
         w.WriteBoolean("offload_params", c.Layout.OffloadParams);
@@ -45,9 +44,7 @@ public static class ShardedPlanJson
         w.WriteNumber("allocated_bytes_per_gpu", c.Estimate.AllocatedBytes);
         w.WriteNumber("host_bytes", c.Estimate.HostBytes);
         w.WriteString("peak_phase", c.Estimate.PeakPhase);
-        w.WriteStartObject("breakdown");
-        foreach (ShardedComponent m in ShardedComponents.DeviceOrder) w.WriteNumber(m.JsonName(), c.Estimate.Device[m]);
-        w.WriteEndObject();
+        PlanJsonParts.Breakdown(w, "breakdown", ShardedComponents.DeviceOrder.Select(m => (m.JsonName(), c.Estimate.Device[m])));
         PlanJsonParts.Scores(w, c.Quality, c.SpeedFactor);
         w.WriteStartArray("overflows");
         foreach (string o in c.Overflows) w.WriteStringValue(o);
