@@ -9,7 +9,7 @@ public static class Program
 {
     /// <summary>
     /// Set to <c>pinned</c> to pin glibc's mmap/trim thresholds at their static defaults (<see cref="NativeHeap.Configure"/>),
-    /// so that the resident set of a CPU run follows its live tensors. Off by default: on the development machine a page
+    /// so that the resident set of a CPU run follows its live tensors. Off by default: on a 2-core Debian 12 VM a page
     /// fault costs about 40 µs, and the pinned heap made the demo <c>qpeft train</c> 5x slower and a 1.1B step over 10x
     /// slower (perf/results/bench-memory-cpu.md); glibc's arenas reuse freed blocks without faulting them in again.
     /// </summary>

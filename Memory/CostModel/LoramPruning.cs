@@ -9,7 +9,7 @@ namespace QuantPeft.Memory.CostModel;
 /// query heads of each removed group: rows of q, columns of o). The hidden size is never pruned.
 /// </summary>
 /// <remarks>
-/// Rounding reproduces the published storage figures exactly (MEMORY-FACTS §6): heads are removed in whole
+/// Rounding reproduces the published storage figures exactly (the LoRAM paper's storage table): heads are removed in whole
 /// units, ⌊p·n_kv⌋ of them, so ⌈(1−p)·n_kv⌉ stay (LLaMA-2-70B at 0.85 keeps 2 of 8); MLP channels keep
 /// ⌊(1−p)·I⌋ (LLaMA-2-13B at 0.65 keeps 4,838 of 13,824, giving exactly 6,005,662,720 parameters).
 /// </remarks>

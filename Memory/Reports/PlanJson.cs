@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using QuantPeft.Memory.CostModel;
 using QuantPeft.Memory.Planning;
@@ -15,55 +14,30 @@ public static class PlanJson
     public const int SchemaVersion = 1;
 
     /// <summary>Serialises <paramref name="plan"/>, with at most <paramref name="maxCandidates"/> candidates (null: all).</summary>
-    public static string Write(TrainingPlan plan, int? maxCandidates = null)
+    public static string Write(TrainingPlan plan, int? maxCandidates = null) => PlanJsonParts.Document(w =>
     {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("schema_version", SchemaVersion);
-            w.WriteString("model", plan.Model);
-            w.WriteNumber("parameter_count", plan.Spec.ParameterCount);
-            w.WriteString("objective", plan.Objective.ToString().ToLowerInvariant());
-            w.WriteStartObject("workload");
-            w.WriteNumber("seq", plan.Workload.Seq);
-            w.WriteNumber("grad_accum", plan.Workload.GradAccum);
-            w.WriteNumber("adapter_dropout", plan.Workload.AdapterDropout);
-            if (plan.Workload.RowsPerExample != 1) w.WriteNumber("rows_per_example", plan.Workload.RowsPerExample);
-            if (plan.Workload.ReferenceForward) w.WriteBoolean("reference_forward", true);
-            if (plan.Workload.PackedRows) w.WriteBoolean("packed_rows", true);
-            w.WriteEndObject();
-            w.WriteStartObject("budget");
-            WriteNullable(w, "vram_bytes", plan.Budget.Vram);
-            WriteNullable(w, "ram_bytes", plan.Budget.Ram);
-            w.WriteNumber("overhead_bytes", plan.Budget.EffectiveOverhead);
-            w.WriteNumber("fragmentation", plan.Budget.EffectiveFragmentation);
-            w.WriteString("device_kind", plan.Budget.DeviceKind.ToString().ToLowerInvariant());
-            w.WriteEndObject();
-            w.WriteNumber("candidate_count", plan.Candidates.Count);
-            w.WriteStartArray("candidates");
-            foreach (Candidate c in plan.Candidates.Take(maxCandidates ?? int.MaxValue))
-                WriteCandidate(w, c);
-            w.WriteEndArray();
-            if (plan.Chosen is { } chosen) w.WriteNumber("chosen", chosen);
-            else w.WriteNull("chosen");
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
-    }
+        w.WriteStartObject();
+        w.WriteNumber("schema_version", SchemaVersion);
+        w.WriteString("model", plan.Model);
+        w.WriteNumber("parameter_count", plan.Spec.ParameterCount);
+        w.WriteString("objective", plan.Objective.ToString().ToLowerInvariant());
+        PlanJsonParts.StartWorkload(w, plan.Workload);
+        if (plan.Workload.RowsPerExample != 1) w.WriteNumber("rows_per_example", plan.Workload.RowsPerExample);
+        if (plan.Workload.ReferenceForward) w.WriteBoolean("reference_forward", true);
+        if (plan.Workload.PackedRows) w.WriteBoolean("packed_rows", true);
+        w.WriteEndObject();
+        PlanJsonParts.StartBudget(w, plan.Budget, "vram_bytes");
+        w.WriteString("device_kind", plan.Budget.DeviceKind.ToString().ToLowerInvariant());
+        w.WriteEndObject();
+        PlanJsonParts.Candidates(w, plan.Candidates, maxCandidates, plan.Chosen is not null, WriteCandidate);
+        w.WriteEndObject();
+    });
 
     private static void WriteCandidate(Utf8JsonWriter w, Candidate c)
     {
-        Strategy s = c.Strategy;
         w.WriteStartObject();
-        w.WriteStartObject("strategy");
-        w.WriteString("weights", Knob.Name(s.Weights, s.LqLoraBits));
-        w.WriteBoolean("double_quant", s.DoubleQuant);
-        w.WriteString("method", Knob.Name(s.Method));
-        w.WriteNumber("rank", s.Rank);
-        if (s.IsAdapterMethod) w.WriteString("targets", s.Targets.ToKnob());
-        else w.WriteNull("targets");
-        w.WriteString("optimizer", Knob.Name(s.Optimizer));
+        Strategy s = c.Strategy;
+        PlanJsonParts.StartStrategy(w, s);
         w.WriteBoolean("layerwise", s.Layerwise);
         w.WriteBoolean("checkpointing", s.Checkpointing);
         w.WriteNumber("lisa_layers", s.LisaLayers);
@@ -77,16 +51,9 @@ public static class PlanJson
         w.WriteNumber("peak_bytes", c.Estimate.PeakBytes);
         w.WriteNumber("host_bytes", c.Estimate.HostBytes);
         w.WriteString("peak_phase", c.Estimate.PeakPhase);
-        w.WriteStartObject("breakdown");
-        foreach (MemoryComponent m in MemoryComponents.DeviceOrder)
-            w.WriteNumber(m.JsonName(), c.Estimate.Device[m]);
-        w.WriteEndObject();
-        w.WriteStartObject("host_breakdown");
-        foreach (var (m, bytes) in c.Estimate.Host)
-            w.WriteNumber(m.JsonName(), bytes);
-        w.WriteEndObject();
-        w.WriteNumber("quality", Math.Round(c.Quality, 3));
-        w.WriteNumber("speed_factor", Math.Round(c.SpeedFactor, 4));
+        PlanJsonParts.Breakdown(w, "breakdown", MemoryComponents.DeviceOrder.Select(m => (m.JsonName(), c.Estimate.Device[m])));
+        PlanJsonParts.Breakdown(w, "host_breakdown", c.Estimate.Host.Select(h => (h.Key.JsonName(), h.Value)));
+        PlanJsonParts.Scores(w, c.Quality, c.SpeedFactor);
         w.WriteStartArray("overflows");
         foreach (Overflow o in c.Overflows)
         {
@@ -99,11 +66,5 @@ public static class PlanJson
         }
         w.WriteEndArray();
         w.WriteEndObject();
-    }
-
-    private static void WriteNullable(Utf8JsonWriter w, string name, long? value)
-    {
-        if (value is { } v) w.WriteNumber(name, v);
-        else w.WriteNull(name);
     }
 }

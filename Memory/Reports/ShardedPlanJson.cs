@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using QuantPeft.Memory.CostModel;
 using QuantPeft.Memory.Planning;
@@ -13,50 +12,28 @@ namespace QuantPeft.Memory.Reports;
 public static class ShardedPlanJson
 {
     /// <summary>Serialises <paramref name="plan"/>, with at most <paramref name="maxCandidates"/> candidates (null: all).</summary>
-    public static string Write(ShardedPlan plan, int? maxCandidates = null)
+    public static string Write(ShardedPlan plan, int? maxCandidates = null) => PlanJsonParts.Document(w =>
     {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("schema_version", PlanJson.SchemaVersion);
-            w.WriteString("sharding", "fsdp");
-            w.WriteString("model", plan.Model);
-            w.WriteNumber("parameter_count", plan.Spec.ParameterCount);
-            w.WriteNumber("gpus", plan.Gpus);
-            w.WriteString("objective", plan.Objective.ToString().ToLowerInvariant());
-            w.WriteStartObject("workload");
-            w.WriteNumber("seq", plan.Workload.Seq);
-            w.WriteNumber("grad_accum", plan.Workload.GradAccum);
-            w.WriteNumber("adapter_dropout", plan.Workload.AdapterDropout);
-            w.WriteEndObject();
-            w.WriteStartObject("budget");
-            if (plan.Budget.Vram is { } v) w.WriteNumber("vram_bytes_per_gpu", v); else w.WriteNull("vram_bytes_per_gpu");
-            if (plan.Budget.Ram is { } r) w.WriteNumber("ram_bytes", r); else w.WriteNull("ram_bytes");
-            w.WriteNumber("overhead_bytes", plan.Budget.EffectiveOverhead);
-            w.WriteNumber("fragmentation", plan.Budget.EffectiveFragmentation);
-            w.WriteEndObject();
-            w.WriteNumber("candidate_count", plan.Candidates.Count);
-            w.WriteStartArray("candidates");
-            foreach (ShardedCandidate c in plan.Candidates.Take(maxCandidates ?? int.MaxValue)) WriteCandidate(w, c);
-            w.WriteEndArray();
-            if (plan.ChosenCandidate is not null) w.WriteNumber("chosen", 0); else w.WriteNull("chosen");
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
-    }
+        w.WriteStartObject();
+        w.WriteNumber("schema_version", PlanJson.SchemaVersion);
+        w.WriteString("sharding", "fsdp");
+        w.WriteString("model", plan.Model);
+        w.WriteNumber("parameter_count", plan.Spec.ParameterCount);
+        w.WriteNumber("gpus", plan.Gpus);
+        w.WriteString("objective", plan.Objective.ToString().ToLowerInvariant());
+        PlanJsonParts.StartWorkload(w, plan.Workload);
+        w.WriteEndObject();
+        PlanJsonParts.StartBudget(w, plan.Budget, "vram_bytes_per_gpu");
+        w.WriteEndObject();
+        PlanJsonParts.Candidates(w, plan.Candidates, maxCandidates, plan.ChosenCandidate is not null, WriteCandidate);
+        w.WriteEndObject();
+    });
 
     private static void WriteCandidate(Utf8JsonWriter w, ShardedCandidate c)
     {
-        Strategy s = c.Strategy;
         w.WriteStartObject();
-        w.WriteStartObject("strategy");
-        w.WriteString("weights", Knob.Name(s.Weights));
-        w.WriteBoolean("double_quant", s.DoubleQuant);
-        w.WriteString("method", Knob.Name(s.Method));
-        w.WriteNumber("rank", s.Rank);
-        if (s.IsAdapterMethod) w.WriteString("targets", s.Targets.ToKnob()); else w.WriteNull("targets");
-        w.WriteString("optimizer", Knob.Name(s.Optimizer));
+        Strategy s = c.Strategy;
+        PlanJsonParts.StartStrategy(w, s);
         w.WriteBoolean("checkpointing", s.Checkpointing);
         w.WriteNumber("batch", s.Batch);
         w.WriteBoolean("offload_params", c.Layout.OffloadParams);
@@ -67,11 +44,8 @@ public static class ShardedPlanJson
         w.WriteNumber("allocated_bytes_per_gpu", c.Estimate.AllocatedBytes);
         w.WriteNumber("host_bytes", c.Estimate.HostBytes);
         w.WriteString("peak_phase", c.Estimate.PeakPhase);
-        w.WriteStartObject("breakdown");
-        foreach (ShardedComponent m in ShardedComponents.DeviceOrder) w.WriteNumber(m.JsonName(), c.Estimate.Device[m]);
-        w.WriteEndObject();
-        w.WriteNumber("quality", Math.Round(c.Quality, 3));
-        w.WriteNumber("speed_factor", Math.Round(c.SpeedFactor, 4));
+        PlanJsonParts.Breakdown(w, "breakdown", ShardedComponents.DeviceOrder.Select(m => (m.JsonName(), c.Estimate.Device[m])));
+        PlanJsonParts.Scores(w, c.Quality, c.SpeedFactor);
         w.WriteStartArray("overflows");
         foreach (string o in c.Overflows) w.WriteStringValue(o);
         w.WriteEndArray();

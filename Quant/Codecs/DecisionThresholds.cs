@@ -1,8 +1,8 @@
 namespace QuantPeft.Quant.Codecs;
 
 /// <summary>
-/// Nearest-code rounding expressed as a count of thresholds, the one formulation that the scalar reference,
-/// the SIMD kernels and the ILGPU kernels can all evaluate identically.
+/// Nearest-code rounding expressed as a count of thresholds, the one formulation that the scalar reference
+/// and the SIMD kernels both evaluate identically.
 /// </summary>
 /// <remarks>
 /// <para>For a strictly increasing table <c>c[0..m)</c> the nearest code to a float32 <c>x</c>, with a value exactly

@@ -2,7 +2,7 @@ namespace QuantPeft.Quant.Codecs;
 
 /// <summary>
 /// Conversions between float32 and the two 16-bit formats, written with integer operations only so that
-/// the scalar, SIMD and ILGPU paths can all perform exactly the same rounding (round to nearest, ties to even,
+/// the scalar and SIMD paths perform exactly the same rounding (round to nearest, ties to even,
 /// the rounding torch's <c>.to(bfloat16)</c> / <c>.to(float16)</c> use).
 /// </summary>
 public static class FloatBits

@@ -7,7 +7,7 @@ namespace QuantPeft.Quant.Codecs;
 /// <remarks>
 /// This is not how a base is stored. That choice (bf16, blockwise int8, NF4, FP4, LQ-LoRA) is the planner's
 /// <c>WeightFormat</c> in QuantPeft.Memory, a layer above; an NF4 or FP4 <c>WeightFormat</c> selects one of these code books.
-/// The two stay apart because the codecs must build without the planner (perf/GpuCodecCheck compiles them alone).
+/// The two stay apart because Quant sits below Memory: the codecs, and their tests, build without the planner.
 /// </remarks>
 public enum FourBitType
 {

@@ -2,7 +2,7 @@ namespace QuantPeft.Quant.Codecs;
 
 /// <summary>
 /// The blockwise encode/decode operations, implemented by the scalar reference (<see cref="ReferenceCodec"/>),
-/// the SIMD CPU kernels and the ILGPU kernels. All implementations produce bit-identical outputs
+/// and the SIMD CPU kernels (<see cref="Kernels.SimdCodec"/>). Both produce bit-identical outputs
 /// (absmax, codes, decoded values) for the same input; the reference defines them.
 /// </summary>
 /// <remarks>

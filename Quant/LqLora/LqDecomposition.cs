@@ -40,7 +40,7 @@ public sealed class LqDecompositionResult : IDisposable
 }
 
 /// <summary>
-/// LQ-LoRA's iterative decomposition W ≈ Q + L1·L2 (ALGORITHMS.md §8): alternate a rank-r randomized SVD of
+/// LQ-LoRA's iterative decomposition W ≈ Q + L1·L2 (the LQ-LoRA paper): alternate a rank-r randomized SVD of
 /// W − Q with Q = quantize(W − L1L2), starting from Q = 0, until the error stops falling.
 /// </summary>
 public static class LqDecomposition

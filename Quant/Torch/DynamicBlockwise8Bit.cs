@@ -5,7 +5,7 @@ namespace QuantPeft.Quant.Torch;
 
 /// <summary>
 /// bitsandbytes' blockwise 8-bit quantizer with the signed dynamic map, as used by double quantization
-/// to compress the 4-bit absmax values (ALGORITHMS.md §1–§2).
+/// to compress the 4-bit absmax values (as bitsandbytes does for QLoRA).
 /// </summary>
 internal static class DynamicBlockwise8Bit
 {

@@ -11,7 +11,7 @@ namespace QuantPeft.Quant.Torch;
 /// paths give the same bytes (codes, absmax, nested statistics) for the same weight.
 /// </summary>
 /// <remarks>
-/// The bytes follow ALGORITHMS.md §1: the weight is flattened row-major and split into blocks of
+/// The bytes follow bitsandbytes' 4-bit layout: the weight is flattened row-major and split into blocks of
 /// <c>blockSize</c>; <c>absmax_b = max|x|</c> (float32); <c>x̂ = clamp(x · (1 / max(absmax_b, 1e−38)), −1, 1)</c>
 /// in float32; the code is the nearest table entry with ties to the lower code (NF4: the CUDA kernel's
 /// midpoint thresholds; FP4: its thresholds on |x̂| then the sign bit for x̂ &lt; 0); element 2j goes to the

@@ -8,7 +8,7 @@ using QuantPeft.Quant.Torch;
 namespace QuantPeft.Trainers.Adapters;
 
 /// <summary>
-/// LQ-LoRA's mixed-precision base (ALGORITHMS.md §8): one pass over the checkpoint scores NF2, NF3 and NF4 for
+/// LQ-LoRA's mixed-precision base (the LQ-LoRA paper): one pass over the checkpoint scores NF2, NF3 and NF4 for
 /// every decoder projection, the <see cref="BitAllocator"/> picks one per matrix under the average bit budget,
 /// and <see cref="Factory"/> builds the bases that the second (loading) pass fills: targets through the
 /// decomposition W ≈ Q + L1·L2 (L1·L2 becomes the LoRA's start), the other projections as plain NF-k of W.

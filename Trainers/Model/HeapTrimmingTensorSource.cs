@@ -9,7 +9,7 @@ namespace QuantPeft.Trainers.Model;
 /// threshold after the first large free, so the read buffer and the quantizer's chunk temporaries of one tensor land
 /// in heap arenas between the codes of tensors already loaded, and freed arena pages stay resident. Without the trim,
 /// loading TinyLlama-1.1B with an NF4 base peaked 0.8 GB above "resident model + largest tensor in f32" on the
-/// development machine; trimming brings an 8-layer slice from 123–127 % of that bound to 87–106 %
+/// 2-core CPU VM of perf/results; trimming brings an 8-layer slice from 123–127 % of that bound to 87–106 %
 /// (perf/results/quantize-on-load.md). Elsewhere than glibc the trim is skipped.
 /// </summary>
 internal sealed class HeapTrimmingTensorSource(ITensorSource inner) : ISelectingTensorSource, IQuantizedTensorSource

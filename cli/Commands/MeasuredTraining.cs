@@ -84,7 +84,7 @@ internal static class MeasuredTraining
     /// Runs one step of the same strategy on a 4-layer synthetic model of hidden size max(256, rank) before the baseline,
     /// then frees it and trims the C heap. The runtime grows once training code first runs (the JIT-compiled forward,
     /// backward and optimizer paths, libtorch's per-thread kernel buffers, the .NET heap): 32–40 MiB of resident memory
-    /// outside the C heap's blocks on the development machine (perf/results/bench-memory-cpu.md). That growth is the
+    /// outside the C heap's blocks on the 2-core CPU VM of perf/results/bench-memory-cpu.md. That growth is the
     /// runtime's, priced by the overhead term, not the model's; without the warm-up it would count as the model's.
     /// Returns null, or why the warm-up failed (the measurement goes on without it).
     /// </summary>

@@ -22,8 +22,8 @@ internal static class ShardedPlanOutput
         string text = format switch
         {
             "json" => ShardedPlanJson.Write(plan),
-            "md" => ShardedPlanMarkdown.Write(plan, top),
-            _ => ShardedPlanTable.Render(plan, top, ansi: outputFile is null && !Console.IsOutputRedirected),
+            "md" => PlanMarkdown.Write(plan, top),
+            _ => PlanTable.Render(plan, top, ansi: outputFile is null && !Console.IsOutputRedirected),
         };
 
         var files = new List<(string Path, string Content)>();

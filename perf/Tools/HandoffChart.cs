@@ -25,8 +25,8 @@ internal static class HandoffChart
         ShardedPlan plan = ShardedPlanner.Plan(spec, gpus, new Workload(Math.Min(2048, spec.MaxPositionEmbeddings)), budget, new Constraints(), modelName: args[1]);
         var shown = plan.Candidates.Take(count).ToList();
         string title = $"{args[1]} on {gpus} × {args[3]} (FSDP full shard, seq 2048): predicted per-GPU peak of the top {shown.Count} candidates";
-        File.WriteAllText(args[5] + ".svg", ShardedPlanChart.Svg(shown, budget.Vram, title));
-        File.WriteAllBytes(args[5] + ".png", ShardedPlanChart.Png(shown, budget.Vram, title));
+        File.WriteAllText(args[5] + ".svg", PlanChart.Svg(shown, budget.Vram, title));
+        File.WriteAllBytes(args[5] + ".png", PlanChart.Png(shown, budget.Vram, title));
         foreach (ShardedCandidate c in shown) Console.WriteLine($"{c.Describe()}: {ByteSize.Format(c.Estimate.PeakBytes)} per GPU, host {ByteSize.Format(c.Estimate.HostBytes)}");
         return 0;
     }

@@ -7,7 +7,7 @@ namespace QuantPeft.Cli.Tests;
 
 public class InspectCommandTests
 {
-    // Llama-2-7B as published (MEMORY-FACTS §8); 6,738,415,616 parameters in the HF checkpoint.
+    // Llama-2-7B as published (its Hugging Face config.json); 6,738,415,616 parameters in the HF checkpoint.
     private static readonly ModelSpec Llama2_7B = new()
     {
         ModelType = "llama", NumLayers = 32, HiddenSize = 4096, IntermediateSize = 11008,

@@ -27,7 +27,7 @@ public sealed record PublishedRow(
 }
 
 /// <summary>
-/// MEMORY-FACTS §1–§4 as planner inputs. Every assumption a source left unstated is written beside it
+/// The published peaks (GaLore Table 11, torchtune's README, LitGPT's resource tables, the QLoRA paper) as planner inputs. Every assumption a source left unstated is written beside it
 /// (and in docs/planner.md). No constant here is tuned to a row: the rows differ only in what their
 /// sources say (model, method, optimizer, batch, measurement) and in the documented behaviour of the
 /// software that produced them (<see cref="CostSettings"/>).

@@ -5,7 +5,7 @@ namespace QuantPeft.Formats.Tests.Peft;
 public sealed class PeftAdapterConfigTests
 {
     // As peft 0.13+ writes it for LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=[...],
-    // task_type="CAUSAL_LM") after save_pretrained: json.dumps(indent=2, sort_keys=True), composed from ALGORITHMS.md §11.
+    // task_type="CAUSAL_LM") after save_pretrained: json.dumps(indent=2, sort_keys=True), composed from PEFT's LoraConfig fields.
     private const string PeftWritten = """
         {
           "alpha_pattern": {},

@@ -101,7 +101,7 @@ public sealed class CheckpointTests : IDisposable
         Assert.Equal(K.MissingShard, Fails().Kind);
     }
 
-    /// <summary>Llama-2-7B's published architecture (MEMORY-FACTS §8), built here rather than from a preset.</summary>
+    /// <summary>Llama-2-7B's published architecture (its Hugging Face config.json), built here rather than from a preset.</summary>
     private static ModelSpec Llama2_7B() => new()
     {
         ModelType = "llama", NumLayers = 32, HiddenSize = 4096, IntermediateSize = 11008,

@@ -5,7 +5,7 @@ using QuantPeft.Memory.Presets;
 
 namespace QuantPeft.Memory.Tests.CostModel;
 
-// MEMORY-FACTS §6: LoRAM's pruned parameter storage. The paper's bf16 figures are 2 bytes per kept parameter and
+// The LoRAM paper's pruned parameter storage. The paper's bf16 figures are 2 bytes per kept parameter and
 // its QLoRAM figures 4 bits per kept parameter (it does not count block scales or bf16 embeddings; our planner's
 // real NF4-DQ storage is checked separately below).
 public sealed class LoramStorageTests

@@ -126,7 +126,7 @@ public sealed class PlannerTests
         Assert.All(plan.Candidates, c => Assert.Equal(TrainingMethod.Loram, c.Strategy.Method));
     }
 
-    // Published claims (MEMORY-FACTS §4, §6, §7) as bounds.
+    // Published claims (QLoRA, LoRAM, LISA, LQ-LoRA papers) as bounds.
     [Fact]
     public void PublishedCapacityClaimsHold()
     {

@@ -6,7 +6,7 @@ namespace QuantPeft.Memory.Tests.Presets;
 public sealed class ModelPresetsTests
 {
     [Theory]
-    // MEMORY-FACTS §8 / §6 (HF checkpoints and the LoRAM paper).
+    // The published Hugging Face configs and checkpoints, and the LoRAM paper.
     [InlineData("llama-2-7b", 6_738_415_616L)]
     [InlineData("llama-2-13b", 13_015_864_320L)]
     [InlineData("llama-2-70b", 68_976_648_192L)]

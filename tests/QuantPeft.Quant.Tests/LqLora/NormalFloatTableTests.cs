@@ -37,7 +37,7 @@ public class NormalFloatTableTests
         Assert.Equal(-2.326347874040841, InverseNormalCdf.Evaluate(0.01), 12);
         Assert.Equal(0.0, InverseNormalCdf.Evaluate(0.5), 15);
         Assert.Equal(-6.361340902404056, InverseNormalCdf.Evaluate(1e-10), 9);
-        // QLoRA's normaliser Φ⁻¹(0.9677083) ≈ 1.8481 (ALGORITHMS.md §1).
+        // QLoRA's normaliser Φ⁻¹(0.9677083) ≈ 1.8481 (bitsandbytes' create_normal_map).
         Assert.Equal(1.8481, InverseNormalCdf.Evaluate(0.9677083), 4);
     }
 }

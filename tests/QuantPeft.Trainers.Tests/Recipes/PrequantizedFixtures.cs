@@ -12,7 +12,7 @@ internal sealed record RawTensor(SafetensorsDType DType, long[] Shape, byte[] Da
 internal static class PrequantizedFixtures
 {
     /// <summary>
-    /// The NF4 code table as ALGORITHMS.md §1 publishes it (index = 4-bit code), typed here rather than taken from the
+    /// The NF4 code table as the QLoRA paper and bitsandbytes publish it (index = 4-bit code), typed here rather than taken from the
     /// product so that the hand-built fixture is an independent truth.
     /// </summary>
     public static readonly float[] Nf4 =
@@ -62,7 +62,7 @@ internal static class PrequantizedFixtures
     }
 
     /// <summary>
-    /// Builds, by hand from ALGORITHMS.md §1, a bitsandbytes NF4 folder of the dense <paramref name="model"/>'s
+    /// Builds, by hand from bitsandbytes' NF4 layout, a bitsandbytes NF4 folder of the dense <paramref name="model"/>'s
     /// architecture: every projection [out, in] gets code <c>k mod 16</c> for element k (two per byte, the even element in
     /// the high nibble) and block b (64 elements) the absmax <c>0.5 + 0.25·b</c>; with <paramref name="nested"/> the absmax
     /// is double-quantized instead: code 255 (the signed dynamic map's 1.0) for even blocks and 127 (its 0.0) for odd

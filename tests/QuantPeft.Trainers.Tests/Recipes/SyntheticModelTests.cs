@@ -94,7 +94,7 @@ public class SyntheticModelTests
         // N(0, 0.02²) weights and unit norms: the untrained model is near uniform over the vocabulary.
         Assert.InRange(losses[0], Math.Log(Tiny.VocabSize) - 0.5, Math.Log(Tiny.VocabSize) + 0.5);
         // The adapters cannot touch the LM head, whose 0.02-scale rows bound every logit by 0.02·hidden (5.1 here),
-        // so the loss levels off about 1.1 nats below its start (4.64 on the development machine); 0.8 leaves a wide margin.
+        // so the loss levels off about 1.1 nats below its start (4.64 on a 2-core x64 VM); 0.8 leaves a wide margin.
         Assert.True(losses.Skip(8).Average() < losses[0] - 0.8, string.Join(", ", losses.Select(l => l.ToString("F3"))));
     }
 
