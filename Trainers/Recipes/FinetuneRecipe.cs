@@ -9,6 +9,7 @@ using QuantPeft.Optimizers;
 using QuantPeft.Optimizers.GaLore;
 using QuantPeft.Optimizers.InBackward;
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Loss;
 using QuantPeft.Trainers.Model;
@@ -219,8 +220,8 @@ public sealed partial class FinetuneRecipe : IDisposable
             : _options.Weights == WeightFormat.LqLora ? LqLoraFactory(device)
             : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16, device);
         // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
-        if (_options.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
-            factory = SvdInitOnLoad.Wrap(factory, _options.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
+        if (AdapterRegistry.Has(_options.Method) && AdapterRegistry.Of(_options.Method).LoadInit is not null)
+            factory = SvdInitOnLoad.Wrap(factory, _options.Method,
                 _options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ModelAdapters.ResolveTargets(_options.Targets));
         var decoder = new DecoderOptions
         {
@@ -244,20 +245,9 @@ public sealed partial class FinetuneRecipe : IDisposable
         if (FullParameterTraining.TrainsBaseWeights(_options.Method))
             return FullParameterTraining.Prepare(model);
         var lora = new LoraOptions(_options.Rank, _options.Alpha);
-        var method = _options.Method switch
-        {
-            TrainingMethod.Dora => AdapterMethod.Dora,
-            TrainingMethod.Pissa => AdapterMethod.Pissa,
-            TrainingMethod.Osora => AdapterMethod.Osora,
-            TrainingMethod.Vera => AdapterMethod.Vera,
-            _ => AdapterMethod.Lora,
-        };
-        if (method == AdapterMethod.Vera)
-        {
-            var (maxIn, maxOut) = ModelAdapters.VeraDimensions(model, targets);
-            _vera = new VeraSharedMatrices(_options.Rank, maxIn, maxOut, _options.Seed, device: model.LmHeadWeight.device);
-        }
-        _adapters = ModelAdapters.Attach(model, method, lora, targets, _options.Seed, _vera);
+        // The method's shared state (VeRA's matrices) is built once, before its adapters.
+        _vera = AdapterRegistry.Of(_options.Method).CreateShared(model, targets, _options.Rank, _options.Seed) as VeraSharedMatrices;
+        _adapters = ModelAdapters.Attach(model, _options.Method, lora, targets, _options.Seed, _vera);
         return ModelAdapters.TrainableParameters(_adapters);
     }
 
