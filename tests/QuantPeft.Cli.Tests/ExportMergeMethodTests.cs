@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace QuantPeft.Cli.Tests;
 
 /// <summary>
-/// <c>qpeft export --merge</c> of VeRA and OSoRA runs from the command line: the merged folder, read as a plain dense
+/// <c>qpeft export --merge</c> of VeRA, OSoRA and Bone runs from the command line: the merged folder, read as a plain dense
 /// model, gives the logits of the run's adapter loaded back into an unmerged model of the same method.
 /// </summary>
 public class ExportMergeMethodTests(ITestOutputHelper output)
@@ -24,6 +24,7 @@ public class ExportMergeMethodTests(ITestOutputHelper output)
     [Theory]
     [InlineData("vera", "64")]
     [InlineData("osora", "8")]
+    [InlineData("bone", "8")]
     public void RunExportsMergedToTheAdaptedLogits(string method, string rank)
     {
         using var tmp = new TempFolder();
@@ -36,7 +37,7 @@ public class ExportMergeMethodTests(ITestOutputHelper output)
         Assert.True(exit == 0, stderr + stdout);
         Assert.Contains("merged 28 adapter modules", stdout);   // 4 layers × 7 projections
 
-        // Truth: the saved adapter on the frozen base, unmerged, through the trainer's own VeRA/OSoRA layers.
+        // Truth: the saved adapter on the frozen base, unmerged, through the trainer's own VeRA/OSoRA/Bone layers.
         var options = new FinetuneOptions
         {
             ModelFolder = model, DataPath = Path.Combine(tmp.Path, "train.jsonl"), EvalPath = Path.Combine(tmp.Path, "eval.jsonl"), ExactMatchRecords = 0,

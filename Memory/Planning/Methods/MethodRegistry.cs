@@ -37,6 +37,13 @@ public static class MethodRegistry
         VectorSavedBytes,
         (maxIn, maxOut, r) => (long)r * maxIn + maxOut * r);
 
+    // Bone: one trained block [r, d_out] per target; its forward keeps only the r-vector Σ_j x_j (the sum of the input's
+    // r-wide column blocks, cast first when the adapter is f32) for the block's gradient.
+    private static readonly AdapterCost BoneCost = new(
+        t => [(long)t.Rank * t.Out],
+        _ => 0,
+        (t, f32) => t.SharesInput ? 0 : (f32 ? 4 : 2) * t.Rank);
+
     private static long VectorSavedBytes(AdapterTarget t, bool f32) =>
         t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * t.Rank + 4 * t.Out : 4 * t.Rank + 2 * t.Out;
 
@@ -70,6 +77,7 @@ public static class MethodRegistry
             SearchRanks = SearchSpace.GaloreRanks, BenchRank = 128, ImpliedOptimizer = OptimizerKind.NaturalGalore,
         },
         new() { Method = TrainingMethod.Loram, Name = "loram", Summary = "LoRAM (LoRA on a pruned base, recovered)", Adapter = AdapterCost.LowRank, QualityPrior = 80, SpeedFactor = 0.7 },
+        new() { Method = TrainingMethod.Bone, Name = "bone", Summary = "Bone (one trained block added to every column block)", Adapter = BoneCost, QualityPrior = 90, SpeedFactor = 0.7 },
     ];
 
     /// <summary>The descriptor of <paramref name="method"/>.</summary>

@@ -11,7 +11,7 @@ public static class AdapterRegistry
     /// <summary>The adapter methods the trainer runs.</summary>
     public static IReadOnlyList<AdapterDescriptor> All { get; } =
     [
-        new LoraDescriptor(), new DoraDescriptor(), new PissaDescriptor(), new VeraDescriptor(), new OsoraDescriptor(), new LoramDescriptor(),
+        new LoraDescriptor(), new DoraDescriptor(), new PissaDescriptor(), new VeraDescriptor(), new OsoraDescriptor(), new LoramDescriptor(), new BoneDescriptor(),
     ];
 
     /// <summary>Whether <paramref name="method"/> is an adapter method the trainer runs.</summary>
