@@ -32,7 +32,7 @@ public class AdapterRegistryTests
         var descriptor = AdapterRegistry.Of(method);
         var cost = MethodRegistry.Of(method).Adapter!;
         var spec = TinyModels.Llama();
-        LinearFactory factory = BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.Float32);
+        LinearFactory factory = BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32);
         if (descriptor.LoadInit is not null) factory = SvdInitOnLoad.Wrap(factory, method, Rank, 2.0, ModelAdapters.AllLinear);
         using var model = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = factory });
         model.LoadWeights(TinyModels.RandomCheckpoint(spec, 5));
