@@ -22,16 +22,17 @@ public class ExportMergeMethodTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("vera", "64")]
-    [InlineData("osora", "8")]
-    [InlineData("bone", "8")]
-    public void RunExportsMergedToTheAdaptedLogits(string method, string rank)
+    [InlineData("vera", "64", "1e-1")]
+    [InlineData("osora", "8", "1e-1")]
+    // Bone's block is added to all in/r column blocks at once, so a tenth of the rate moves the logits as far.
+    [InlineData("bone", "8", "1e-2")]
+    public void RunExportsMergedToTheAdaptedLogits(string method, string rank, string lr)
     {
         using var tmp = new TempFolder();
         string run = Path.Combine(tmp.Path, "run"), merged = Path.Combine(tmp.Path, "merged");
         string model = DemoModel.ShippedFolder()!;
         var (exit, stdout, stderr) = CliHarness.Run(["train", "--steps", "4", "--batch", "8", "--method", method, "--weights", "bf16", "--rank", rank,
-            "--lr", "1e-1", "-o", run, .. TrainResumeCommandTests.SmallTask(tmp.Path)]);
+            "--lr", lr, "-o", run, .. TrainResumeCommandTests.SmallTask(tmp.Path)]);
         Assert.True(exit == 0, stderr + stdout);
         (exit, stdout, stderr) = CliHarness.Run("export", run, "--model", model, "--merge", "-o", merged);
         Assert.True(exit == 0, stderr + stdout);
