@@ -1,4 +1,5 @@
 using QuantPeft.Memory.Planning;
+using QuantPeft.Memory.Planning.Methods;
 
 namespace QuantPeft.Memory.CostModel;
 
@@ -167,14 +168,14 @@ public static class ActivationCost
 
     private static bool HasAdapter(Strategy s, LinearModule m) => s.IsAdapterMethod && s.Targets.Contains(m);
 
-    // Adapters keep their own intermediates: LoRA's A·x (r) for B; DoRA also the base output (d_out) it rescales;
-    // OSoRA and VeRA keep two r-vectors and the d_out vector their trained output scale multiplies.
+    // Adapters keep their own intermediates, which their descriptor's AdapterCost prices (MethodRegistry): LoRA's A·x
+    // (r) for B; DoRA also the base output (d_out) it rescales; OSoRA and VeRA two r-vectors and a d_out vector.
     // Dropout keeps the dropped copy (bf16) and its mask (1 byte) once per distinct input.
     // f32 LoRA-family adapters (CostSettings.AdapterBytes = 4) cast each projection's input to f32 for A, which keeps
     // that copy and its own f32 output: 4·(d_in + r) per projection instead of 2·r.
     private static long AdapterBytesPerToken(ModelInventory inv, Strategy s, Workload w, LayerShape shape, CostSettings settings)
     {
-        if (!s.IsAdapterMethod) return 0;
+        if (MethodRegistry.Of(s.Method).Adapter is not { } cost) return 0;
         long h = inv.Spec.HiddenSize;
         long bytes = 0;
         foreach (LinearModule m in Enum.GetValues<LinearModule>())
@@ -193,29 +194,8 @@ public static class ActivationCost
                 LinearModule.Down => shape.Intermediate,
                 _ => h,
             };
-            if (TrainableSet.SharesFusedInput(inv, m))
-            {
-                // Phi-3: one adapter on the fused projection keeps one input copy and one A·x; each part adds its output rows.
-                bytes += s.Method switch
-                {
-                    TrainingMethod.Dora or TrainingMethod.Osora or TrainingMethod.Vera => (settings.AdapterBytes == 4 ? 4 : 2) * outDim,
-                    _ => 0,
-                };
-                continue;
-            }
-            bytes += s.Method switch
-            {
-                // QuantPeft's f32 DoRA: the LoRA pair's f32 input copy and A·x, and the one f32 product
-                // (base + s·BA x) that the magnitude's gradient needs (DoraLinear.forward).
-                TrainingMethod.Dora when settings.AdapterBytes == 4 => 4 * (inDim + s.Rank) + 4 * outDim,
-                TrainingMethod.Dora => 2 * s.Rank + 2 * outDim,
-                // f32 OSoRA / VeRA: the r-vector their trained S (λ_d) multiplies and the f32 d_out vector their
-                // trained O (λ_b) multiplies; the frozen factors' matmuls keep nothing.
-                TrainingMethod.Osora or TrainingMethod.Vera when settings.AdapterBytes == 4 => 4 * s.Rank + 4 * outDim,
-                TrainingMethod.Osora or TrainingMethod.Vera => 4 * s.Rank + 2 * outDim,
-                _ when settings.AdapterBytes == 4 => 4 * (inDim + s.Rank),
-                _ => 2 * s.Rank,
-            };
+            // Phi-3: one adapter on the fused projection keeps one input copy and one A·x; each part adds its output rows.
+            bytes += cost.SavedBytesPerToken(new AdapterTarget(inDim, outDim, s.Rank, TrainableSet.SharesFusedInput(inv, m)), settings.AdapterBytes == 4);
         }
         if (w.AdapterDropout > 0)
         {

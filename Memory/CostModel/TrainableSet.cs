@@ -1,4 +1,5 @@
 using QuantPeft.Memory.Planning;
+using QuantPeft.Memory.Planning.Methods;
 
 namespace QuantPeft.Memory.CostModel;
 
@@ -38,10 +39,9 @@ public sealed class TrainableSet
     public long LargestUnitElements => Tensors.GroupBy(t => t.Unit).Max(g => g.Sum(t => t.Elements));
 
     /// <summary>
-    /// Builds the set. Adapter counts per target matrix (d_in × d_out, rank r):
-    /// LoRA/PiSSA/LoRAM/LQ-LoRA r·(d_in + d_out) trainable; DoRA the same plus a d_out magnitude;
-    /// OSoRA r + d_out trainable and frozen U_r, V_r of r·(d_in + d_out); VeRA r + d_out trainable per target
-    /// and one frozen pair A (r × max d_in), B (max d_out × r) shared by every target.
+    /// Builds the set. An adapter method's tensors per target matrix come from its descriptor's
+    /// <see cref="AdapterCost"/> (<see cref="MethodRegistry"/>): e.g. LoRA r·(d_in + d_out) trainable, OSoRA r + d_out
+    /// trainable and frozen U_r, V_r, VeRA r + d_out trainable and one frozen pair shared by every target.
     /// </summary>
     public static TrainableSet Build(ModelInventory inv, Strategy s)
     {
@@ -74,41 +74,26 @@ public sealed class TrainableSet
                 tensors.Add(new TrainableTensor(h, UpdateUnit.FinalNorm));
                 break;
             default:
+                var cost = MethodRegistry.Of(s.Method).Adapter
+                    ?? throw new InvalidOperationException($"{s.Method} trains the base weights but is not priced as such");
                 long maxIn = 0, maxOut = 0, fusedOut = 0;
                 foreach (LinearTensor t in inv.Linears.Where(t => s.Targets.Contains(t.Module)))
                 {
-                    long r = Math.Min(s.Rank, Math.Min(t.In, t.Out));
                     // Phi-3: k, v (up) are rows of the fused qkv_proj (gate_up_proj) whose one adapter shares A (OSoRA's V and S,
                     // VeRA's λ_d) across the parts; their B rows and output-sized vectors are priced part by part.
                     bool tail = SharesFusedInput(inv, t.Module);
                     fusedOut = tail ? fusedOut + t.Out : t.Out;
                     maxIn = Math.Max(maxIn, t.In); maxOut = Math.Max(maxOut, fusedOut);
-                    switch (s.Method)
+                    var target = new AdapterTarget(t.In, t.Out, s.Rank, tail);
+                    foreach (long elements in cost.Trainable(target))
                     {
-                        case TrainingMethod.Osora:
-                            if (!tail) tensors.Add(new TrainableTensor(r, t.Layer));
-                            tensors.Add(new TrainableTensor(t.Out, t.Layer));
-                            adapter += tail ? r * t.Out + t.Out : r * (t.In + t.Out) + r + t.Out;
-                            break;
-                        case TrainingMethod.Vera:
-                            if (!tail) tensors.Add(new TrainableTensor(s.Rank, t.Layer));
-                            tensors.Add(new TrainableTensor(t.Out, t.Layer));
-                            adapter += (tail ? 0 : s.Rank) + t.Out;
-                            break;
-                        default:
-                            if (!tail) tensors.Add(new TrainableTensor(r * t.In, t.Layer));
-                            tensors.Add(new TrainableTensor(t.Out * r, t.Layer));
-                            adapter += (tail ? 0 : r * t.In) + r * t.Out;
-                            if (s.Method == TrainingMethod.Dora)
-                            {
-                                tensors.Add(new TrainableTensor(t.Out, t.Layer));
-                                adapter += t.Out;
-                            }
-                            break;
+                        tensors.Add(new TrainableTensor(elements, t.Layer));
+                        adapter += elements;
                     }
+                    adapter += cost.Frozen(target);
                 }
-                if (s.Method == TrainingMethod.Vera)
-                    adapter += s.Rank * maxIn + maxOut * s.Rank;
+                if (cost.Shared is { } shared)
+                    adapter += shared(maxIn, maxOut, s.Rank);
                 break;
         }
         return new TrainableSet(tensors, adapter, trainedLayers);

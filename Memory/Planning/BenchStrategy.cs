@@ -1,4 +1,5 @@
 using System.Globalization;
+using QuantPeft.Memory.Planning.Methods;
 
 namespace QuantPeft.Memory.Planning;
 
@@ -88,18 +89,18 @@ public sealed record BenchStrategy(string Name, Constraints Constraints)
         string V(string key, string fallback) => values.TryGetValue(key, out string? v) ? v : fallback;
         var (weights, bits) = Knob.ParseWeights(V("weights", "bf16"), $"{where}: weights");
         bool fourBit = weights is WeightFormat.Nf4 or WeightFormat.Fp4;
-        bool adapters = method is TrainingMethod.Lora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera
-            or TrainingMethod.Dora or TrainingMethod.Loram;
-        bool galore = method is TrainingMethod.Galore or TrainingMethod.NaturalGalore;
-        string defaultOptimizer = Knob.Name(method switch { TrainingMethod.Galore => OptimizerKind.Galore, TrainingMethod.NaturalGalore => OptimizerKind.NaturalGalore, _ => OptimizerKind.AdamW });
-        string defaultRank = method == TrainingMethod.Vera ? "256" : galore ? "128" : "8";
+        var descriptor = MethodRegistry.Of(method);
+        bool adapters = descriptor.IsAdapter;
+        bool ranked = descriptor.SearchRanks is not [0];
+        string defaultOptimizer = Knob.Name(descriptor.ImpliedOptimizer);
+        string defaultRank = descriptor.BenchRank.ToString(CultureInfo.InvariantCulture);
         return new Constraints
         {
             Method = method,
             Weights = weights,
             LqLoraBits = weights == WeightFormat.LqLora ? bits : null,
             DoubleQuant = Knob.ParseSwitch(V("dq", fourBit ? "on" : "off"), $"{where}: dq"),
-            Rank = adapters || galore ? Knob.ParsePositiveInt(V("rank", defaultRank), $"{where}: rank") : Unused(values, "rank", where, method),
+            Rank = ranked ? Knob.ParsePositiveInt(V("rank", defaultRank), $"{where}: rank") : Unused(values, "rank", where, method),
             Targets = adapters ? Knob.ParseTargets(V("targets", "all-linear").Replace('+', ','), $"{where}: targets") : UnusedTargets(values, where, method),
             Optimizer = Knob.ParseOptimizer(V("optimizer", defaultOptimizer), $"{where}: optimizer"),
             Layerwise = Knob.ParseSwitch(V("layerwise", "off"), $"{where}: layerwise"),

@@ -1,4 +1,5 @@
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning.Methods;
 
 namespace QuantPeft.Memory.Planning;
 
@@ -12,7 +13,7 @@ public static class ConstraintValidator
     public static void Validate(ModelSpec spec, Workload w, Budget b, Constraints c)
     {
         TrainingMethod? m = c.Method;
-        bool fullParam = m is TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore;
+        bool fullParam = m is { } known && !MethodRegistry.Of(known).IsAdapter;
         bool adapter = m is not null && !fullParam;
         string method = m is null ? "" : Knob.Name(m.Value);
 

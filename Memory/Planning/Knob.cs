@@ -1,5 +1,6 @@
 using System.Globalization;
 using QuantPeft.Formats;
+using QuantPeft.Memory.Planning.Methods;
 
 namespace QuantPeft.Memory.Planning;
 
@@ -9,13 +10,8 @@ namespace QuantPeft.Memory.Planning;
 /// </summary>
 public static class Knob
 {
-    private static readonly (string Name, TrainingMethod Value)[] Methods =
-    [
-        ("full", TrainingMethod.Full), ("lora", TrainingMethod.Lora), ("pissa", TrainingMethod.Pissa),
-        ("osora", TrainingMethod.Osora), ("vera", TrainingMethod.Vera), ("dora", TrainingMethod.Dora),
-        ("lisa", TrainingMethod.Lisa), ("galore", TrainingMethod.Galore), ("natural-galore", TrainingMethod.NaturalGalore),
-        ("loram", TrainingMethod.Loram),
-    ];
+    // The method names come from the registry, the one place a method is declared.
+    private static readonly (string Name, TrainingMethod Value)[] Methods = [.. MethodRegistry.All.Select(d => (d.Name, d.Method))];
 
     // The one list of optimizer names: the CLI, saved plans, the planner's labels and OptimizerFactory all read it.
     private static readonly (string Name, OptimizerKind Value)[] Optimizers =

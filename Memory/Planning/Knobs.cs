@@ -46,6 +46,8 @@ public enum TrainingMethod
     NaturalGalore,
     /// <summary>LoRAM: LoRA trained on a structurally pruned base, recovered to the full model.</summary>
     Loram,
+    /// <summary>Bone (block affine): one trained r×d_out block added to every r-column block of the weight.</summary>
+    Bone,
 }
 
 /// <summary>The optimizer that updates the trainable parameters.</summary>

@@ -1,3 +1,5 @@
+using QuantPeft.Memory.Planning.Methods;
+
 namespace QuantPeft.Memory.Planning;
 
 /// <summary>
@@ -9,19 +11,15 @@ public static class Ranking
     /// <summary>Expected fine-tuning quality in points (higher is better).</summary>
     public static double Quality(Strategy s)
     {
-        double q = s.Method switch
-        {
-            TrainingMethod.Full => 100, TrainingMethod.NaturalGalore => 97, TrainingMethod.Galore => 96,
-            TrainingMethod.Lisa => 95, TrainingMethod.Dora => 93, TrainingMethod.Pissa => 92, TrainingMethod.Lora => 91,
-            TrainingMethod.Osora => 88, TrainingMethod.Vera => 84, _ => 80,
-        };
+        var method = MethodRegistry.Of(s.Method);
+        double q = method.QualityPrior;
         if (s.Method == TrainingMethod.Loram) q -= 20 * s.Prune;
         q -= s.Weights switch
         {
             WeightFormat.Bf16 => 0, WeightFormat.Int8 => 0.5, WeightFormat.Nf4 => 1, WeightFormat.Fp4 => 2,
             _ => 1 + 1.5 * Math.Max(0, 4.127 - s.LqLoraBits),
         };
-        if (s.IsAdapterMethod && s.Method != TrainingMethod.Vera)
+        if (method.IsAdapter && method.RankRaisesQuality)
         {
             q += Math.Clamp(Math.Log2(s.Rank / 8.0), -2, 3);
             q -= 0.5 * (7 - Enum.GetValues<LinearModule>().Count(m => s.Targets.Contains(m)));
@@ -36,12 +34,8 @@ public static class Ranking
     /// <summary>Expected time per token relative to full bf16 training at a large micro-batch (lower is better).</summary>
     public static double SpeedFactor(Strategy s)
     {
-        double t = s.Method switch
-        {
-            TrainingMethod.Full => 1.0, TrainingMethod.Lisa => 0.75, TrainingMethod.Galore => 1.05,
-            TrainingMethod.NaturalGalore => 1.15, TrainingMethod.Dora => 0.85, TrainingMethod.Osora => 0.72,
-            TrainingMethod.Vera => 0.72, TrainingMethod.Loram => 0.7 * Math.Max(0.2, 1 - s.Prune), _ => 0.7,
-        };
+        double t = MethodRegistry.Of(s.Method).SpeedFactor;
+        if (s.Method == TrainingMethod.Loram) t *= Math.Max(0.2, 1 - s.Prune);   // the pruned base computes less
         if (s.Checkpointing) t *= 1.33;                 // one extra forward per layer in backward
         t *= s.Weights switch { WeightFormat.Bf16 => 1.0, WeightFormat.Int8 => 1.15, _ => 1.25 };
         if (s.Attention == AttentionKind.Eager) t *= 1.15;

@@ -1,4 +1,5 @@
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning.Methods;
 
 namespace QuantPeft.Memory.Planning;
 
@@ -9,10 +10,8 @@ namespace QuantPeft.Memory.Planning;
 /// </summary>
 public static class SearchSpace
 {
-    /// <summary>Adapter ranks searched.</summary>
+    /// <summary>Adapter ranks searched unless the method's descriptor names its own (VeRA: 256).</summary>
     public static readonly int[] AdapterRanks = [8, 16, 64];
-    /// <summary>VeRA ranks searched (VeRA relies on large shared random matrices).</summary>
-    public static readonly int[] VeraRanks = [256];
     /// <summary>GaLore / Natural GaLore projection ranks searched.</summary>
     public static readonly int[] GaloreRanks = [128, 512, 1024];
     /// <summary>LISA γ searched.</summary>
@@ -31,7 +30,7 @@ public static class SearchSpace
         foreach (TrainingMethod m in c.Method is { } fm ? [fm] : Enum.GetValues<TrainingMethod>())
         {
             if (!MethodAllowed(m, c)) continue;
-            bool adapter = m is not (TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore);
+            bool adapter = MethodRegistry.Of(m).IsAdapter;
             foreach (var (weights, bits) in WeightsFor(m, c))
             foreach (bool dq in DoubleQuantFor(weights, c))
             foreach (int rank in RanksFor(m, c))
@@ -62,7 +61,7 @@ public static class SearchSpace
         if (c.Weights == WeightFormat.LqLora && m != TrainingMethod.Lora) return false;
         if (c.Optimizer is OptimizerKind.Galore or OptimizerKind.Galore8bit && m != TrainingMethod.Galore) return false;
         if (c.Optimizer == OptimizerKind.NaturalGalore && m != TrainingMethod.NaturalGalore) return false;
-        bool fullParam = m is TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore;
+        bool fullParam = !MethodRegistry.Of(m).IsAdapter;
         if (fullParam && (c.Targets is not null || (c.Weights is { } wf && wf != WeightFormat.Bf16))) return false;
         if (!fullParam && c.Layerwise == true) return false;
         if (c.Rank is not null && m is TrainingMethod.Full or TrainingMethod.Lisa) return false;
@@ -77,7 +76,7 @@ public static class SearchSpace
             yield break;
         }
         yield return (WeightFormat.Bf16, 0);
-        if (m is TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore) yield break;
+        if (!MethodRegistry.Of(m).IsAdapter) yield break;
         if (m != TrainingMethod.Loram) yield return (WeightFormat.Int8, 0);
         yield return (WeightFormat.Nf4, 0);
         if (m == TrainingMethod.Lora) yield return (WeightFormat.LqLora, LqLoraDefaultBits);
@@ -86,13 +85,8 @@ public static class SearchSpace
     private static IEnumerable<bool> DoubleQuantFor(WeightFormat w, Constraints c) =>
         w is WeightFormat.Nf4 or WeightFormat.Fp4 ? [c.DoubleQuant ?? true] : [false];
 
-    private static int[] RanksFor(TrainingMethod m, Constraints c) => m switch
-    {
-        TrainingMethod.Full or TrainingMethod.Lisa => [0],
-        TrainingMethod.Galore or TrainingMethod.NaturalGalore => Pick(c.Rank, GaloreRanks),
-        TrainingMethod.Vera => Pick(c.Rank, VeraRanks),
-        _ => Pick(c.Rank, AdapterRanks),
-    };
+    private static int[] RanksFor(TrainingMethod m, Constraints c) =>
+        MethodRegistry.Of(m).SearchRanks is [0] ? [0] : Pick(c.Rank, MethodRegistry.Of(m).SearchRanks);
 
     private static OptimizerKind[] OptimizersFor(TrainingMethod m, Constraints c)
     {

@@ -1,3 +1,5 @@
+using QuantPeft.Memory.Planning.Methods;
+
 namespace QuantPeft.Memory.Planning;
 
 /// <summary>
@@ -50,8 +52,7 @@ public sealed record Strategy
     public bool ChunkedLoss { get; init; }
 
     /// <summary>Whether the method trains adapters on a frozen base.</summary>
-    public bool IsAdapterMethod => Method is TrainingMethod.Lora or TrainingMethod.Pissa or TrainingMethod.Osora
-        or TrainingMethod.Vera or TrainingMethod.Dora or TrainingMethod.Loram;
+    public bool IsAdapterMethod => MethodRegistry.Of(Method).IsAdapter;
 
     /// <summary>Whether the base weights are quantized.</summary>
     public bool IsQuantized => Weights != WeightFormat.Bf16;

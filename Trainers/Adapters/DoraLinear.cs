@@ -29,7 +29,7 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     [ComponentName(Name = "lora_dropout")]
     private readonly Dropout _dropout;
 
-    private readonly IBaseLinear _baseLinear;
+    private readonly AdapterLayerState _state;
     private readonly ScalarType _ct; // f32 for the norm arithmetic, f64 when the adapter itself is f64
     private Tensor? _mergedScale;
 
@@ -37,13 +37,11 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public DoraLinear(nn.Module<Tensor, Tensor> baseLayer, LoraOptions options, ScalarType dtype = ScalarType.Float32)
         : base(nameof(DoraLinear))
     {
-        _baseLinear = baseLayer as IBaseLinear ?? throw new AdapterException($"DoRA needs a base implementing {nameof(IBaseLinear)}, got {baseLayer.GetType().Name}");
-        if (options.Rank > Math.Min(_baseLinear.InFeatures, _baseLinear.OutFeatures))
-            throw new AdapterException($"DoRA rank {options.Rank} exceeds min(in, out) = {Math.Min(_baseLinear.InFeatures, _baseLinear.OutFeatures)}");
+        _state = new AdapterLayerState(baseLayer, "DoRA", options.Rank);
         Options = options;
         _base = baseLayer;
         _ct = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-        _pair = new LowRankPair(_baseLinear.InFeatures, _baseLinear.OutFeatures, options.Rank, dtype, _baseLinear.Device);
+        _pair = new LowRankPair(_state.Base.InFeatures, _state.Base.OutFeatures, options.Rank, dtype, _state.Base.Device);
         using (var norm = AdaptedRowNorm(withDelta: false))
             _magnitude = new Parameter(norm.to(dtype), requires_grad: true);
         _dropout = nn.Dropout(options.Dropout);
@@ -57,19 +55,17 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public Tensor Magnitude => _magnitude;
 
     /// <inheritdoc />
-    public IBaseLinear BaseLayer => _baseLinear;
-
-    private bool _enabled = true;
+    public IBaseLinear BaseLayer => _state.Base;
 
     /// <inheritdoc />
     public bool Enabled
     {
-        get => _enabled;
-        set => _enabled = value || !Merged ? value : throw new AdapterException("cannot turn off a merged adapter; unmerge it first");
+        get => _state.Enabled;
+        set => _state.Enabled = value;
     }
 
     /// <inheritdoc />
-    public bool Merged { get; private set; }
+    public bool Merged => _state.Merged;
 
     /// <inheritdoc />
     public long TrainableParameterCount => _pair.A.numel() + _pair.B.numel() + _magnitude.numel();
@@ -77,13 +73,13 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        if (Merged || !_enabled) return _base.forward(x);
+        if (_state.Bypassed) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
         Tensor norm = AdaptedRowNorm(withDelta: true);                   // (out), no graph: the norm is a constant
         Tensor scale = _magnitude.to(_ct).div(norm);                     // (out)
         Tensor baseOut = _base.forward(x);                               // (..., out)
         // One base pass, as PEFT makes: the bias-free part is the output less the bias.
-        Tensor? bias = _baseLinear.Bias;
+        Tensor? bias = _state.Base.Bias;
         Tensor baseNoBias = (bias is null ? baseOut : baseOut.sub(bias.to(baseOut.dtype))).to(_ct);
         Tensor lora = _pair.Apply(_dropout.forward(x)).to(_ct).Mul(Options.Scaling);
         // (m/n − 1)·base + (m/n)·lora written as (m/n)·(base + lora) − base: the product keeps one f32 [.., out]
@@ -93,33 +89,27 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     }
 
     /// <inheritdoc />
-    public void Merge()
+    public void Merge() => _state.Merge(() =>
     {
-        if (Merged) return;
-        if (!_baseLinear.SupportsMerge)
-            throw new AdapterException("cannot merge a DoRA adapter into a quantized base; export a merged model from the dense weights instead");
         using var scope = torch.NewDisposeScope();
-        Tensor w0 = _baseLinear.DenseWeight(_ct);
+        Tensor w0 = _state.Base.DenseWeight(_ct);
         Tensor adapted = w0.Add(_pair.Delta(_ct), Options.Scaling);
         Tensor scale = _magnitude.detach().to(_ct).div(RowNorm(adapted));
         Tensor merged = adapted.mul(scale.unsqueeze(1));
-        _baseLinear.AddToWeight(merged.sub(w0));
+        _state.Base.AddToWeight(merged.sub(w0));
         _mergedScale = scale.detach().clone().MoveToOuterDisposeScope();
-        Merged = true;
-    }
+    }, "cannot merge a DoRA adapter into a quantized base; export a merged model from the dense weights instead");
 
     /// <inheritdoc />
-    public void Unmerge()
+    public void Unmerge() => _state.Unmerge(() =>
     {
-        if (!Merged) return;
         using var scope = torch.NewDisposeScope();
-        Tensor merged = _baseLinear.DenseWeight(_ct);
+        Tensor merged = _state.Base.DenseWeight(_ct);
         Tensor w0 = merged.div(_mergedScale!.unsqueeze(1)).sub(_pair.Delta(_ct).Mul(Options.Scaling));
-        _baseLinear.AddToWeight(w0.sub(merged));
+        _state.Base.AddToWeight(w0.sub(merged));
         _mergedScale!.Dispose();
         _mergedScale = null;
-        Merged = false;
-    }
+    });
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, Tensor> AdapterTensors()
@@ -146,8 +136,8 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     {
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        long rows = _baseLinear.OutFeatures, slab = NormSlabRows(_baseLinear.InFeatures);
-        Tensor norm = torch.empty(rows, _ct, _baseLinear.Device);
+        long rows = _state.Base.OutFeatures, slab = NormSlabRows(_state.Base.InFeatures);
+        Tensor norm = torch.empty(rows, _ct, _state.Base.Device);
         Tensor? a = withDelta ? _pair.A.detach().to(_ct) : null;
         Tensor? b = withDelta ? _pair.B.detach().to(_ct) : null;
         // One slab buffer for every DoRA layer of the process: allocated per slab, the 4 MiB blocks landed between
@@ -158,8 +148,8 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
             {
                 using var inner = torch.NewDisposeScope();
                 long n = Math.Min(slab, rows - r0);
-                Tensor w = NormWorkspace.Rent(n, _baseLinear.InFeatures, _ct, _baseLinear.Device);
-                _baseLinear.CopyRowsInto(r0, w);
+                Tensor w = NormWorkspace.Rent(n, _state.Base.InFeatures, _ct, _state.Base.Device);
+                _state.Base.CopyRowsInto(r0, w);
                 // W₀ + s·B·A, accumulated by the matmul into the slab itself (no B·A temporary).
                 if (a is not null) w.addmm_(b!.narrow(0, r0, n), a, beta: 1, alpha: (float)Options.Scaling);
                 norm.narrow(0, r0, n).copy_(w.SquareInPlace().sum(1).sqrt_());

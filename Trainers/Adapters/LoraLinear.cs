@@ -21,7 +21,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     [ComponentName(Name = "lora_dropout")]
     private readonly Dropout _dropout;
 
-    private readonly IBaseLinear _baseLinear;
+    private readonly AdapterLayerState _state;
 
     /// <summary>Wraps <paramref name="baseLayer"/> with a fresh (B = 0) adapter or given factors.</summary>
     /// <param name="baseLayer">A frozen projection implementing <see cref="IBaseLinear"/>.</param>
@@ -32,12 +32,10 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public LoraLinear(nn.Module<Tensor, Tensor> baseLayer, LoraOptions options, ScalarType dtype = ScalarType.Float32, Tensor? initA = null, Tensor? initB = null)
         : base(nameof(LoraLinear))
     {
-        _baseLinear = baseLayer as IBaseLinear ?? throw new AdapterException($"LoRA needs a base implementing {nameof(IBaseLinear)}, got {baseLayer.GetType().Name}");
-        if (options.Rank > Math.Min(_baseLinear.InFeatures, _baseLinear.OutFeatures))
-            throw new AdapterException($"LoRA rank {options.Rank} exceeds min(in, out) = {Math.Min(_baseLinear.InFeatures, _baseLinear.OutFeatures)}");
+        _state = new AdapterLayerState(baseLayer, "LoRA", options.Rank);
         Options = options;
         _base = baseLayer;
-        _pair = new LowRankPair(_baseLinear.InFeatures, _baseLinear.OutFeatures, options.Rank, dtype, _baseLinear.Device, initA, initB);
+        _pair = new LowRankPair(_state.Base.InFeatures, _state.Base.OutFeatures, options.Rank, dtype, _state.Base.Device, initA, initB);
         _dropout = nn.Dropout(options.Dropout);
         RegisterComponents();
     }
@@ -52,19 +50,17 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public Tensor B => _pair.B;
 
     /// <inheritdoc />
-    public IBaseLinear BaseLayer => _baseLinear;
-
-    private bool _enabled = true;
+    public IBaseLinear BaseLayer => _state.Base;
 
     /// <inheritdoc />
     public bool Enabled
     {
-        get => _enabled;
-        set => _enabled = value || !Merged ? value : throw new AdapterException("cannot turn off a merged adapter; unmerge it first");
+        get => _state.Enabled;
+        set => _state.Enabled = value;
     }
 
     /// <inheritdoc />
-    public bool Merged { get; private set; }
+    public bool Merged => _state.Merged;
 
     /// <inheritdoc />
     public long TrainableParameterCount => A.numel() + B.numel();
@@ -72,40 +68,29 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        if (Merged || !_enabled) return _base.forward(x);
+        if (_state.Bypassed) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
         var y = _base.forward(x).Add(_pair.Apply(_dropout.forward(x)), Options.Scaling);
         return y.MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
-    public void Merge()
+    public void Merge() => _state.Merge(() =>
     {
-        if (Merged) return;
-        RequireMergeable();
         using var delta = _pair.Delta().MulInPlace(Options.Scaling);
-        _baseLinear.AddToWeight(delta);
-        Merged = true;
-    }
+        _state.Base.AddToWeight(delta);
+    }, "cannot merge an adapter into a quantized base; export a merged model from the dense weights instead");
 
     /// <inheritdoc />
-    public void Unmerge()
+    public void Unmerge() => _state.Unmerge(() =>
     {
-        if (!Merged) return;
         using var delta = _pair.Delta().MulInPlace(-Options.Scaling);
-        _baseLinear.AddToWeight(delta);
-        Merged = false;
-    }
+        _state.Base.AddToWeight(delta);
+    });
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, Tensor> AdapterTensors() => _pair.Tensors();
 
     /// <inheritdoc />
     public void LoadAdapterTensors(IReadOnlyDictionary<string, Tensor> tensors) => AdapterTensorChecks.CopyInto(tensors, _pair.Tensors(), "LoRA layer");
-
-    private void RequireMergeable()
-    {
-        if (!_baseLinear.SupportsMerge)
-            throw new AdapterException("cannot merge an adapter into a quantized base; export a merged model from the dense weights instead");
-    }
 }

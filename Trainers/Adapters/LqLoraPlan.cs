@@ -75,7 +75,7 @@ public static class LqLoraPlan
                 throw new AdapterException($"'{hfName}': no LQ-LoRA configuration was allocated for this projection");
             var baseLinear = new LqLoraBaseLinear(inFeatures, outFeatures, config, computeDType, device);
             string shortName = hfName[(hfName.LastIndexOf('.') + 1)..];
-            return targets.Contains(shortName) ? new SvdInitLinear(baseLinear, SvdInitKind.LqLora, rank, scaling, config) : baseLinear;
+            return targets.Contains(shortName) ? SvdInitLinear.LqLora(baseLinear, rank, scaling, config) : baseLinear;
         };
 
     // ‖W − (Q + L1·L2)‖²_F for a target, ‖W − Q(W)‖²_F otherwise.

@@ -1,29 +1,12 @@
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Model;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Adapters;
-
-/// <summary>Adapter methods that <see cref="ModelAdapters.Attach"/> can put on a decoder.</summary>
-public enum AdapterMethod
-{
-    /// <summary>LoRA: B = 0, A kaiming-uniform; the base is untouched.</summary>
-    Lora,
-
-    /// <summary>DoRA: LoRA on the direction plus a trained magnitude vector.</summary>
-    Dora,
-
-    /// <summary>PiSSA: LoRA whose A, B come from the top-r SVD of W (the model must be loaded through <see cref="SvdInitOnLoad"/>).</summary>
-    Pissa,
-
-    /// <summary>OSoRA: trained singular values and output vector over frozen U_r, V_r (loaded through <see cref="SvdInitOnLoad"/>).</summary>
-    Osora,
-
-    /// <summary>VeRA: shared frozen random A, B; trained λ_d, λ_b (needs <see cref="VeraSharedMatrices"/>).</summary>
-    Vera,
-}
 
 /// <summary>One attached adapter: its Hugging Face module path and the layer.</summary>
 /// <param name="ModulePath">e.g. <c>model.layers.0.self_attn.q_proj</c> (the PEFT key stem).</param>
@@ -109,23 +92,26 @@ public static class ModelAdapters
     }
 
     /// <summary>
-    /// Wraps every target projection of every block with a fresh adapter, then freezes every parameter of
-    /// the model except the adapters' own. Call after the base weights are loaded (DoRA reads them).
+    /// Wraps every target projection of every block with a fresh adapter of <paramref name="method"/> (built by its
+    /// <see cref="AdapterDescriptor"/>), then freezes every parameter of the model except the adapters' own. Call after
+    /// the base weights are loaded (DoRA reads them).
     /// </summary>
     /// <param name="model">A loaded model whose projections implement <see cref="IBaseLinear"/>.</param>
-    /// <param name="method">LoRA or DoRA.</param>
+    /// <param name="method">An adapter method of <see cref="AdapterRegistry"/>.</param>
     /// <param name="options">Rank, α, dropout.</param>
     /// <param name="targets">Projection names from <see cref="ResolveTargets"/>.</param>
     /// <param name="seed">Seeds the A initialisation so a run is reproducible.</param>
-    /// <param name="vera">VeRA's shared matrices (sized by <see cref="VeraDimensions"/>); required for VeRA, not owned.</param>
+    /// <param name="shared">The method's shared state (<see cref="AdapterDescriptor.CreateShared"/>: VeRA's matrices, sized by
+    /// <see cref="VeraDimensions"/>); required where the method has one, not owned.</param>
     /// <returns>The adapters in model order.</returns>
     /// <exception cref="AdapterException">A target is not a frozen base, a PiSSA/OSoRA target was not loaded through
     /// <see cref="SvdInitOnLoad"/>, or VeRA has no shared matrices.</exception>
-    public static IReadOnlyList<AttachedAdapter> Attach(CausalLm model, AdapterMethod method, LoraOptions options, IReadOnlyList<string> targets, long seed,
-        VeraSharedMatrices? vera = null)
+    public static IReadOnlyList<AttachedAdapter> Attach(CausalLm model, TrainingMethod method, LoraOptions options, IReadOnlyList<string> targets, long seed,
+        IDisposable? shared = null)
     {
-        if (method == AdapterMethod.Vera && vera is null)
-            throw new AdapterException("VeRA needs its shared matrices; build them with ModelAdapters.VeraDimensions");
+        var descriptor = AdapterRegistry.Of(method);
+        if (shared is null && descriptor.HasSharedState)
+            throw new AdapterException($"{descriptor.DisplayName} needs its shared state; build it with {nameof(AdapterDescriptor)}.{nameof(AdapterDescriptor.CreateShared)}");
         torch.manual_seed(seed);
         var attached = new List<AttachedAdapter>();
         foreach (var layer in model.Layers)
@@ -135,7 +121,8 @@ public static class ModelAdapters
                 bool attention = IsAttention(name);
                 string path = $"model.layers.{layer.Index}.{(attention ? "self_attn" : "mlp")}.{name}";
                 var current = attention ? layer.SelfAttn.GetProjection(name) : layer.Mlp.GetProjection(name);
-                var (wrapped, record) = Wrap(current, path, method, options, vera);
+                var record = Wrap(current, path, descriptor, options, shared);
+                var wrapped = (nn.Module<Tensor, Tensor>)record.Layer;
                 if (attention) layer.SelfAttn.ReplaceProjection(name, wrapped);
                 else layer.Mlp.ReplaceProjection(name, wrapped);
                 attached.Add(record);
@@ -145,43 +132,22 @@ public static class ModelAdapters
         return attached;
     }
 
-    // One projection's adapter. PiSSA and OSoRA take the factors their load hook computed and wrap the residual base.
-    private static (nn.Module<Tensor, Tensor> Module, AttachedAdapter Record) Wrap(nn.Module<Tensor, Tensor> current, string path, AdapterMethod method,
-        LoraOptions options, VeraSharedMatrices? vera)
+    // One projection's adapter. A load hook (PiSSA, OSoRA, an LQ-LoRA base) hands over the factors it computed and the
+    // residual base the adapter wraps.
+    private static AttachedAdapter Wrap(nn.Module<Tensor, Tensor> current, string path, AdapterDescriptor descriptor, LoraOptions options, IDisposable? shared)
     {
-        if (method is AdapterMethod.Pissa or AdapterMethod.Osora)
+        if (current is SvdInitLinear hook)
         {
-            if (current is not SvdInitLinear hook)
-                throw new AdapterException($"'{path}': {method} computes its initialisation from the full-precision weight on load; build the model with {nameof(SvdInitOnLoad)}.{nameof(SvdInitOnLoad.Wrap)}");
             using var factors = hook.TakeFactors();
-            if (method == AdapterMethod.Pissa)
-            {
-                var lora = new LoraLinear(hook.Inner, options, initA: factors.First, initB: factors.Second);
-                var init = new Dictionary<string, Tensor> { ["lora_A.weight"] = factors.First.detach().clone(), ["lora_B.weight"] = factors.Second.detach().clone() };
-                return (lora, new AttachedAdapter(path, lora) { Initial = init });
-            }
-            var osora = new OsoraLinear(hook.Inner, factors.First, factors.Second, factors.Third!);
-            return (osora, new AttachedAdapter(path, osora) { Initial = new Dictionary<string, Tensor> { ["osora_S"] = factors.Second.detach().clone() } });
+            if (factors.Method != descriptor.Method)
+                throw new AdapterException($"'{path}': loaded for {Knob.Name(factors.Method)}, attached as {Knob.Name(descriptor.Method)}");
+            return descriptor.Create(new AdapterLayerRequest(hook.Inner, path, options, factors, shared));
         }
-        if (current is SvdInitLinear lq && method == AdapterMethod.Lora)
-        {
-            // An LQ-LoRA base: the LoRA starts at L1·L2 of the decomposition.
-            using var factors = lq.TakeFactors();
-            if (factors.Kind != SvdInitKind.LqLora)
-                throw new AdapterException($"'{path}': loaded for {factors.Kind}, attached as LoRA");
-            var lora = new LoraLinear(lq.Inner, options, initA: factors.First, initB: factors.Second);
-            var init = new Dictionary<string, Tensor> { ["lora_A.weight"] = factors.First.detach().clone(), ["lora_B.weight"] = factors.Second.detach().clone() };
-            return (lora, new AttachedAdapter(path, lora) { Initial = init });
-        }
+        if (descriptor.LoadInit is not null)
+            throw new AdapterException($"'{path}': {descriptor.DisplayName} computes its initialisation from the full-precision weight on load; build the model with {nameof(SvdInitOnLoad)}.{nameof(SvdInitOnLoad.Wrap)}");
         if (current is not IBaseLinear)
             throw new AdapterException($"'{path}' is a {current.GetType().Name}, not a frozen base linear; build the model with {nameof(BaseWeights)}.{nameof(BaseWeights.Factory)}");
-        nn.Module<Tensor, Tensor> wrapped = method switch
-        {
-            AdapterMethod.Dora => new DoraLinear(current, options),
-            AdapterMethod.Vera => new VeraLinear(current, vera!, options.Dropout),
-            _ => new LoraLinear(current, options),
-        };
-        return (wrapped, new AttachedAdapter(path, (IAdapterLayer)wrapped));
+        return descriptor.Create(new AdapterLayerRequest(current, path, options, null, shared));
     }
 
     /// <summary>

@@ -27,7 +27,7 @@ public sealed class OsoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     [ComponentName(Name = "osora_O")]
     private readonly Parameter _o;
 
-    private readonly IBaseLinear _baseLinear;
+    private readonly AdapterLayerState _state;
 
     /// <summary>Builds the layer from a residual base and the frozen factors of <see cref="SvdInit.Osora"/>.</summary>
     /// <param name="residualBase">A base over W_res implementing <see cref="IBaseLinear"/>.</param>
@@ -38,16 +38,16 @@ public sealed class OsoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public OsoraLinear(nn.Module<Tensor, Tensor> residualBase, Tensor u, Tensor s, Tensor vh, ScalarType dtype = ScalarType.Float32)
         : base(nameof(OsoraLinear))
     {
-        _baseLinear = residualBase as IBaseLinear ?? throw new AdapterException($"OSoRA needs a base implementing {nameof(IBaseLinear)}, got {residualBase.GetType().Name}");
+        _state = new AdapterLayerState(residualBase, "OSoRA");
         long r = s.shape[0];
-        if (u.dim() != 2 || u.shape[0] != _baseLinear.OutFeatures || u.shape[1] != r || vh.dim() != 2 || vh.shape[0] != r || vh.shape[1] != _baseLinear.InFeatures)
-            throw new AdapterException($"OSoRA factors U [{string.Join(", ", u.shape)}], S [{r}], Vᵀ [{string.Join(", ", vh.shape)}] do not fit a {_baseLinear.OutFeatures}×{_baseLinear.InFeatures} layer");
+        if (u.dim() != 2 || u.shape[0] != _state.Base.OutFeatures || u.shape[1] != r || vh.dim() != 2 || vh.shape[0] != r || vh.shape[1] != _state.Base.InFeatures)
+            throw new AdapterException($"OSoRA factors U [{string.Join(", ", u.shape)}], S [{r}], Vᵀ [{string.Join(", ", vh.shape)}] do not fit a {_state.Base.OutFeatures}×{_state.Base.InFeatures} layer");
         _base = residualBase;
-        Device device = _baseLinear.Device;
+        Device device = _state.Base.Device;
         _u = u.detach().to(dtype, device, copy: true);
         _vh = vh.detach().to(dtype, device, copy: true);
         _s = new Parameter(s.detach().to(dtype, device, copy: true), requires_grad: true);
-        _o = new Parameter(torch.ones(_baseLinear.OutFeatures, dtype: dtype, device: device), requires_grad: true);
+        _o = new Parameter(torch.ones(_state.Base.OutFeatures, dtype: dtype, device: device), requires_grad: true);
         RegisterComponents();
     }
 
@@ -61,19 +61,17 @@ public sealed class OsoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public Tensor O => _o;
 
     /// <inheritdoc />
-    public IBaseLinear BaseLayer => _baseLinear;
-
-    private bool _enabled = true;
+    public IBaseLinear BaseLayer => _state.Base;
 
     /// <inheritdoc />
     public bool Enabled
     {
-        get => _enabled;
-        set => _enabled = value || !Merged ? value : throw new AdapterException("cannot turn off a merged adapter; unmerge it first");
+        get => _state.Enabled;
+        set => _state.Enabled = value;
     }
 
     /// <inheritdoc />
-    public bool Merged { get; private set; }
+    public bool Merged => _state.Merged;
 
     /// <inheritdoc />
     public long TrainableParameterCount => _s.numel() + _o.numel();
@@ -81,7 +79,7 @@ public sealed class OsoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        if (Merged || !_enabled) return _base.forward(x);
+        if (_state.Bypassed) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
         Tensor xs = x.to(_vh.dtype);
         Tensor low = nn.functional.linear(xs, _vh).mul(_s);            // (..., r)
@@ -99,23 +97,18 @@ public sealed class OsoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     }
 
     /// <inheritdoc />
-    public void Merge()
+    public void Merge() => _state.Merge(() =>
     {
-        if (Merged) return;
-        if (!_baseLinear.SupportsMerge) throw new AdapterException("cannot merge an OSoRA adapter into a quantized base");
         using var d = Delta();
-        _baseLinear.AddToWeight(d);
-        Merged = true;
-    }
+        _state.Base.AddToWeight(d);
+    }, "cannot merge an OSoRA adapter into a quantized base");
 
     /// <inheritdoc />
-    public void Unmerge()
+    public void Unmerge() => _state.Unmerge(() =>
     {
-        if (!Merged) return;
         using var d = Delta().neg_();
-        _baseLinear.AddToWeight(d);
-        Merged = false;
-    }
+        _state.Base.AddToWeight(d);
+    });
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, Tensor> AdapterTensors() => new Dictionary<string, Tensor>

@@ -1,4 +1,6 @@
+using QuantPeft.Memory.Planning;
 using QuantPeft.Quant.LqLora;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Model;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -8,25 +10,12 @@ using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Adapters;
 
-/// <summary>Which SVD-based initialisation a projection gets while its full-precision weight streams in.</summary>
-public enum SvdInitKind
-{
-    /// <summary>PiSSA: A, B from the top-r triplets; the base holds W − U_r S_r V_rᵀ.</summary>
-    Pissa,
-
-    /// <summary>OSoRA: frozen U_r, V_rᵀ and trainable S_r; the base holds W − U_r diag(S_r) V_rᵀ.</summary>
-    Osora,
-
-    /// <summary>LQ-LoRA: W ≈ Q + L1·L2 by the iterative decomposition; A = L2/√s, B = L1/√s; the base quantizes W − L1·L2 into Q.</summary>
-    LqLora,
-}
-
 /// <summary>The adapter initialisation one projection computed on load, kept until <see cref="ModelAdapters.Attach"/> takes it.</summary>
-/// <param name="Kind">PiSSA or OSoRA.</param>
+/// <param name="Method">The method it was computed for (PiSSA, OSoRA; LoRA on an LQ-LoRA base).</param>
 /// <param name="First">PiSSA, LQ-LoRA: A [r, in]; OSoRA: U_r [out, r] (f32).</param>
 /// <param name="Second">PiSSA, LQ-LoRA: B [out, r]; OSoRA: S_r [r] (f32).</param>
 /// <param name="Third">OSoRA: V_rᵀ [r, in] (f32); null for PiSSA.</param>
-public sealed record SvdInitFactors(SvdInitKind Kind, Tensor First, Tensor Second, Tensor? Third) : IDisposable
+public sealed record SvdInitFactors(TrainingMethod Method, Tensor First, Tensor Second, Tensor? Third) : IDisposable
 {
     /// <inheritdoc />
     public void Dispose()
@@ -48,26 +37,35 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _inner;
 
-    private readonly SvdInitKind _kind;
+    private readonly TrainingMethod _method;
+    private readonly LoadTimeInit _init;
     private readonly int _rank;
     private readonly double _scaling;
     private readonly LqQuantConfig? _lqConfig;
 
     /// <summary>Wraps <paramref name="inner"/> (a dense, 4-bit or LQ-LoRA base).</summary>
     /// <param name="inner">The base that will hold the residual.</param>
-    /// <param name="kind">PiSSA, OSoRA or LQ-LoRA.</param>
+    /// <param name="method">The method whose adapter will take the factors.</param>
+    /// <param name="init">Computes the residual and the factors from the full-precision weight (the method's <see cref="AdapterDescriptor.LoadInit"/>).</param>
     /// <param name="rank">r.</param>
     /// <param name="scaling">The LoRA scaling s of PiSSA and LQ-LoRA (A and B are divided by √s); ignored by OSoRA.</param>
-    /// <param name="lqConfig">LQ-LoRA: the quantization configuration of this matrix's Q.</param>
-    public SvdInitLinear(nn.Module<Tensor, Tensor> inner, SvdInitKind kind, int rank, double scaling, LqQuantConfig? lqConfig = null) : base(nameof(SvdInitLinear))
+    public SvdInitLinear(nn.Module<Tensor, Tensor> inner, TrainingMethod method, LoadTimeInit init, int rank, double scaling) : this(inner, method, init, rank, scaling, null)
+    {
+    }
+
+    /// <summary>LQ-LoRA: the LoRA on <paramref name="inner"/> starts at L1·L2 of W ≈ Q + L1·L2 under <paramref name="lqConfig"/>.</summary>
+    public static SvdInitLinear LqLora(nn.Module<Tensor, Tensor> inner, int rank, double scaling, LqQuantConfig lqConfig) =>
+        new(inner, TrainingMethod.Lora, (w, r, s) => LqLoraInit(w, lqConfig, r, s), rank, scaling, lqConfig);
+
+    private SvdInitLinear(nn.Module<Tensor, Tensor> inner, TrainingMethod method, LoadTimeInit init, int rank, double scaling, LqQuantConfig? lqConfig)
+        : base(nameof(SvdInitLinear))
     {
         if (inner is not IBaseLinear)
-            throw new AdapterException($"{kind} needs a base implementing {nameof(IBaseLinear)}, got {inner.GetType().Name}");
-        if (kind == SvdInitKind.LqLora && lqConfig is null)
-            throw new AdapterException("LQ-LoRA needs the quantization configuration of the matrix");
+            throw new AdapterException($"{Knob.Name(method)} needs a base implementing {nameof(IBaseLinear)}, got {inner.GetType().Name}");
         _lqConfig = lqConfig;
         _inner = inner;
-        _kind = kind;
+        _method = method;
+        _init = init;
         _rank = rank;
         _scaling = scaling;
         RegisterComponents();
@@ -83,7 +81,7 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
     /// <exception cref="AdapterException">The weight has not been loaded.</exception>
     public SvdInitFactors TakeFactors()
     {
-        var f = Factors ?? throw new AdapterException($"{_kind} initialisation needs the checkpoint weight; load the model before attaching adapters");
+        var f = Factors ?? throw new AdapterException($"{Knob.Name(_method)} initialisation needs the checkpoint weight; load the model before attaching adapters");
         Factors = null;
         return f;
     }
@@ -99,22 +97,8 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
             Forward(localName, value);
             return;
         }
-        Tensor residual;
-        SvdInitFactors factors;
-        if (_kind == SvdInitKind.Pissa)
-        {
-            var (res, a, b) = SvdInit.Pissa(value, _rank, _scaling);
-            (residual, factors) = (res, new SvdInitFactors(_kind, a, b, null));
-        }
-        else if (_kind == SvdInitKind.Osora)
-        {
-            var (res, u, s, vh) = SvdInit.Osora(value, _rank);
-            (residual, factors) = (res, new SvdInitFactors(_kind, u, s, vh));
-        }
-        else
-        {
-            (residual, factors) = LqLoraInit(value);
-        }
+        var (residual, first, second, third) = _init(value, _rank, _scaling);
+        var factors = new SvdInitFactors(_method, first, second, third);
         using (residual)
             Forward("weight", residual);
         Factors?.Dispose();
@@ -133,8 +117,8 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
     /// not an LQ-LoRA one, or its factors are not of this hook's rank.</exception>
     public void LoadQuantized(string localName, QuantizedWeight weight)
     {
-        if (_kind != SvdInitKind.LqLora)
-            throw new AdapterException($"{_kind} computes its initialisation from the full-precision weight; this one is stored as {weight.Describe()}");
+        if (_lqConfig is null)
+            throw new AdapterException($"{Knob.Name(_method)} computes its initialisation from the full-precision weight; this one is stored as {weight.Describe()}");
         if (localName != "weight" || weight is not LqLoraWeight lq)
             throw new AdapterException($"the LQ-LoRA load hook takes an LQ-LoRA 'weight', not '{localName}' stored as {weight.Describe()}");
         if (lq.L1.shape[1] != _rank)
@@ -147,21 +131,21 @@ public sealed class SvdInitLinear : nn.Module<Tensor, Tensor>, ITensorLoadTarget
         var a = lq.L2.to(ScalarType.Float32).Div(root).contiguous();
         var b = lq.L1.to(ScalarType.Float32).Div(root).contiguous();
         Factors?.Dispose();
-        Factors = new SvdInitFactors(_kind, a.DetachFromDisposeScope(), b.DetachFromDisposeScope(), null);
+        Factors = new SvdInitFactors(_method, a.DetachFromDisposeScope(), b.DetachFromDisposeScope(), null);
     }
 
     // W ≈ Q + L1·L2 under this matrix's configuration; the base gets W − L1·L2, which it quantizes to exactly the
     // decomposition's last Q (same input, same arithmetic). The LoRA starts at s·B·A = L1·L2.
-    private (Tensor Residual, SvdInitFactors Factors) LqLoraInit(Tensor weight)
+    private static (Tensor Residual, Tensor First, Tensor Second, Tensor? Third) LqLoraInit(Tensor weight, LqQuantConfig config, int rank, double scaling)
     {
         using var scope = NewDisposeScope();
-        using var result = LqDecomposition.Decompose(weight, _lqConfig!, _rank, LqLoraPlan.MaxIterations, seed: LqLoraPlan.SvdSeed);
+        using var result = LqDecomposition.Decompose(weight, config, rank, LqLoraPlan.MaxIterations, seed: LqLoraPlan.SvdSeed);
         var w = weight.detach().to(ScalarType.Float32);
         var residual = w.sub(result.L1.matmul(result.L2));
-        double root = Math.Sqrt(_scaling);
+        double root = Math.Sqrt(scaling);
         var a = result.L2.Div(root).contiguous();
         var b = result.L1.Div(root).contiguous();
-        return (residual.MoveToOuterDisposeScope(), new SvdInitFactors(_kind, a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), null));
+        return (residual.MoveToOuterDisposeScope(), a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), null);
     }
 
     // A 4-bit base receives tensors itself; a dense base is a module with a `weight` (and `bias`) parameter.
@@ -195,11 +179,15 @@ public static class SvdInitOnLoad
     /// The factory that builds <paramref name="inner"/>'s base for every projection and, for the projections named
     /// in <paramref name="targets"/> (e.g. <c>q_proj</c>), puts the load-time SVD hook in front of it.
     /// </summary>
-    public static LinearFactory Wrap(LinearFactory inner, SvdInitKind kind, int rank, double scaling, IReadOnlyList<string> targets) =>
-        (hfName, inFeatures, outFeatures, bias) =>
+    /// <exception cref="AdapterException"><paramref name="method"/> has no load-time initialisation.</exception>
+    public static LinearFactory Wrap(LinearFactory inner, TrainingMethod method, int rank, double scaling, IReadOnlyList<string> targets)
+    {
+        var init = AdapterRegistry.Of(method).LoadInit ?? throw new AdapterException($"--method {Knob.Name(method)} has no initialisation computed on load");
+        return (hfName, inFeatures, outFeatures, bias) =>
         {
             var module = inner(hfName, inFeatures, outFeatures, bias);
             string shortName = hfName[(hfName.LastIndexOf('.') + 1)..];
-            return targets.Contains(shortName) ? new SvdInitLinear(module, kind, rank, scaling) : module;
+            return targets.Contains(shortName) ? new SvdInitLinear(module, method, init, rank, scaling) : module;
         };
+    }
 }

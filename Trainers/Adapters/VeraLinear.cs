@@ -24,7 +24,7 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     [ComponentName(Name = "vera_dropout")]
     private readonly Dropout _dropout;
 
-    private readonly IBaseLinear _baseLinear;
+    private readonly AdapterLayerState _state;
     private readonly VeraSharedMatrices _shared;
 
     /// <summary>PEFT's default initial λ_d (<c>d_initial</c>).</summary>
@@ -34,16 +34,15 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public VeraLinear(nn.Module<Tensor, Tensor> baseLayer, VeraSharedMatrices shared, double dropout = 0.0, double initialD = DefaultInitialD)
         : base(nameof(VeraLinear))
     {
-        _baseLinear = baseLayer as IBaseLinear ?? throw new AdapterException($"VeRA needs a base implementing {nameof(IBaseLinear)}, got {baseLayer.GetType().Name}");
-        if (_baseLinear.InFeatures > shared.A.shape[1] || _baseLinear.OutFeatures > shared.B.shape[0])
-            throw new AdapterException($"VeRA shared matrices ({shared.B.shape[0]}×{shared.A.shape[1]}) are smaller than the {_baseLinear.OutFeatures}×{_baseLinear.InFeatures} layer");
-        if (!(dropout >= 0 && dropout < 1)) throw new AdapterException($"VeRA dropout must be in [0, 1), got {dropout}");
+        _state = new AdapterLayerState(baseLayer, "VeRA", dropout: dropout);
+        if (_state.Base.InFeatures > shared.A.shape[1] || _state.Base.OutFeatures > shared.B.shape[0])
+            throw new AdapterException($"VeRA shared matrices ({shared.B.shape[0]}×{shared.A.shape[1]}) are smaller than the {_state.Base.OutFeatures}×{_state.Base.InFeatures} layer");
         _base = baseLayer;
         _shared = shared;
-        Device device = _baseLinear.Device;
+        Device device = _state.Base.Device;
         using (Scalar d = initialD.ToScalar())
             _lambdaD = new Parameter(torch.full(shared.Rank, d, dtype: shared.A.dtype, device: device), requires_grad: true);
-        _lambdaB = new Parameter(torch.zeros(_baseLinear.OutFeatures, dtype: shared.A.dtype, device: device), requires_grad: true);
+        _lambdaB = new Parameter(torch.zeros(_state.Base.OutFeatures, dtype: shared.A.dtype, device: device), requires_grad: true);
         _dropout = nn.Dropout(dropout);
         RegisterComponents();
     }
@@ -55,19 +54,17 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     public Tensor LambdaB => _lambdaB;
 
     /// <inheritdoc />
-    public IBaseLinear BaseLayer => _baseLinear;
-
-    private bool _enabled = true;
+    public IBaseLinear BaseLayer => _state.Base;
 
     /// <inheritdoc />
     public bool Enabled
     {
-        get => _enabled;
-        set => _enabled = value || !Merged ? value : throw new AdapterException("cannot turn off a merged adapter; unmerge it first");
+        get => _state.Enabled;
+        set => _state.Enabled = value;
     }
 
     /// <inheritdoc />
-    public bool Merged { get; private set; }
+    public bool Merged => _state.Merged;
 
     /// <inheritdoc />
     public long TrainableParameterCount => _lambdaD.numel() + _lambdaB.numel();
@@ -75,17 +72,17 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        if (Merged || !_enabled) return _base.forward(x);
+        if (_state.Bypassed) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
-        Tensor a = _shared.A.narrow(1, 0, _baseLinear.InFeatures);   // (r, in)
-        Tensor b = _shared.B.narrow(0, 0, _baseLinear.OutFeatures);  // (out, r)
+        Tensor a = _shared.A.narrow(1, 0, _state.Base.InFeatures);   // (r, in)
+        Tensor b = _shared.B.narrow(0, 0, _state.Base.OutFeatures);  // (out, r)
         Tensor h = nn.functional.linear(_dropout.forward(x).to(a.dtype), a).mul(_lambdaD);
         Tensor y = nn.functional.linear(h, b).mul(_lambdaB);
         return _base.forward(x).Add(y.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
     /// <summary>diag(λ_b) B diag(λ_d) A [out, in] in f32 (f64 for f64 shared matrices).</summary>
-    public Tensor Delta() => SlicedDelta(_shared.A, _shared.B, _lambdaD, _lambdaB, _baseLinear.InFeatures, _baseLinear.OutFeatures);
+    public Tensor Delta() => SlicedDelta(_shared.A, _shared.B, _lambdaD, _lambdaB, _state.Base.InFeatures, _state.Base.OutFeatures);
 
     /// <summary>
     /// PEFT's VeRA update for one layer: diag(λ_b) B[:out, :] diag(λ_d) A[:, :in] [out, in], the shared A [r, ≥ in] and
@@ -102,23 +99,18 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     }
 
     /// <inheritdoc />
-    public void Merge()
+    public void Merge() => _state.Merge(() =>
     {
-        if (Merged) return;
-        if (!_baseLinear.SupportsMerge) throw new AdapterException("cannot merge a VeRA adapter into a quantized base");
         using var d = Delta();
-        _baseLinear.AddToWeight(d);
-        Merged = true;
-    }
+        _state.Base.AddToWeight(d);
+    }, "cannot merge a VeRA adapter into a quantized base");
 
     /// <inheritdoc />
-    public void Unmerge()
+    public void Unmerge() => _state.Unmerge(() =>
     {
-        if (!Merged) return;
         using var d = Delta().neg_();
-        _baseLinear.AddToWeight(d);
-        Merged = false;
-    }
+        _state.Base.AddToWeight(d);
+    });
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, Tensor> AdapterTensors() => new Dictionary<string, Tensor>

@@ -1,5 +1,6 @@
 using QuantPeft.Formats.Peft;
 using K = QuantPeft.Formats.Peft.PeftErrorKind;
+using QuantPeft.Trainers.Adapters.Methods;
 
 namespace QuantPeft.Trainers.Export;
 
@@ -10,7 +11,7 @@ namespace QuantPeft.Trainers.Export;
 internal static class ExportableAdapters
 {
     /// <summary>The <c>peft_type</c> values <c>qpeft export</c> reads.</summary>
-    public static IReadOnlyList<string> PeftTypes { get; } = ["LORA", "VERA", "OSORA"];
+    public static IReadOnlyList<string> PeftTypes => AdapterRegistry.ExportedPeftTypes;
 
     /// <exception cref="PeftFormatException">A file is missing or the config is malformed.</exception>
     /// <exception cref="ExportException">Another <c>peft_type</c>, or tensors that do not form the adapter; the message names the file.</exception>
@@ -20,12 +21,9 @@ internal static class ExportableAdapters
         if (!File.Exists(configPath))
             throw new PeftFormatException(K.MissingConfig, folder, null, $"no {PeftAdapter.ConfigFileName} in the adapter folder");
         var config = PeftAdapterConfigJson.Read(configPath);
-        return config.PeftType switch
-        {
-            "LORA" => new LoraExportAdapter(PeftAdapter.Load(folder)),
-            "VERA" => VeraExportAdapter.Open(folder, config),
-            "OSORA" => OsoraExportAdapter.Open(folder, config),
-            _ => throw new ExportException($"{configPath}: peft_type \"{config.PeftType}\" cannot be exported by qpeft; expected one of {string.Join(", ", PeftTypes.Select(t => $"\"{t}\""))}"),
-        };
+        // The first descriptor of the folder's peft_type that reads it (LoRA's reads every PEFT LoRA folder).
+        foreach (var descriptor in AdapterRegistry.All.Where(d => d.PeftType == config.PeftType))
+            if (descriptor.OpenExport(folder, config) is { } adapter) return adapter;
+        throw new ExportException($"{configPath}: peft_type \"{config.PeftType}\" cannot be exported by qpeft; expected one of {string.Join(", ", PeftTypes.Select(t => $"\"{t}\""))}");
     }
 }

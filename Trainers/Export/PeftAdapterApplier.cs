@@ -4,6 +4,7 @@ using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Recipes;
 using static TorchSharp.torch;
+using QuantPeft.Memory.Planning;
 
 namespace QuantPeft.Trainers.Export;
 
@@ -16,7 +17,7 @@ namespace QuantPeft.Trainers.Export;
 public static class PeftAdapterApplier
 {
     // A PeftAdapter is a LORA folder (its Load refuses other peft_types); use_dora picks DoRA.
-    private static AdapterMethod MethodOf(PeftAdapterConfig config) => config.UseDora ? AdapterMethod.Dora : AdapterMethod.Lora;
+    private static TrainingMethod MethodOf(PeftAdapterConfig config) => config.UseDora ? TrainingMethod.Dora : TrainingMethod.Lora;
 
     /// <summary>
     /// Checks <paramref name="adapter"/> against <paramref name="spec"/> without loading weights: each adapted module is

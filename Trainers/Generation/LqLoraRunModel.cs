@@ -5,6 +5,7 @@ using QuantPeft.Trainers.Export;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Recipes;
 using static TorchSharp.torch;
+using QuantPeft.Memory.Planning;
 
 namespace QuantPeft.Trainers.Generation;
 
@@ -54,7 +55,7 @@ public static class LqLoraRunModel
         var lm = ModelFolder.Load(model, spec, options with { LinearFactory = LqLoraPlan.Factory(configs, targets, rank, lora.Scaling, options.ComputeDType, options.Device) });
         try
         {
-            var attached = ModelAdapters.Attach(lm, AdapterMethod.Lora, lora, targets, seed: 0);
+            var attached = ModelAdapters.Attach(lm, TrainingMethod.Lora, lora, targets, seed: 0);
             var byPath = adapter.Modules.ToDictionary(m => m.ModulePath, StringComparer.Ordinal);
             if (attached.Count != byPath.Count)
                 throw new ExportException($"{adapterFolder}: {byPath.Count} adapted modules, but the LQ-LoRA base of these targets has {attached.Count}");

@@ -1,5 +1,6 @@
 using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Model;
 using static TorchSharp.torch;
 
@@ -19,8 +20,8 @@ internal static class BaseLoading
             : o.Weights == WeightFormat.LqLora ? LqLoraFactory(o, targets, device)
             : BaseWeights.Factory(o.Weights, o.DoubleQuant, ScalarType.BFloat16, device);
         // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
-        if (o.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
-            factory = SvdInitOnLoad.Wrap(factory, o.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
+        if (AdapterRegistry.Has(o.Method) && AdapterRegistry.Of(o.Method).LoadInit is not null)
+            factory = SvdInitOnLoad.Wrap(factory, o.Method,
                 o.Rank, new LoraOptions(o.Rank, o.Alpha).Scaling, targets);
         return factory;
     }

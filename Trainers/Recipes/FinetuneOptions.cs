@@ -1,6 +1,8 @@
 using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
+using QuantPeft.Memory.Planning.Methods;
+using QuantPeft.Trainers.Adapters.Methods;
 
 namespace QuantPeft.Trainers.Recipes;
 
@@ -173,8 +175,7 @@ public sealed record FinetuneOptions
     // never silently ignored. Each strategy removes its line here when it lands.
     private void EnsureRunnable()
     {
-        if (Method is not (TrainingMethod.Lora or TrainingMethod.Dora or TrainingMethod.Pissa or TrainingMethod.Osora or TrainingMethod.Vera
-            or TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore or TrainingMethod.Loram))
+        if (MethodRegistry.Of(Method).IsAdapter && !AdapterRegistry.Has(Method))
             NotYet($"--method {Knob.Name(Method)}");
         if (Method == TrainingMethod.Loram && Prune == 0)
             throw new RecipeException("--prune: --method loram needs a pruning ratio in (0, 1), e.g. --prune 0.5");

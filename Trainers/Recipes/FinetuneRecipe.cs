@@ -3,6 +3,7 @@ using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers;
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Loss;
 using QuantPeft.Trainers.Model;
@@ -142,15 +143,7 @@ public sealed partial class FinetuneRecipe : IDisposable
     {
         if (FullParameterTraining.TrainsBaseWeights(_options.Method))
             return FullParameterTraining.Prepare(model);
-        var method = _options.Method switch
-        {
-            TrainingMethod.Dora => AdapterMethod.Dora,
-            TrainingMethod.Pissa => AdapterMethod.Pissa,
-            TrainingMethod.Osora => AdapterMethod.Osora,
-            TrainingMethod.Vera => AdapterMethod.Vera,
-            _ => AdapterMethod.Lora,
-        };
-        _adapters = ModelAdapters.Attach(model, method, new LoraOptions(_options.Rank, _options.Alpha), targets, _options.Seed,
+        _adapters = ModelAdapters.Attach(model, _options.Method, new LoraOptions(_options.Rank, _options.Alpha), targets, _options.Seed,
             Component<VeraSharedBases>()?.Matrices);
         return ModelAdapters.TrainableParameters(_adapters);
     }

@@ -1,6 +1,7 @@
 using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Tokenizers;
+using QuantPeft.Trainers.Adapters.Methods;
 
 namespace QuantPeft.Trainers.Recipes;
 
@@ -20,6 +21,6 @@ public static class PreferenceSetup
     /// methods have no adapters: their reference is cached instead.
     /// </summary>
     public static bool AdapterOffIsStart(FinetuneOptions options) =>
-        options.Method is TrainingMethod.Lora or TrainingMethod.Dora or TrainingMethod.Vera or TrainingMethod.Loram
+        AdapterRegistry.Has(options.Method) && AdapterRegistry.Of(options.Method).UpdateStartsAtZero
         && options.Weights != WeightFormat.LqLora;
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Adapters.Methods;
 
 namespace QuantPeft.Trainers.Recipes;
 
@@ -69,13 +70,13 @@ public static class PrequantizedOptions
         string instead = $"train on the full-precision folder instead (the base is then quantized on load with --weights {(folder.Weights == WeightFormat.LqLora ? "lq-lora:" + folder.LqLoraBudget.ToString(CultureInfo.InvariantCulture) : folder.WeightsName)})";
         switch (o.Method)
         {
-            case TrainingMethod.Pissa or TrainingMethod.Osora:
+            case var m when AdapterRegistry.Has(m) && AdapterRegistry.Of(m).LoadInit is not null:
                 throw new RecipeException($"{method}: its initialisation is an SVD of the full-precision weight, but {where}; {instead}");
             case TrainingMethod.Loram:
                 throw new RecipeException($"{method}: it prunes the full-precision weights before quantizing them, but {where}; {instead}");
-            case TrainingMethod.Full or TrainingMethod.Lisa or TrainingMethod.Galore or TrainingMethod.NaturalGalore:
+            case var m when !AdapterRegistry.Has(m):
                 throw new RecipeException($"{method}: it trains the base weights in bf16, but {where}; use an adapter method (lora, dora, vera) or a full-precision folder");
-            case TrainingMethod.Dora or TrainingMethod.Vera when folder.Weights == WeightFormat.LqLora:
+            case not TrainingMethod.Lora when folder.Weights == WeightFormat.LqLora:
                 throw new RecipeException($"{method}: {where}, whose factors L1·L2 start a LoRA; use --method lora");
         }
     }

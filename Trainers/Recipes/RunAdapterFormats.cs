@@ -5,6 +5,7 @@ using QuantPeft.Formats.Peft;
 using QuantPeft.Formats.Safetensors;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Pruning;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,9 +13,9 @@ using static TorchSharp.torch;
 namespace QuantPeft.Trainers.Recipes;
 
 /// <summary>
-/// Writes the trained adapter in the PEFT format of its method (see <c>docs/formats.md</c>): LoRA and DoRA as
-/// PEFT LoRA; PiSSA converted to a plain LoRA of rank 2r that applies to the ORIGINAL base; VeRA as PEFT's VeRA
-/// with the shared projections saved; OSoRA under the project's own <c>peft_type: "OSORA"</c>.
+/// Writes the trained adapter in the PEFT format of its method (see <c>docs/formats.md</c>) through the method's
+/// <see cref="AdapterDescriptor"/>, and holds the pieces the descriptors share: PEFT LoRA (LoRA, DoRA, LoRAM), the
+/// rank-2r LoRA on the ORIGINAL base (PiSSA, LQ-LoRA), the tensor keys and the config's JSON form.
 /// </summary>
 internal static class RunAdapterFormats
 {
@@ -28,37 +29,24 @@ internal static class RunAdapterFormats
     public const string OsoraInitialS = "osora_S_init";
 
     /// <summary>The <c>peft_type</c> a run of <paramref name="method"/> writes.</summary>
-    public static string PeftType(TrainingMethod method) => method switch
-    {
-        TrainingMethod.Vera => "VERA",
-        TrainingMethod.Osora => "OSORA",
-        _ => "LORA",
-    };
+    public static string PeftType(TrainingMethod method) => AdapterRegistry.Of(method).PeftType;
 
-    public static void Save(string folder, FinetuneOptions o, IReadOnlyList<AttachedAdapter> adapters, VeraSharedMatrices? vera, PruningPlan? recovery = null)
+    /// <summary>Writes the run's adapter in its method's format (<see cref="AdapterDescriptor.Save"/>).</summary>
+    public static void Save(string folder, FinetuneOptions o, IReadOnlyList<AttachedAdapter> adapters, IDisposable? shared, PruningPlan? recovery = null)
     {
         using var scope = NewDisposeScope();   // recovered LoRAM copies live until the file is written
-        var targets = ModelAdapters.ResolveTargets(o.Targets);
-        switch (o.Method)
-        {
-            case TrainingMethod.Vera:
-                SaveVera(folder, o, targets, adapters, vera!);
-                break;
-            case TrainingMethod.Osora:
-                SaveOsora(folder, o, targets, adapters);
-                break;
-            case TrainingMethod.Pissa:
-            case TrainingMethod.Lora when o.Weights == WeightFormat.LqLora:
-                SavePissaAsLora(folder, o, targets, adapters);
-                break;
-            default:
-                // LoRAM: the adapter is saved recovered (AdapterRecovery), at the unpruned model's shapes.
-                PeftAdapter.Save(folder, LoraConfig(o, targets, o.Rank, o.Alpha) with { UseDora = o.Method == TrainingMethod.Dora },
-                    adapters.SelectMany(a => a.Layer.AdapterTensors().Select(kv => Entry(a.ModulePath, kv.Key,
-                        (recovery is null ? null : AdapterRecovery.Expand(recovery, a.ModulePath, kv.Key, kv.Value)) ?? kv.Value))));
-                break;
-        }
+        AdapterRegistry.Of(o.Method).Save(new AdapterSaveRequest(folder, o, ModelAdapters.ResolveTargets(o.Targets), adapters, shared, recovery));
     }
+
+    /// <summary>The initial A and B a LoRA started from (f32 copies), kept to export it relative to the original W.</summary>
+    public static Dictionary<string, Tensor> InitialPair(SvdInitFactors f) =>
+        new() { ["lora_A.weight"] = f.First.detach().clone(), ["lora_B.weight"] = f.Second.detach().clone() };
+
+    /// <summary>PEFT LoRA (DoRA with <c>use_dora</c>); a LoRAM adapter is saved recovered (AdapterRecovery), at the unpruned model's shapes.</summary>
+    public static void SaveLora(AdapterSaveRequest r, bool useDora) =>
+        PeftAdapter.Save(r.Folder, LoraConfig(r.Options, r.Targets, r.Options.Rank, r.Options.Alpha) with { UseDora = useDora },
+            r.Adapters.SelectMany(a => a.Layer.AdapterTensors().Select(kv => Entry(a.ModulePath, kv.Key,
+                (r.Recovery is null ? null : AdapterRecovery.Expand(r.Recovery, a.ModulePath, kv.Key, kv.Value)) ?? kv.Value))));
 
     private static PeftAdapterConfig LoraConfig(FinetuneOptions o, IReadOnlyList<string> targets, int rank, double alpha) => new()
     {
@@ -71,12 +59,15 @@ internal static class RunAdapterFormats
         TargetModules = PeftModuleSelector.FromNames(targets),
     };
 
-    // PEFT's PiSSA conversion (LQ-LoRA's base W − L1·L2 = W − s·B₀A₀ is the same situation): the trained B′A′ on W_res equals W + s(B′A′ − B₀A₀) on the original W, which is the
-    // LoRA A = [A′; A₀], B = [B′, −B₀] of rank 2r. Doubling α keeps s = α/r (rsLoRA would take α·√2 instead).
-    private static void SavePissaAsLora(string folder, FinetuneOptions o, IReadOnlyList<string> targets, IReadOnlyList<AttachedAdapter> adapters)
+    /// <summary>
+    /// PEFT's PiSSA conversion (LQ-LoRA's base W − L1·L2 = W − s·B₀A₀ is the same situation): the trained B′A′ on W_res
+    /// equals W + s(B′A′ − B₀A₀) on the original W, which is the LoRA A = [A′; A₀], B = [B′, −B₀] of rank 2r. Doubling α
+    /// keeps s = α/r (rsLoRA would take α·√2 instead).
+    /// </summary>
+    public static void SaveAsRank2rLora(AdapterSaveRequest r)
     {
         var entries = new List<SafetensorsTensorEntry>();
-        foreach (var a in adapters)
+        foreach (var a in r.Adapters)
         {
             using var scope = NewDisposeScope();
             var now = a.Layer.AdapterTensors();
@@ -86,44 +77,7 @@ internal static class RunAdapterFormats
             entries.Add(Entry(a.ModulePath, "lora_A.weight", newA));
             entries.Add(Entry(a.ModulePath, "lora_B.weight", newB));
         }
-        PeftAdapter.Save(folder, LoraConfig(o, targets, 2 * o.Rank, 2 * o.Alpha), entries);
-    }
-
-    private static void SaveVera(string folder, FinetuneOptions o, IReadOnlyList<string> targets, IReadOnlyList<AttachedAdapter> adapters, VeraSharedMatrices vera)
-    {
-        var config = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal)
-        {
-            ["auto_mapping"] = null, ["base_model_name_or_path"] = ModelFolder.Describe(o.ModelFolder), ["bias"] = "none",
-            ["d_initial"] = VeraLinear.DefaultInitialD, ["fan_in_fan_out"] = false, ["inference_mode"] = true, ["init_weights"] = true,
-            ["layers_pattern"] = null, ["layers_to_transform"] = null, ["modules_to_save"] = null, ["peft_type"] = "VERA",
-            ["peft_version"] = null, ["projection_prng_key"] = vera.Seed, ["r"] = vera.Rank, ["revision"] = null, ["save_projection"] = true,
-            ["target_modules"] = new JsonArray([.. targets.Select(t => JsonValue.Create(t))]), ["task_type"] = "CAUSAL_LM", ["vera_dropout"] = 0.0,
-        };
-        var entries = new List<SafetensorsTensorEntry>
-        {
-            SafetensorsModelSource.Entry(VeraAKey, vera.A),
-            SafetensorsModelSource.Entry(VeraBKey, vera.B),
-        };
-        entries.AddRange(adapters.SelectMany(a => a.Layer.AdapterTensors().Select(kv => Entry(a.ModulePath, kv.Key, kv.Value))));
-        AdapterFolderWriter.Write(folder, Json(config), entries);
-    }
-
-    private static void SaveOsora(string folder, FinetuneOptions o, IReadOnlyList<string> targets, IReadOnlyList<AttachedAdapter> adapters)
-    {
-        var config = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal)
-        {
-            ["base_model_name_or_path"] = ModelFolder.Describe(o.ModelFolder), ["inference_mode"] = true, ["init_weights"] = "default",
-            ["peft_type"] = "OSORA", ["r"] = o.Rank, ["target_modules"] = new JsonArray([.. targets.Select(t => JsonValue.Create(t))]),
-            ["task_type"] = "CAUSAL_LM",
-        };
-        var entries = new List<SafetensorsTensorEntry>();
-        foreach (var a in adapters)
-        {
-            entries.AddRange(a.Layer.AdapterTensors().Select(kv => Entry(a.ModulePath, kv.Key, kv.Value)));
-            var init = a.Initial ?? throw new RecipeException($"'{a.ModulePath}': OSoRA adapter without its initial singular values");
-            entries.Add(Entry(a.ModulePath, OsoraInitialS, init["osora_S"]));
-        }
-        AdapterFolderWriter.Write(folder, Json(config), entries);
+        PeftAdapter.Save(r.Folder, LoraConfig(r.Options, r.Targets, 2 * r.Options.Rank, 2 * r.Options.Alpha), entries);
     }
 
     /// <summary>The <c>peft_type</c> of the adapter in <paramref name="folder"/>.</summary>
@@ -138,11 +92,12 @@ internal static class RunAdapterFormats
             : throw new RecipeException($"{path}: \"peft_type\": expected a string such as \"LORA\"");
     }
 
-    private static SafetensorsTensorEntry Entry(string modulePath, string local, Tensor value) =>
+    /// <summary>One adapter tensor under its PEFT key.</summary>
+    public static SafetensorsTensorEntry Entry(string modulePath, string local, Tensor value) =>
         SafetensorsModelSource.Entry(LoraTensorNames.Prefix + modulePath + "." + local, value);
 
-    // json.dumps(indent=2, sort_keys=True), as PEFT writes its configs.
-    private static string Json(SortedDictionary<string, JsonNode?> config)
+    /// <summary>A config as PEFT writes it: <c>json.dumps(indent=2, sort_keys=True)</c>.</summary>
+    public static string Json(SortedDictionary<string, JsonNode?> config)
     {
         var node = new JsonObject();
         foreach (var (k, v) in config) node[k] = v;

@@ -5,6 +5,7 @@ using QuantPeft.Optimizers.InBackward;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
 using Parameter = TorchSharp.Modules.Parameter;
+using QuantPeft.Memory.Planning.Methods;
 
 namespace QuantPeft.Trainers.Strategies;
 
@@ -23,7 +24,7 @@ public static class FullParameterTraining
 
     /// <summary>True for the methods that train the base weights themselves rather than adapters.</summary>
     public static bool TrainsBaseWeights(TrainingMethod method) =>
-        method is TrainingMethod.Full or TrainingMethod.Galore or TrainingMethod.NaturalGalore or TrainingMethod.Lisa;
+        !MethodRegistry.Of(method).IsAdapter;
 
     /// <summary>
     /// Makes every parameter of <paramref name="model"/> trainable: each dense projection is replaced by a

@@ -3,6 +3,7 @@ using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats;
 using QuantPeft.Memory.CostModel;
 using QuantPeft.Memory.Planning;
+using QuantPeft.Memory.Planning.Methods;
 using QuantPeft.Memory.Presets;
 using QuantPeft.Memory.Reports;
 using QuantPeft.Trainers.Recipes;
@@ -18,7 +19,7 @@ internal static class PlanCommand
     private static readonly Argument<string> Model = new("MODEL") { Description = "A preset name (e.g. llama-2-7b) or a path to a config.json / model folder" };
     private static readonly Option<string?> Weights = new("--weights") { Description = "bf16|int8|nf4|fp4|lq-lora:BITS (searched when absent)" };
     private static readonly Option<string?> DoubleQuant = new("--double-quant") { Description = "on|off (4-bit formats)" };
-    private static readonly Option<string?> Method = new("--method") { Description = "full|lora|pissa|osora|vera|dora|lisa|galore|natural-galore|loram" };
+    private static readonly Option<string?> Method = new("--method") { Description = string.Join("|", MethodRegistry.All.Select(m => m.Name)) };
     private static readonly Option<string?> Rank = new("--rank") { Description = "Adapter rank or GaLore projection rank" };
     private static readonly Option<string?> Targets = new("--targets") { Description = "all-linear|attn|mlp|q,k,v,o,gate,up,down" };
     private static readonly Option<string?> Optimizer = new("--optimizer") { Description = string.Join('|', Knob.OptimizerNames) };

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using QuantPeft.Formats;
 using QuantPeft.Memory.Planning;
+using QuantPeft.Memory.Planning.Methods;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
@@ -31,7 +32,7 @@ internal static class TrainCommand
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps" };
         var rank = new Option<int?>("--rank") { Description = "Adapter rank r" };
         var alpha = new Option<double?>("--alpha") { Description = "Adapter alpha (scaling alpha/r)" };
-        var method = new Option<string>("--method") { Description = "full | lora | pissa | osora | vera | dora | lisa | galore | natural-galore | loram", DefaultValueFactory = _ => "lora" };
+        var method = new Option<string>("--method") { Description = string.Join(" | ", MethodRegistry.All.Select(m => m.Name)), DefaultValueFactory = _ => "lora" };
         var weights = new Option<string>("--weights") { Description = "Base projection storage: nf4 | fp4 | int8 | bf16 | lq-lora:BITS", DefaultValueFactory = _ => "nf4" };
         var doubleQuant = new Option<string>("--double-quant") { Description = "on | off", DefaultValueFactory = _ => "on" };
         var targets = new Option<string>("--targets") { Description = "q,k,v,o,gate,up,down or all-linear", DefaultValueFactory = _ => "all-linear" };

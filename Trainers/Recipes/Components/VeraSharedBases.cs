@@ -1,4 +1,5 @@
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Adapters.Methods;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Recipes.Components;
@@ -15,8 +16,7 @@ public sealed class VeraSharedBases : IRecipeComponent
     /// <inheritdoc />
     public void AfterLoad(RecipeRun run)
     {
-        var (maxIn, maxOut) = ModelAdapters.VeraDimensions(run.Model, run.Targets);
-        Matrices = new VeraSharedMatrices(run.Options.Rank, maxIn, maxOut, run.Options.Seed, device: run.Model.LmHeadWeight.device);
+        Matrices = (VeraSharedMatrices?)AdapterRegistry.Of(run.Options.Method).CreateShared(run.Model, run.Targets, run.Options.Rank, run.Options.Seed);
     }
 
     /// <inheritdoc />

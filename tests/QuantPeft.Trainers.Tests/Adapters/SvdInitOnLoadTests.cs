@@ -16,7 +16,7 @@ public class SvdInitOnLoadTests
     // q, k, v, o, gate, up, down: 16, 8, 8, 16, 24, 24, 16 = 112 per layer, 2 layers.
     private const long OutWidthsPerLayer = 16 + 8 + 8 + 16 + 24 + 24 + 16;
 
-    private static CausalLm Load(LinearFactory baseFactory, SvdInitKind kind, ScalarType dtype, DictionarySource checkpoint, double scaling = 2.0)
+    private static CausalLm Load(LinearFactory baseFactory, TrainingMethod kind, ScalarType dtype, DictionarySource checkpoint, double scaling = 2.0)
     {
         var spec = TinyModels.Llama();
         var model = new CausalLm(spec, new DecoderOptions
@@ -36,8 +36,8 @@ public class SvdInitOnLoadTests
         var spec = TinyModels.Llama();
         var checkpoint = TinyModels.RandomCheckpoint(spec, 3);
         using var reference = TinyModels.Build(spec, checkpoint);
-        using var model = Load(BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32), SvdInitKind.Osora, ScalarType.Float32, checkpoint);
-        var adapters = ModelAdapters.Attach(model, AdapterMethod.Osora, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
+        using var model = Load(BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32), TrainingMethod.Osora, ScalarType.Float32, checkpoint);
+        var adapters = ModelAdapters.Attach(model, TrainingMethod.Osora, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
         using var ids = TinyModels.Ids(new long[,] { { 1, 5, 9, 2, 30, 7 } });
         using var expected = reference.forward(ids);
         using var actual = model.forward(ids);
@@ -58,8 +58,8 @@ public class SvdInitOnLoadTests
     {
         var spec = TinyModels.Llama();
         var checkpoint = TinyModels.RandomCheckpoint(spec, 4);
-        using var model = Load(BaseWeights.Factory(WeightFormat.Nf4, true, ScalarType.BFloat16), SvdInitKind.Osora, ScalarType.BFloat16, checkpoint);
-        var adapters = ModelAdapters.Attach(model, AdapterMethod.Osora, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
+        using var model = Load(BaseWeights.Factory(WeightFormat.Nf4, true, ScalarType.BFloat16), TrainingMethod.Osora, ScalarType.BFloat16, checkpoint);
+        var adapters = ModelAdapters.Attach(model, TrainingMethod.Osora, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
         foreach (var a in adapters)
         {
             var layer = (OsoraLinear)a.Layer;
@@ -94,8 +94,8 @@ public class SvdInitOnLoadTests
         var spec = TinyModels.Llama();
         var checkpoint = TinyModels.RandomCheckpoint(spec, 5);
         double scaling = 8.0 / Rank;
-        using var model = Load(BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.BFloat16), SvdInitKind.Pissa, ScalarType.BFloat16, checkpoint, scaling);
-        var adapters = ModelAdapters.Attach(model, AdapterMethod.Pissa, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
+        using var model = Load(BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.BFloat16), TrainingMethod.Pissa, ScalarType.BFloat16, checkpoint, scaling);
+        var adapters = ModelAdapters.Attach(model, TrainingMethod.Pissa, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
         Assert.Equal(14, adapters.Count);
         foreach (var a in adapters)
         {
@@ -129,7 +129,7 @@ public class SvdInitOnLoadTests
         var (maxIn, maxOut) = ModelAdapters.VeraDimensions(model, ModelAdapters.AllLinear);
         Assert.Equal((24L, 24L), (maxIn, maxOut));   // down_proj reads 24, gate/up write 24
         using var shared = new VeraSharedMatrices(Rank, maxIn, maxOut, seed: 9);
-        var adapters = ModelAdapters.Attach(model, AdapterMethod.Vera, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1, vera: shared);
+        var adapters = ModelAdapters.Attach(model, TrainingMethod.Vera, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1, shared: shared);
         long expectedCount = 2 * (7 * Rank + OutWidthsPerLayer);
         Assert.Equal(expectedCount, ModelAdapters.TrainableCount(adapters));
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
@@ -146,8 +146,8 @@ public class SvdInitOnLoadTests
         var spec = TinyModels.Llama();
         using var model = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32) });
         model.LoadWeights(TinyModels.RandomCheckpoint(spec, 1));
-        var e = Assert.Throws<AdapterException>(() => ModelAdapters.Attach(model, AdapterMethod.Pissa, new LoraOptions(Rank, 8), ["q_proj"], seed: 1));
+        var e = Assert.Throws<AdapterException>(() => ModelAdapters.Attach(model, TrainingMethod.Pissa, new LoraOptions(Rank, 8), ["q_proj"], seed: 1));
         Assert.Contains("model.layers.0.self_attn.q_proj", e.Message);
-        Assert.Throws<AdapterException>(() => ModelAdapters.Attach(model, AdapterMethod.Vera, new LoraOptions(Rank, 8), ["q_proj"], seed: 1));
+        Assert.Throws<AdapterException>(() => ModelAdapters.Attach(model, TrainingMethod.Vera, new LoraOptions(Rank, 8), ["q_proj"], seed: 1));
     }
 }

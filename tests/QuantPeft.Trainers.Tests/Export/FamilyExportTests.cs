@@ -86,7 +86,7 @@ public class FamilyExportTests
     private static string WriteAdapter(TempDir dir, string baseFolder, ModelSpec spec, IReadOnlyList<string> targets)
     {
         using var model = ModelFolder.Load(baseFolder, spec, Bf16Bases());
-        var adapters = ModelAdapters.Attach(model, AdapterMethod.Lora, new LoraOptions(4, 8), targets, seed: 5);
+        var adapters = ModelAdapters.Attach(model, TrainingMethod.Lora, new LoraOptions(4, 8), targets, seed: 5);
         manual_seed(6);
         using (no_grad())
             foreach (var a in adapters)

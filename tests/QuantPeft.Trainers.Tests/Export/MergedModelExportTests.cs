@@ -35,7 +35,7 @@ public class MergedModelExportTests(ITestOutputHelper output)
     }
 
     // An adapter far from the identity: A and B random, so merging moves every targeted weight.
-    private static string WriteAdapter(TempDir dir, string baseFolder, AdapterMethod method)
+    private static string WriteAdapter(TempDir dir, string baseFolder, TrainingMethod method)
     {
         using var model = ModelFolder.Load(baseFolder, Tiny, Bf16Bases());
         var adapters = ModelAdapters.Attach(model, method, new LoraOptions(4, 8), ModelAdapters.AllLinear, seed: 5);
@@ -48,7 +48,7 @@ public class MergedModelExportTests(ITestOutputHelper output)
         var config = new PeftAdapterConfig
         {
             PeftType = "LORA", TaskType = "CAUSAL_LM", R = 4, LoraAlpha = 8, InferenceMode = true,
-            TargetModules = PeftModuleSelector.FromNames(ModelAdapters.AllLinear), UseDora = method == AdapterMethod.Dora,
+            TargetModules = PeftModuleSelector.FromNames(ModelAdapters.AllLinear), UseDora = method == TrainingMethod.Dora,
         };
         string folder = dir.File("adapter-" + method);
         PeftAdapter.Save(folder, config, adapters.SelectMany(a => a.Layer.AdapterTensors()
@@ -68,9 +68,9 @@ public class MergedModelExportTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(AdapterMethod.Lora)]
-    [InlineData(AdapterMethod.Dora)]
-    public void MergedFolderLoadedAsAPlainModelGivesTheAdaptedLogits(AdapterMethod method)
+    [InlineData(TrainingMethod.Lora)]
+    [InlineData(TrainingMethod.Dora)]
+    public void MergedFolderLoadedAsAPlainModelGivesTheAdaptedLogits(TrainingMethod method)
     {
         using var dir = new TempDir();
         string baseFolder = WriteBase(dir);
@@ -121,7 +121,7 @@ public class MergedModelExportTests(ITestOutputHelper output)
                 for (int k = 0; k < r; k++) d += (double)b[i * r + k] * a[k * cols + j];
                 truth[i * cols + j] = w0[i * cols + j] + 2.0 * d;
             }
-        if (method == AdapterMethod.Dora)
+        if (method == TrainingMethod.Dora)
         {
             float[] m = adapterFile.ReadFloat32(LoraTensorNames.MagnitudeVector(module));
             for (int i = 0; i < rows; i++)
@@ -139,7 +139,7 @@ public class MergedModelExportTests(ITestOutputHelper output)
     {
         using var dir = new TempDir();
         string baseFolder = WriteBase(dir);
-        string adapter = WriteAdapter(dir, baseFolder, AdapterMethod.Lora);
+        string adapter = WriteAdapter(dir, baseFolder, TrainingMethod.Lora);
         string merged = dir.File("merged");
         MergedModelExport.Merge(adapter, baseFolder, merged, maxShardBytes: 1L << 30);
 
@@ -180,7 +180,7 @@ public class MergedModelExportTests(ITestOutputHelper output)
     {
         using var dir = new TempDir();
         string baseFolder = WriteBase(dir);
-        string adapter = WriteAdapter(dir, baseFolder, AdapterMethod.Lora);
+        string adapter = WriteAdapter(dir, baseFolder, TrainingMethod.Lora);
         // Same family and names, wider MLP: every gate/up/down adapter has the wrong shape.
         string other = dir.File("other");
         Directory.CreateDirectory(other);

@@ -18,7 +18,7 @@ public class AdapterRecoveryTests
     {
         var pruner = new LoramPruner(spec, 0.5, criterion, seed: 5);
         var model = PruningFixtures.Pruned(spec, checkpoint, pruner, BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32));
-        var adapters = ModelAdapters.Attach(model, AdapterMethod.Lora, new LoraOptions(2, 4), ModelAdapters.AllLinear, seed: 3);
+        var adapters = ModelAdapters.Attach(model, TrainingMethod.Lora, new LoraOptions(2, 4), ModelAdapters.AllLinear, seed: 3);
         manual_seed(8);
         using (no_grad())
             foreach (var a in adapters) ((LoraLinear)a.Layer).B.normal_(0, 0.3);
@@ -89,7 +89,7 @@ public class AdapterRecoveryTests
 
         using var full = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32) });
         full.LoadWeights(checkpoint);
-        var fullAdapters = ModelAdapters.Attach(full, AdapterMethod.Lora, new LoraOptions(2, 4), ModelAdapters.AllLinear, seed: 3);
+        var fullAdapters = ModelAdapters.Attach(full, TrainingMethod.Lora, new LoraOptions(2, 4), ModelAdapters.AllLinear, seed: 3);
         using var ids = TinyModels.Ids(Ids);
         using var before = full.call(ids);
         foreach (var (a, f) in adapters.Zip(fullAdapters))

@@ -88,7 +88,7 @@ public class RecipeTests
         using var model = ModelFolder.Load(folder, spec, decoder);
         using var ids = tensor(ByteLevelTokenizer.Instance.Encode("upper: cat => ").Select(i => (long)i).ToArray()).unsqueeze(0);
         using var before = model.forward(ids);
-        var adapters = ModelAdapters.Attach(model, AdapterMethod.Lora, new LoraOptions(8, 16), ModelAdapters.AllLinear, seed: 1);
+        var adapters = ModelAdapters.Attach(model, TrainingMethod.Lora, new LoraOptions(8, 16), ModelAdapters.AllLinear, seed: 1);
         Assert.All(adapters, a => Assert.True(((LoraLinear)a.Layer).B.count_nonzero().item<long>() == 0));
         Assert.All(model.named_parameters(), p => Assert.Equal(p.name.Contains(".lora."), p.parameter.requires_grad));
         using var after = model.forward(ids);

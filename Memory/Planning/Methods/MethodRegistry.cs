@@ -1,0 +1,91 @@
+namespace QuantPeft.Memory.Planning.Methods;
+
+/// <summary>
+/// Every training method's <see cref="MethodDescriptor"/>, registered once. The method parser (<see cref="Knob"/>),
+/// the planner's search space and ranking, the cost model and the method defaults read it instead of switching on
+/// the method. Order is the order of <see cref="TrainingMethod"/> and of the <c>--method</c> help.
+/// </summary>
+public static class MethodRegistry
+{
+    /// <summary>The learning rate of LoRA and of every method that does not set its own.</summary>
+    public const double BaseLearningRate = 3e-3;
+
+    // VeRA and OSoRA train only vectors that scale frozen directions, so a step at LoRA's rate moves the layer far
+    // less; VeRA's paper trains its vectors at rates ten and more times LoRA's. The 40-step demo run's loss falls
+    // below 90 % of its first value at this rate (docs/strategies.md).
+    private const double VectorLearningRate = 3e-2;
+
+    // DoRA: LoRA's pair plus a trained magnitude per output row; its forward also keeps the d_out product
+    // (base + s·BA x) that the magnitude's gradient needs (DoraLinear.forward).
+    private static readonly AdapterCost DoraCost = new(
+        t => [.. AdapterCost.LowRank.Trainable(t), t.Out],
+        _ => 0,
+        (t, f32) => t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * (t.In + t.Rank) + 4 * t.Out : 2 * t.Rank + 2 * t.Out);
+
+    // OSoRA: trained S_r (r) and output vector (d_out) over frozen U_r [d_out, r], V_rᵀ [r, d_in]. It keeps the
+    // r-vector S multiplies and the d_out vector the output scale multiplies; the frozen matmuls keep nothing.
+    private static readonly AdapterCost OsoraCost = new(
+        t => t.SharesInput ? [t.Out] : [t.ClampedRank, t.Out],
+        t => t.SharesInput ? t.ClampedRank * t.Out : t.ClampedRank * (t.In + t.Out),
+        VectorSavedBytes);
+
+    // VeRA: trained λ_d (r) and λ_b (d_out) per target over one frozen pair A [r, max d_in], B [max d_out, r]
+    // shared by every target; the rank is not clamped, the shared matrices are that wide.
+    private static readonly AdapterCost VeraCost = new(
+        t => t.SharesInput ? [t.Out] : [t.Rank, t.Out],
+        _ => 0,
+        VectorSavedBytes,
+        (maxIn, maxOut, r) => (long)r * maxIn + maxOut * r);
+
+    // Bone: one trained block [r, d_out] per target; its forward keeps only the r-vector Σ_j x_j (the sum of the input's
+    // r-wide column blocks, cast first when the adapter is f32) for the block's gradient.
+    private static readonly AdapterCost BoneCost = new(
+        t => [(long)t.Rank * t.Out],
+        _ => 0,
+        (t, f32) => t.SharesInput ? 0 : (f32 ? 4 : 2) * t.Rank);
+
+    private static long VectorSavedBytes(AdapterTarget t, bool f32) =>
+        t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * t.Rank + 4 * t.Out : 4 * t.Rank + 2 * t.Out;
+
+    /// <summary>Every method, in <see cref="TrainingMethod"/> order.</summary>
+    public static IReadOnlyList<MethodDescriptor> All { get; } =
+    [
+        new() { Method = TrainingMethod.Full, Name = "full", Summary = "every parameter", QualityPrior = 100, SpeedFactor = 1.0, SearchRanks = [0] },
+        new() { Method = TrainingMethod.Lora, Name = "lora", Summary = "LoRA", Adapter = AdapterCost.LowRank, QualityPrior = 91, SpeedFactor = 0.7 },
+        new() { Method = TrainingMethod.Pissa, Name = "pissa", Summary = "PiSSA (LoRA from the top-r SVD)", Adapter = AdapterCost.LowRank, QualityPrior = 92, SpeedFactor = 0.7 },
+        new()
+        {
+            Method = TrainingMethod.Osora, Name = "osora", Summary = "OSoRA (trained singular values and output vector)", Adapter = OsoraCost,
+            QualityPrior = 88, SpeedFactor = 0.72, DefaultLearningRate = VectorLearningRate,
+        },
+        new()
+        {
+            Method = TrainingMethod.Vera, Name = "vera", Summary = "VeRA (shared random matrices, trained vectors)", Adapter = VeraCost,
+            QualityPrior = 84, SpeedFactor = 0.72, RankRaisesQuality = false, SearchRanks = [256], BenchRank = 256,   // VeRA relies on large shared random matrices
+            DefaultLearningRate = VectorLearningRate,
+        },
+        new() { Method = TrainingMethod.Dora, Name = "dora", Summary = "DoRA (LoRA plus a trained magnitude)", Adapter = DoraCost, QualityPrior = 93, SpeedFactor = 0.85 },
+        new() { Method = TrainingMethod.Lisa, Name = "lisa", Summary = "LISA layer sampling", QualityPrior = 95, SpeedFactor = 0.75, SearchRanks = [0] },
+        new()
+        {
+            Method = TrainingMethod.Galore, Name = "galore", Summary = "GaLore", QualityPrior = 96, SpeedFactor = 1.05,
+            SearchRanks = SearchSpace.GaloreRanks, BenchRank = 128, ImpliedOptimizer = OptimizerKind.Galore,
+        },
+        new()
+        {
+            Method = TrainingMethod.NaturalGalore, Name = "natural-galore", Summary = "Natural GaLore", QualityPrior = 97, SpeedFactor = 1.15,
+            SearchRanks = SearchSpace.GaloreRanks, BenchRank = 128, ImpliedOptimizer = OptimizerKind.NaturalGalore,
+        },
+        new() { Method = TrainingMethod.Loram, Name = "loram", Summary = "LoRAM (LoRA on a pruned base, recovered)", Adapter = AdapterCost.LowRank, QualityPrior = 80, SpeedFactor = 0.7 },
+        new() { Method = TrainingMethod.Bone, Name = "bone", Summary = "Bone (one trained block added to every column block)", Adapter = BoneCost, QualityPrior = 90, SpeedFactor = 0.7 },
+    ];
+
+    /// <summary>The descriptor of <paramref name="method"/>.</summary>
+    public static MethodDescriptor Of(TrainingMethod method) => All[(int)method].Method == method
+        ? All[(int)method]
+        : All.First(d => d.Method == method);
+
+    /// <summary>The descriptor named <paramref name="name"/> (case-insensitive), or null.</summary>
+    public static MethodDescriptor? Find(string name) =>
+        All.FirstOrDefault(d => string.Equals(d.Name, name.Trim(), StringComparison.OrdinalIgnoreCase));
+}
