@@ -61,7 +61,17 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     /// When set (CPU training and its evaluations), the freed bytes the C heap may keep resident between decoder blocks
     /// before they are returned to the kernel (<see cref="HeapRetentionGuard"/>); null leaves the heap alone.
     /// </summary>
-    public long? HeapRetentionLimit { get; set; }
+    public long? HeapRetentionLimit
+    {
+        get => _heapRetentionLimit;
+        set
+        {
+            _heapRetentionLimit = value;
+            foreach (var layer in _layerList) layer.HeapRetentionLimit = value;   // and between each block's sub-blocks
+        }
+    }
+
+    private long? _heapRetentionLimit;
 
     /// <summary>input ids (B, T) int64 → final-norm hidden states (B, T, H).</summary>
     /// <exception cref="ModelException">T exceeds <c>max_position_embeddings</c>.</exception>
