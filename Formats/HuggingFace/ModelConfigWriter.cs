@@ -101,21 +101,7 @@ public static class ModelConfigWriter
         string json = ToJson(spec, torchDtype);
         Directory.CreateDirectory(folder);
         string target = Path.Combine(folder, ModelConfigReader.FileName);
-        string temp = Path.Combine(folder, $".{ModelConfigReader.FileName}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                stream.Write(Encoding.UTF8.GetBytes(json));
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, target, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-                File.Delete(temp);
-        }
+        AtomicFile.WriteAllBytes(target, Encoding.UTF8.GetBytes(json));
         return target;
     }
 

@@ -1,6 +1,14 @@
 namespace QuantPeft.Memory.Planning;
 
-/// <summary>How the frozen (or trained) base weights are stored on the device.</summary>
+/// <summary>
+/// How the frozen (or trained) base weights are stored on the device: the one storage-format type of the planner, the
+/// trainer (<c>BaseWeights.Factory</c> builds the bases of <see cref="Bf16"/>, <see cref="Nf4"/> and <see cref="Fp4"/>) and
+/// the CLI (<c>--weights</c>, spelled by <see cref="Knob"/>).
+/// </summary>
+/// <remarks>
+/// <see cref="Nf4"/> and <see cref="Fp4"/> pick the 4-bit code book that the codecs know as <c>QuantPeft.Quant.Codecs.FourBitType</c>;
+/// that enum lives in Quant, below this layer, and names only a code book, never a storage choice.
+/// </remarks>
 public enum WeightFormat
 {
     /// <summary>bfloat16, 2 bytes per parameter.</summary>

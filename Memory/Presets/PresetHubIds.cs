@@ -2,7 +2,9 @@ namespace QuantPeft.Memory.Presets;
 
 /// <summary>
 /// The Hugging Face Hub repository of each preset's base (pre-trained, not instruction-tuned) model, which a config
-/// handed to another engine names as the model to load. Data, kept beside the presets' shapes.
+/// handed to another engine names as the model to load. Data, kept beside the presets' shapes. Phi-3 and Phi-4 were
+/// published only instruction-tuned, so their rows name those repositories (the 4k-context Phi-3 releases, whose
+/// window and context the presets carry).
 /// </summary>
 public static class PresetHubIds
 {
@@ -37,6 +39,9 @@ public static class PresetHubIds
         ["gemma-3-4b"] = "google/gemma-3-4b-pt",
         ["gemma-3-12b"] = "google/gemma-3-12b-pt",
         ["gemma-3-27b"] = "google/gemma-3-27b-pt",
+        ["phi-3-mini"] = "microsoft/Phi-3-mini-4k-instruct",
+        ["phi-3-medium"] = "microsoft/Phi-3-medium-4k-instruct",
+        ["phi-4"] = "microsoft/phi-4",
     };
 
     /// <summary>The Hub repository of preset <paramref name="name"/>, or null when none is recorded.</summary>

@@ -121,11 +121,11 @@ public static class CheckpointQuantizer
         }
         FourBitType type = options.Format == CheckpointFormat.Fp4 ? FourBitType.Fp4 : FourBitType.Nf4;
         byte[] raw = checkpoint.ReadBytes(t.Name);
-        QuantizedTensor q = t.DType switch
+        PackedFourBitTensor q = t.DType switch
         {
-            SafetensorsDType.BF16 => FourBitQuantizer.Quantize(MemoryMarshal.Cast<byte, ushort>(raw), shape, type, options.BlockSize, options.DoubleQuant),
-            SafetensorsDType.F16 => FourBitQuantizer.Quantize(MemoryMarshal.Cast<byte, Half>(raw), shape, type, options.BlockSize, options.DoubleQuant),
-            _ => FourBitQuantizer.Quantize(MemoryMarshal.Cast<byte, float>(raw), shape, type, options.BlockSize, options.DoubleQuant),
+            SafetensorsDType.BF16 => FourBitBufferQuantizer.Quantize(MemoryMarshal.Cast<byte, ushort>(raw), shape, type, options.BlockSize, options.DoubleQuant),
+            SafetensorsDType.F16 => FourBitBufferQuantizer.Quantize(MemoryMarshal.Cast<byte, Half>(raw), shape, type, options.BlockSize, options.DoubleQuant),
+            _ => FourBitBufferQuantizer.Quantize(MemoryMarshal.Cast<byte, float>(raw), shape, type, options.BlockSize, options.DoubleQuant),
         };
         return QuantStateSerializer.ToTensors(q.Packed, q.State);
     }

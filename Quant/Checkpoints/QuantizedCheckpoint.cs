@@ -47,13 +47,13 @@ public sealed class QuantizedCheckpoint : IDisposable
 
     /// <summary>The packed codes and state of a 4-bit weight.</summary>
     /// <exception cref="QuantInputException">The weight's tensors are missing or inconsistent.</exception>
-    public QuantizedTensor FourBit(string weightName)
+    public PackedFourBitTensor FourBit(string weightName)
     {
         string prefix = weightName[..^"weight".Length];
         var pieces = _checkpoint.Tensors.Where(t => t.Name.StartsWith(prefix + "weight", StringComparison.Ordinal))
             .Select(t => new SerializedTensor(t.Name[prefix.Length..], t.DType.HeaderName(), t.Shape, _checkpoint.ReadBytes(t.Name)));
         var (packed, state) = QuantStateSerializer.FromTensors(pieces);
-        return new QuantizedTensor(packed, state);
+        return new PackedFourBitTensor(packed, state);
     }
 
     /// <summary>The dequantized weight as row-major f32.</summary>
@@ -68,9 +68,9 @@ public sealed class QuantizedCheckpoint : IDisposable
             Int8RowCodec.Dequantize(MemoryMarshal.Cast<byte, sbyte>(codes), scales, output);
             return output;
         }
-        QuantizedTensor q = FourBit(weightName);
+        PackedFourBitTensor q = FourBit(weightName);
         var values = new float[q.State.ElementCount];
-        FourBitQuantizer.Dequantize(q, values);
+        FourBitBufferQuantizer.Dequantize(q, values);
         return values;
     }
 

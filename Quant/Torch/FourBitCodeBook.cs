@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,20 +17,20 @@ internal static class FourBitCodeBook
     internal static readonly byte[] Fp4LevelToCode = [0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011];
 
     /// <summary>The code table of <paramref name="format"/>, index = 4-bit code.</summary>
-    internal static ReadOnlySpan<float> Table(FourBitFormat format) =>
-        format == FourBitFormat.Nf4 ? CodeTables.Nf4 : CodeTables.Fp4;
+    internal static ReadOnlySpan<float> Table(FourBitType format) =>
+        format == FourBitType.Nf4 ? CodeTables.Nf4 : CodeTables.Fp4;
 
     /// <summary>The code that stands for 0.0: the pad of an odd-length tensor.</summary>
-    internal static byte ZeroCode(FourBitFormat format) => format == FourBitFormat.Nf4 ? (byte)7 : (byte)0;
+    internal static byte ZeroCode(FourBitType format) => format == FourBitType.Nf4 ? (byte)7 : (byte)0;
 
     /// <summary>
     /// Encodes scaled values (float32, already in [−1, 1]) to codes 0..15 as uint8, on their device.
     /// </summary>
-    internal static Tensor Encode(Tensor scaled, FourBitFormat format)
+    internal static Tensor Encode(Tensor scaled, FourBitType format)
     {
         using var scope = torch.NewDisposeScope();
         Tensor codes;
-        if (format == FourBitFormat.Nf4)
+        if (format == FourBitType.Nf4)
         {
             var thresholds = torch.tensor(CodeTables.Nf4Thresholds.ToArray(), device: scaled.device);
             // right: false → index = number of thresholds strictly below x, so ties go to the lower code.
@@ -52,7 +53,7 @@ internal static class FourBitCodeBook
     /// A [256, 2] float32 table: row b holds the values of byte b's high nibble and low nibble, so that a
     /// packed byte dequantizes with one gather and no bit twiddling.
     /// </summary>
-    internal static Tensor PairTable(FourBitFormat format, Device device)
+    internal static Tensor PairTable(FourBitType format, Device device)
     {
         var table = Table(format);
         var pairs = new float[512];

@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -38,7 +39,7 @@ public static class FourBitQuantizer
     /// <param name="name">The tensor's name for error messages (e.g. a checkpoint key).</param>
     /// <exception cref="QuantInputException">The weight is not a non-empty 2-D float tensor, or the block size is not allowed.</exception>
     public static QuantizedTensor Quantize(
-        Tensor weight, FourBitFormat format = FourBitFormat.Nf4, int blockSize = DefaultBlockSize,
+        Tensor weight, FourBitType format = FourBitType.Nf4, int blockSize = DefaultBlockSize,
         bool doubleQuant = false, string name = "weight")
     {
         Validate(weight, blockSize, name);
@@ -55,7 +56,7 @@ public static class FourBitQuantizer
         HostKernels.For(weight.device) && weight.numel() * weight.ElementSize <= int.MaxValue;
 
     /// <summary>The device path: TorchSharp operations on the weight's own device, in chunks of whole blocks.</summary>
-    internal static QuantizedTensor QuantizeWithTorchOps(Tensor weight, FourBitFormat format, int blockSize, bool doubleQuant)
+    internal static QuantizedTensor QuantizeWithTorchOps(Tensor weight, FourBitType format, int blockSize, bool doubleQuant)
     {
         using var scope = torch.NewDisposeScope();
         long n = weight.numel();
@@ -96,7 +97,7 @@ public static class FourBitQuantizer
     /// Both paths end here, so their statistics come from the same operations: <c>offset = mean(absmax)</c> in
     /// torch's float32 reduction, then <see cref="DynamicBlockwise8Bit"/> on <c>absmax − offset</c>.
     /// </summary>
-    internal static QuantizedTensor Finish(Tensor packed, Tensor absmax, bool doubleQuant, FourBitFormat format, int blockSize, Tensor weight)
+    internal static QuantizedTensor Finish(Tensor packed, Tensor absmax, bool doubleQuant, FourBitType format, int blockSize, Tensor weight)
     {
         using var scope = torch.NewDisposeScope();
         if (!doubleQuant)

@@ -28,7 +28,7 @@ internal static class HostFourBitQuantizer
 {
     /// <summary>Quantizes a CPU weight already validated by <see cref="FourBitQuantizer"/>.</summary>
     /// <exception cref="QuantInputException">The weight holds NaN or ±Inf.</exception>
-    public static QuantizedTensor Quantize(Tensor weight, FourBitFormat format, int blockSize, bool doubleQuant, string name)
+    public static QuantizedTensor Quantize(Tensor weight, FourBitType format, int blockSize, bool doubleQuant, string name)
     {
         using var scope = torch.NewDisposeScope();
         var source = weight.contiguous();
@@ -36,7 +36,7 @@ internal static class HostFourBitQuantizer
         long blocks = (n + blockSize - 1) / blockSize;
         var packed = torch.empty([(n + 1) / 2, 1], ScalarType.Byte);
         var absmax = torch.empty([blocks], ScalarType.Float32);
-        var type = format == FourBitFormat.Nf4 ? FourBitType.Nf4 : FourBitType.Fp4;
+        var type = format;
         Span<float> scales = MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(absmax));
         try
         {

@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -53,7 +54,7 @@ public sealed class Linear4bit : torch.nn.Module<Tensor, Tensor>
 
     /// <summary>Quantizes a dense weight (and copies its bias) into a new layer.</summary>
     public static Linear4bit Quantize(
-        Tensor weight, Tensor? bias = null, FourBitFormat format = FourBitFormat.Nf4,
+        Tensor weight, Tensor? bias = null, FourBitType format = FourBitType.Nf4,
         int blockSize = FourBitQuantizer.DefaultBlockSize, bool doubleQuant = true,
         ScalarType computeDtype = ScalarType.BFloat16, string name = nameof(Linear4bit))
         => new(FourBitQuantizer.Quantize(weight, format, blockSize, doubleQuant, name), bias, computeDtype, name: name);

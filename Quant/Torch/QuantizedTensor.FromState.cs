@@ -23,7 +23,7 @@ public sealed partial class QuantizedTensor
             throw new QuantInputException($"'{name}': expected a 2-D weight [out, in], found shape [{string.Join(", ", state.Shape)}]");
         if (packed.Length != (state.ElementCount + 1L) / 2)
             throw new QuantInputException($"'{name}': expected {(state.ElementCount + 1L) / 2} packed bytes for shape [{string.Join(", ", state.Shape)}], found {packed.Length}");
-        FourBitFormat format = state.QuantType == FourBitType.Nf4 ? FourBitFormat.Nf4 : FourBitFormat.Fp4;
+        FourBitType format = state.QuantType;
         ReadOnlySpan<float> table = FourBitCodeBook.Table(format);
         for (int i = 0; i < 16; i++)
             if (state.Code[i] != table[i])
@@ -56,7 +56,7 @@ public sealed partial class QuantizedTensor
             state.Nested?.Offset ?? 0f, format, state.BlockSize, [.. state.Shape], dtype);
     }
 
-    private static string TypeName(FourBitFormat format) => format == FourBitFormat.Nf4 ? "NF4" : "FP4";
+    private static string TypeName(FourBitType format) => format == FourBitType.Nf4 ? "NF4" : "FP4";
 
     private static Tensor Upload(Tensor host, Device device) => device.type == DeviceType.CPU ? host : host.to(device);
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using QuantPeft.Quant.Codecs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -91,7 +92,7 @@ public sealed partial class QuantizedTensor
         long perRow = Columns / 2, blocksPerRow = Columns / BlockSize;
         ReadOnlySpan<byte> packed = HostKernels.Bytes(Packed).Slice(checked((int)(r0 * perRow)), checked((int)(rows * perRow)));
         ReadOnlySpan<float> absmax = MemoryMarshal.Cast<byte, float>(HostKernels.Bytes(scales)).Slice(checked((int)(r0 * blocksPerRow)), checked((int)(rows * blocksPerRow)));
-        var type = Format == FourBitFormat.Nf4 ? Codecs.FourBitType.Nf4 : Codecs.FourBitType.Fp4;
+        var type = QuantType;
         Span<byte> output = HostKernels.Bytes(destination);
         var codec = Kernels.SimdCodec.Instance;
         switch (destination.dtype)
@@ -115,7 +116,7 @@ public sealed partial class QuantizedTensor
     private unsafe void DecodeColumnsOnHost(long c0, long cols, Tensor destination, Tensor scales)
     {
         long perRow = Columns / 2, blocksPerRow = Columns / BlockSize;
-        var type = Format == FourBitFormat.Nf4 ? Codecs.FourBitType.Nf4 : Codecs.FourBitType.Fp4;
+        var type = QuantType;
         int segment = checked((int)cols), blockSize = BlockSize;
         ScalarType dtype = destination.dtype;
         long rowsTotal = Rows;

@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,13 +35,13 @@ public sealed partial class QuantizedTensor : IDisposable
 
     internal QuantizedTensor(
         Tensor packed, Tensor absMax, Tensor? nestedAbsMax, float nestedOffset,
-        FourBitFormat format, int blockSize, long[] shape, ScalarType dtype)
+        FourBitType format, int blockSize, long[] shape, ScalarType dtype)
     {
         Packed = packed.DetachFromDisposeScope();
         AbsMax = absMax.DetachFromDisposeScope();
         NestedAbsMax = nestedAbsMax?.DetachFromDisposeScope();
         NestedOffset = nestedOffset;
-        Format = format;
+        QuantType = format;
         BlockSize = blockSize;
         _shape = (long[])shape.Clone();
         DType = dtype;
@@ -62,7 +63,7 @@ public sealed partial class QuantizedTensor : IDisposable
     public bool IsNested => NestedAbsMax is not null;
 
     /// <summary>NF4 or FP4.</summary>
-    public FourBitFormat Format { get; }
+    public FourBitType QuantType { get; }
 
     /// <summary>Elements per absmax block.</summary>
     public int BlockSize { get; }
@@ -102,7 +103,7 @@ public sealed partial class QuantizedTensor : IDisposable
         using var scope = torch.NewDisposeScope();
         return new QuantizedTensor(
             Packed.to(device, copy: true).MoveToOuterDisposeScope(), AbsMax.to(device, copy: true).MoveToOuterDisposeScope(),
-            NestedAbsMax?.to(device, copy: true).MoveToOuterDisposeScope(), NestedOffset, Format, BlockSize, _shape, DType);
+            NestedAbsMax?.to(device, copy: true).MoveToOuterDisposeScope(), NestedOffset, QuantType, BlockSize, _shape, DType);
     }
 
     /// <summary>
@@ -157,5 +158,5 @@ public sealed partial class QuantizedTensor : IDisposable
     }
 
     // The byte → (high, low) value table on this tensor's device, built once per owner.
-    private Tensor PairTable() => _pairTable ??= FourBitCodeBook.PairTable(Format, Device).DetachFromDisposeScope();
+    private Tensor PairTable() => _pairTable ??= FourBitCodeBook.PairTable(QuantType, Device).DetachFromDisposeScope();
 }

@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Torch;
 using QuantPeft.Trainers.Model;
 using static TorchSharp.torch;
@@ -20,7 +21,7 @@ public sealed partial class QuantizedBaseLinear : IQuantizedLoadTarget
         var value = fourBit.Value;
         if (value.Rows != OutFeatures || value.Columns != InFeatures)
             throw new AdapterException($"expected shape [{OutFeatures}, {InFeatures}], found [{value.Rows}, {value.Columns}]");
-        if (value.Format != _format || value.IsNested != _doubleQuant)
+        if (value.QuantType != _format || value.IsNested != _doubleQuant)
             throw new AdapterException($"stored as {fourBit.Describe()}, but quantization_config declares {FormatName(_format)} with double quantization {(_doubleQuant ? "on" : "off")}");
         var taken = fourBit.Take();
         QuantizedTensor resident = taken;
@@ -33,5 +34,5 @@ public sealed partial class QuantizedBaseLinear : IQuantizedLoadTarget
         _weight = resident;
     }
 
-    private static string FormatName(FourBitFormat format) => format == FourBitFormat.Nf4 ? "nf4" : "fp4";
+    private static string FormatName(FourBitType format) => format == FourBitType.Nf4 ? "nf4" : "fp4";
 }

@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Torch;
 using QuantPeft.Trainers.Model;
 using TorchSharp;
@@ -18,7 +19,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// </remarks>
 public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBaseLinear, ITensorLoadTarget
 {
-    private readonly FourBitFormat _format;
+    private readonly FourBitType _format;
     private readonly bool _doubleQuant;
     private readonly int _blockSize;
     private readonly ScalarType _computeDType;
@@ -34,7 +35,7 @@ public sealed partial class QuantizedBaseLinear : nn.Module<Tensor, Tensor>, IBa
     /// <param name="computeDType">Dtype of the dequantized weight and of the activations.</param>
     /// <param name="device">Where the codes live; null means the CPU.</param>
     /// <param name="blockSize">Elements per absmax block.</param>
-    public QuantizedBaseLinear(long inFeatures, long outFeatures, FourBitFormat format, bool doubleQuant,
+    public QuantizedBaseLinear(long inFeatures, long outFeatures, FourBitType format, bool doubleQuant,
         ScalarType computeDType = ScalarType.BFloat16, Device? device = null, int blockSize = FourBitQuantizer.DefaultBlockSize)
         : base(nameof(QuantizedBaseLinear))
     {

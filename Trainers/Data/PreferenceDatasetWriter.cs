@@ -1,5 +1,6 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using QuantPeft.Formats;
 
 namespace QuantPeft.Trainers.Data;
 
@@ -10,6 +11,7 @@ public static class PreferenceDatasetWriter
     public static int Write(string path, IEnumerable<PreferenceRecord> records)
     {
         int count = 0;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         AtomicFile.Write(path, stream =>
         {
             using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });

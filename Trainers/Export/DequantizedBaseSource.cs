@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Torch;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
@@ -11,7 +12,7 @@ namespace QuantPeft.Trainers.Export;
 /// quantization, from bf16) and handed on dequantized to bf16, so the adapter is merged into the weights it was trained
 /// against rather than into the original ones. Embeddings, norms and the LM head pass unchanged, as training keeps them.
 /// </summary>
-internal sealed class DequantizedBaseSource(ITensorSource inner, FourBitFormat format, bool doubleQuant) : ITensorSource
+internal sealed class DequantizedBaseSource(ITensorSource inner, FourBitType format, bool doubleQuant) : ITensorSource
 {
     public string Origin => inner.Origin;
 

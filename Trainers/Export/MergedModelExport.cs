@@ -2,6 +2,8 @@ using System.Text.Json.Nodes;
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Peft;
 using QuantPeft.Formats.Safetensors;
+using QuantPeft.Memory.Planning;
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Recipes;
@@ -10,9 +12,9 @@ using static TorchSharp.torch;
 namespace QuantPeft.Trainers.Export;
 
 /// <summary>The 4-bit base an adapter was trained on, for <c>--merge-onto dequantized</c>.</summary>
-/// <param name="Format">NF4 or FP4.</param>
+/// <param name="QuantType">The 4-bit code book, NF4 or FP4.</param>
 /// <param name="DoubleQuant">Whether the block scales were double-quantized.</param>
-public sealed record MergeBase(QuantPeft.Quant.Torch.FourBitFormat Format, bool DoubleQuant);
+public sealed record MergeBase(FourBitType QuantType, bool DoubleQuant);
 
 /// <summary>What an export wrote.</summary>
 /// <param name="Folder">The output folder.</param>
@@ -55,11 +57,11 @@ public static class MergedModelExport
         {
             ComputeDType = ScalarType.BFloat16,
             Device = device,
-            LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16, device),
+            LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16, device),
         };
         using var model = new CausalLm(spec, decoder);
         using (var source = new ShardedTensorSource(checkpoint))
-            model.LoadWeights(onto is null ? source : new DequantizedBaseSource(source, onto.Format, onto.DoubleQuant));
+            model.LoadWeights(onto is null ? source : new DequantizedBaseSource(source, onto.QuantType, onto.DoubleQuant));
         int merged = adapter.MergeInto(model);
 
         // The model's own parameters under their checkpoint names: an adapter keeps its base as `base_layer`.

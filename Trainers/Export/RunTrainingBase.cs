@@ -1,4 +1,5 @@
 using System.Text.Json;
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Torch;
 
 namespace QuantPeft.Trainers.Export;
@@ -36,8 +37,8 @@ public static class RunTrainingBase
             bool doubleQuant = strategy.TryGetProperty("double_quant", out var dq) && dq.ValueKind == JsonValueKind.True;
             return weights switch
             {
-                "nf4" => new MergeBase(FourBitFormat.Nf4, doubleQuant),
-                "fp4" => new MergeBase(FourBitFormat.Fp4, doubleQuant),
+                "nf4" => new MergeBase(FourBitType.Nf4, doubleQuant),
+                "fp4" => new MergeBase(FourBitType.Fp4, doubleQuant),
                 _ => null,
             };
         }

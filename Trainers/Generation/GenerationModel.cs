@@ -1,5 +1,6 @@
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Peft;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Export;
 using QuantPeft.Trainers.Model;
@@ -35,7 +36,7 @@ public sealed class GenerationModel : IDisposable
     /// <summary>Loads <paramref name="model"/> with <paramref name="adapterFolder"/> (a PEFT folder) attached.</summary>
     /// <param name="model">A model folder or <c>synthetic:NAME</c>.</param>
     /// <param name="adapterFolder">A PEFT adapter folder, or null.</param>
-    /// <param name="weights">The base's frozen format: <see cref="BaseWeightFormat.Bf16"/> keeps the checkpoint's values;
+    /// <param name="weights">The base's frozen format: <see cref="WeightFormat.Bf16"/> keeps the checkpoint's values;
     /// NF4/FP4 quantize each projection on load, as QLoRA training does.</param>
     /// <param name="computeDType">Activation dtype (float32 on a CPU gives the closest agreement with other runtimes).</param>
     /// <param name="doubleQuant">Double-quantized 4-bit block scales, as training's <c>--double-quant</c>.</param>
@@ -43,7 +44,7 @@ public sealed class GenerationModel : IDisposable
     /// <param name="device">Where the model lives (<c>cpu</c>, <c>cuda:N</c>); the weights stream from the host as in training.</param>
     /// <param name="lqLoraBits">An LQ-LoRA run's <c>--weights lq-lora:BITS</c>: the base is rebuilt as training built it and the
     /// adapter's trained factors sit on it (<see cref="LqLoraRunModel"/>); <paramref name="weights"/> is then unused.</param>
-    public static GenerationModel Load(string model, string? adapterFolder, BaseWeightFormat weights, ScalarType computeDType, bool doubleQuant = false, string device = "cpu",
+    public static GenerationModel Load(string model, string? adapterFolder, WeightFormat weights, ScalarType computeDType, bool doubleQuant = false, string device = "cpu",
         double? lqLoraBits = null)
     {
         if (lqLoraBits is double bits)
@@ -59,7 +60,7 @@ public sealed class GenerationModel : IDisposable
         try
         {
             adapter?.CheckFits(spec, SyntheticModel.IsSynthetic(model) ? model : Path.Combine(model, ModelConfigReader.FileName));
-            if (adapter is not null and not LoraExportAdapter && weights != BaseWeightFormat.Bf16)
+            if (adapter is not null and not LoraExportAdapter && weights != WeightFormat.Bf16)
                 throw new ExportException($"{adapterFolder}: a {adapter.Method} adapter is merged into a dense base for generation; use --weights bf16");
             var options = new DecoderOptions
             {

@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.LqLora;
 using QuantPeft.Quant.Torch;
 using TorchSharp;
@@ -58,7 +59,7 @@ public sealed class FourBitWeight : QuantizedWeight
     }
 
     /// <inheritdoc />
-    public override string Describe() => (Value.Format == FourBitFormat.Nf4 ? "nf4" : "fp4") + (Value.IsNested ? " with double quantization" : "")
+    public override string Describe() => (Value.QuantType == FourBitType.Nf4 ? "nf4" : "fp4") + (Value.IsNested ? " with double quantization" : "")
         + $" (blocksize {Value.BlockSize})";
 
     /// <inheritdoc />

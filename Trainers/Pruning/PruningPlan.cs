@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Formats;
 using QuantPeft.Trainers.Data;
 
 namespace QuantPeft.Trainers.Pruning;
@@ -112,6 +113,7 @@ public sealed class PruningPlan
             ["total_parameters"] = Spec.ParameterCount,
             ["layers"] = layers,
         };
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         AtomicFile.WriteAllBytes(path, JsonSerializer.SerializeToUtf8Bytes(root, new JsonSerializerOptions { WriteIndented = true }));
     }
 

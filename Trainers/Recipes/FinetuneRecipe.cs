@@ -217,7 +217,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         var device = Device;
         var factory = prequantized is not null ? prequantized.Factory(_options.Rank, new LoraOptions(_options.Rank, _options.Alpha).Scaling, ScalarType.BFloat16, device)
             : _options.Weights == WeightFormat.LqLora ? LqLoraFactory(device)
-            : BaseWeights.Factory(BaseFormat(_options.Weights), _options.DoubleQuant, ScalarType.BFloat16, device);
+            : BaseWeights.Factory(_options.Weights, _options.DoubleQuant, ScalarType.BFloat16, device);
         // PiSSA and OSoRA decompose each target's full-precision weight as it streams in; only the residual reaches the base.
         if (_options.Method is TrainingMethod.Pissa or TrainingMethod.Osora)
             factory = SvdInitOnLoad.Wrap(factory, _options.Method == TrainingMethod.Pissa ? SvdInitKind.Pissa : SvdInitKind.Osora,
@@ -324,14 +324,6 @@ public sealed partial class FinetuneRecipe : IDisposable
             throw new RecipeException($"--weights {Knob.Name(_options.Weights, _options.LqLoraBits)}: {e.Message}");
         }
     }
-
-    private static BaseWeightFormat BaseFormat(WeightFormat format) => format switch
-    {
-        WeightFormat.Nf4 => BaseWeightFormat.Nf4,
-        WeightFormat.Fp4 => BaseWeightFormat.Fp4,
-        WeightFormat.Bf16 => BaseWeightFormat.Bf16,
-        _ => throw new RecipeException($"--weights {Knob.Name(format)}: not available yet in qpeft train"),
-    };
 
     /// <summary>
     /// Environment variable that turns the CPU heap guard between decoder blocks off (<c>off</c>), for comparing its

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Safetensors;
+using QuantPeft.Formats;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Tokenizers;

@@ -111,7 +111,7 @@ public sealed class PrequantizedFolder
     /// <param name="device">Where the bases live; null means the CPU.</param>
     public LinearFactory Factory(int rank, double scaling, ScalarType computeDType, Device? device = null) => Weights == WeightFormat.LqLora
         ? LqLoraPlan.Factory(LqLoraConfigs, ModelAdapters.AllLinear, rank, scaling, computeDType, device)
-        : BaseWeights.Factory(Weights == WeightFormat.Nf4 ? BaseWeightFormat.Nf4 : BaseWeightFormat.Fp4, DoubleQuant, computeDType, device);
+        : BaseWeights.Factory(Weights, DoubleQuant, computeDType, device);
 
     /// <summary>Opens the folder's weights as a source that hands the quantized ones over as stored; the caller disposes it.</summary>
     /// <exception cref="ModelException">The checkpoint's tensors do not match its quantization_config.</exception>

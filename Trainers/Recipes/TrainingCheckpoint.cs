@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using QuantPeft.Formats.Safetensors;
+using QuantPeft.Formats;
 using QuantPeft.Optimizers;
 using QuantPeft.Trainers.Data;
 using TorchSharp;
@@ -203,6 +204,7 @@ public static class TrainingCheckpoint
     public static void ContinueMetrics(string sourceMetrics, string metricsPath, int step)
     {
         var kept = !File.Exists(sourceMetrics) ? [] : File.ReadLines(sourceMetrics).Where(line => StepOf(line) is int s && s <= step).ToList();
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(metricsPath))!);
         AtomicFile.WriteAllBytes(metricsPath, System.Text.Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n"))));
     }
 

@@ -1,3 +1,4 @@
+using QuantPeft.Formats;
 using QuantPeft.Trainers.Data;
 using ScottPlot;
 
@@ -32,6 +33,7 @@ public static class LossCurvePlot
         plot.YLabel("loss (nats / token)");
         if (train.Count > 0 || eval.Count > 0) plot.ShowLegend(Alignment.UpperRight);
         byte[] png = plot.GetImageBytes(width, height, ImageFormat.Png);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(pngPath))!);
         AtomicFile.WriteAllBytes(pngPath, png);
     }
 

@@ -1,3 +1,4 @@
+using QuantPeft.Formats;
 using QuantPeft.Trainers.Data;
 using ScottPlot;
 
@@ -32,6 +33,7 @@ public static class RewardAccuracyPlot
         plot.XLabel("optimizer step");
         plot.YLabel("pairs with chosen reward > rejected (%)");
         plot.ShowLegend(Alignment.LowerRight);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(pngPath))!);
         AtomicFile.WriteAllBytes(pngPath, plot.GetImageBytes(width, height, ImageFormat.Png));
         return true;
     }

@@ -95,7 +95,7 @@ internal static class BenchMemoryCommand
         AtomicFile.WriteAllText(Path.Combine(folder, MarkdownFile), markdown);
         AtomicFile.WriteAllText(Path.Combine(folder, JsonFile), BenchMemoryReport.Json(setup, rows));
         AtomicFile.WriteAllText(Path.Combine(folder, SvgFile), BenchMemoryChart.Svg(rows, title));
-        WriteBytesAtomically(Path.Combine(folder, PngFile), BenchMemoryChart.Png(rows, title));
+        AtomicFile.WriteAllBytes(Path.Combine(folder, PngFile), BenchMemoryChart.Png(rows, title));
         stdout.WriteLine();
         stdout.Write(markdown);
         stdout.WriteLine($"written: {Path.Combine(folder, MarkdownFile)}, {JsonFile}, {SvgFile}, {PngFile}");
@@ -136,11 +136,4 @@ internal static class BenchMemoryCommand
 
     private static string Slug(string name) =>
         new string(name.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '.' ? ch : '_').ToArray()).Trim('_');
-
-    private static void WriteBytesAtomically(string path, byte[] bytes)
-    {
-        string tmp = path + ".tmp";
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, path, overwrite: true);
-    }
 }

@@ -44,15 +44,15 @@ internal static class ExportCommand
                 "original" => null,
                 "dequantized" => new MergeBase(parse.GetValue(baseWeights) switch
                 {
-                    "nf4" => QuantPeft.Quant.Torch.FourBitFormat.Nf4,
-                    "fp4" => QuantPeft.Quant.Torch.FourBitFormat.Fp4,
+                    "nf4" => QuantPeft.Quant.Codecs.FourBitType.Nf4,
+                    "fp4" => QuantPeft.Quant.Codecs.FourBitType.Fp4,
                     var w => throw new QuantPeftException($"--base-weights: expected nf4 or fp4, found '{w}'"),
                 }, parse.GetValue(doubleQuant)),
                 var o => throw new QuantPeftException($"--merge-onto: expected auto, original or dequantized, found '{o}'"),
             };
             if (adapterArg is not null && parse.GetValue(format) != "gguf-lora" && (parse.GetValue(merge) || parse.GetValue(format) == "gguf"))
                 Console.WriteLine(mergeBase is null ? "merge onto: the original weights"
-                    : $"merge onto: the dequantized {(mergeBase.Format == QuantPeft.Quant.Torch.FourBitFormat.Nf4 ? "nf4" : "fp4")} base{(mergeBase.DoubleQuant ? " (double quant)" : "")}, as trained");
+                    : $"merge onto: the dequantized {(mergeBase.QuantType == QuantPeft.Quant.Codecs.FourBitType.Nf4 ? "nf4" : "fp4")} base{(mergeBase.DoubleQuant ? " (double quant)" : "")}, as trained");
             switch (parse.GetValue(format))
             {
                 case "gguf":

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using QuantPeft.Formats;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Export;
@@ -51,7 +52,7 @@ internal sealed class GenerationFlags
     public GenerationModel Load(ParseResult parse)
     {
         string? adapter = parse.GetValue(Adapter);
-        BaseWeightFormat weights = BaseWeightFormat.Bf16;
+        WeightFormat weights = WeightFormat.Bf16;
         double? lqLoraBits = null;
         string weightsText = parse.GetValue(Weights)!;
         try

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using QuantPeft.Formats;
 using QuantPeft.Memory.CostModel;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Memory.Probes;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Formats;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Memory.Presets;
 using QuantPeft.Memory.Reports;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Loss;
@@ -33,7 +34,7 @@ internal static class LisaMemory
         using var model = new CausalLm(spec, new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
+            LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
         });
         using (no_grad())
             foreach (var p in model.parameters())

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Pruning;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Memory.Probes;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
@@ -55,7 +56,7 @@ internal static class QuantizeOnLoad
         long predicted = residentModel + largest * 4;
         Console.WriteLine($"| model | `{reference}` ({spec.ParameterCount:N0} parameters, {spec.Tensors().Count()} tensors) |");
         Console.WriteLine("|---|---|");
-        Console.WriteLine($"| base projections | {format.ToString().ToLowerInvariant()}{(format == BaseWeightFormat.Bf16 ? "" : doubleQuant ? " + double quant" : "")} |");
+        Console.WriteLine($"| base projections | {format.ToString().ToLowerInvariant()}{(format == WeightFormat.Bf16 ? "" : doubleQuant ? " + double quant" : "")} |");
         Console.WriteLine($"| checkpoint size in bf16 | {Gb(spec.ParameterCount * 2)} |");
         Console.WriteLine($"| resident model after load (codes, scales, bf16 embeddings/norms/head) | {Gb(residentModel)} |");
         Console.WriteLine($"| largest tensor ({largest:N0} elements) in f32 | {Gb(largest * 4)} |");

@@ -1,4 +1,5 @@
 using System.Text;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Data;
 using QuantPeft.Trainers.Generation;
 using QuantPeft.Trainers.Tokenizers;
@@ -20,7 +21,7 @@ public class GenerateChatCommandTests
         Assert.Equal(a.Out, b.Out);
         Assert.Contains("24 tokens in", a.Err);
         // The greedy continuation recomputing the whole prefix per token, decoded.
-        using var loaded = GenerationModel.Load(CliHarness.DemoModel(), null, BaseWeightFormat.Bf16, ScalarType.Float32);
+        using var loaded = GenerationModel.Load(CliHarness.DemoModel(), null, WeightFormat.Bf16, ScalarType.Float32);
         int[] prompt = [ByteLevelTokenizer.Bos, .. "The "u8.ToArray().Select(x => (int)x)];
         var greedy = QuantPeft.Trainers.Recipes.GreedyDecoder.Generate(loaded.Model, [prompt], 24, null, ByteLevelTokenizer.Size)[0];
         Assert.Equal(ByteLevelTokenizer.Instance.Decode(greedy) + Environment.NewLine, a.Out);
@@ -68,7 +69,7 @@ public class GenerateChatCommandTests
     [Fact]
     public void ChatKeepsTheConversationInTheCacheAndResetStartsOver()
     {
-        using var loaded = GenerationModel.Load(CliHarness.DemoModel(), null, BaseWeightFormat.Bf16, ScalarType.Float32);
+        using var loaded = GenerationModel.Load(CliHarness.DemoModel(), null, WeightFormat.Bf16, ScalarType.Float32);
         var template = ChatTemplate.Default;
         var output = new StringWriter();
         ChatCommand.Run(loaded, template, new SamplingOptions(), 16, new StringReader("hello\nhow are you\n/reset\nhello\n/exit\nnot read\n"), output);

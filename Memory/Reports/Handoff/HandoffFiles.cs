@@ -1,3 +1,4 @@
+using QuantPeft.Formats;
 using QuantPeft.Memory.Planning;
 
 namespace QuantPeft.Memory.Reports.Handoff;

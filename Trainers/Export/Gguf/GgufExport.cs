@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using QuantPeft.Formats.Gguf;
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Recipes;
@@ -98,14 +99,14 @@ public static class GgufExport
         var decoder = new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
+            LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
         };
         var lm = new CausalLm(spec, decoder);
         try
         {
             ModelFolder.WithWeights(model, source =>
             {
-                lm.LoadWeights(new HeapTrimmingTensorSource(onto is null ? source : new DequantizedBaseSource(source, onto.Format, onto.DoubleQuant)));
+                lm.LoadWeights(new HeapTrimmingTensorSource(onto is null ? source : new DequantizedBaseSource(source, onto.QuantType, onto.DoubleQuant)));
                 return 0;
             });
             merged = adapter.MergeInto(lm);

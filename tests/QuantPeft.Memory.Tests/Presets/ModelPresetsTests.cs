@@ -94,4 +94,13 @@ public sealed class ModelPresetsTests
         Assert.Contains("llama-9-1b", e.Message);
         foreach (string name in ModelPresets.Names) Assert.Contains(name, e.Message);
     }
+
+    [Fact]
+    public void EveryPresetNamesTheHubRepositoryAnotherEngineLoads()
+    {
+        // A hand-off config without a model id cannot be run by the engine it is written for.
+        var missing = ModelPresets.Names.Where(n => PresetHubIds.Get(n) is null).ToList();
+        Assert.True(missing.Count == 0, "no Hub repository for: " + string.Join(", ", missing));
+        Assert.All(ModelPresets.Names, n => Assert.Matches(@"^[\w.-]+/[\w.-]+$", PresetHubIds.Get(n)!));
+    }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using QuantPeft.Formats;
 using QuantPeft.Memory.CostModel;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Memory.Presets;

@@ -39,7 +39,7 @@ public class CheckpointQuantizerTests
 
         // The stored codes are what the codec gives for that weight directly, and they dequantize close to it.
         ushort[] original = model.Original[p + "weight"];
-        QuantizedTensor direct = FourBitQuantizer.Quantize(original, [64, 96], FourBitType.Nf4, 64, doubleQuant: true);
+        PackedFourBitTensor direct = FourBitBufferQuantizer.Quantize(original, [64, 96], FourBitType.Nf4, 64, doubleQuant: true);
         Assert.Equal(direct.Packed, q.Tensors.ReadBytes(p + "weight"));
         float[] restored = q.Dequantize(p + "weight");
         double err = 0, energy = 0;

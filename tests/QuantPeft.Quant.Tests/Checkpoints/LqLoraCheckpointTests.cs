@@ -148,9 +148,9 @@ public class LqLoraCheckpointTests
         double nf4 = SquaredError(model, name =>
         {
             float[] w = model.Original[name];
-            QuantizedTensor q = FourBitQuantizer.Quantize(w, [w.Length], FourBitType.Nf4, 64, doubleQuant: true);
+            PackedFourBitTensor q = FourBitBufferQuantizer.Quantize(w, [w.Length], FourBitType.Nf4, 64, doubleQuant: true);
             var back = new float[w.Length];
-            FourBitQuantizer.Dequantize(q, back);
+            FourBitBufferQuantizer.Dequantize(q, back);
             return back;
         });
         Assert.True(lq4 < 0.5 * nf4, $"LQ-LoRA {lq4} vs bitsandbytes NF4+DQ {nf4}");

@@ -5,12 +5,12 @@ namespace QuantPeft.Quant.Tests.Codecs;
 
 public class QuantStateSerializerTests
 {
-    private static QuantizedTensor Sample(bool nested, FourBitType type = FourBitType.Nf4)
+    private static PackedFourBitTensor Sample(bool nested, FourBitType type = FourBitType.Nf4)
     {
         var rng = new Random(1);
         var x = new float[3 * 333];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
-        return FourBitQuantizer.Quantize(x, [3, 333], type, 64, nested);
+        return FourBitBufferQuantizer.Quantize(x, [3, 333], type, 64, nested);
     }
 
     [Fact]
@@ -45,8 +45,8 @@ public class QuantStateSerializerTests
         if (nested) Assert.Equal(q.State.Nested!.Offset, state.Nested!.Offset);
         var a = new float[999];
         var b = new float[999];
-        FourBitQuantizer.Dequantize(q, a);
-        FourBitQuantizer.Dequantize(new QuantizedTensor(packed, state), b);
+        FourBitBufferQuantizer.Dequantize(q, a);
+        FourBitBufferQuantizer.Dequantize(new PackedFourBitTensor(packed, state), b);
         Assert.Equal(a, b);
     }
 

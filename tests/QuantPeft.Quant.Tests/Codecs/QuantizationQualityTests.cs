@@ -25,9 +25,9 @@ public class QuantizationQualityTests
 
     private static double RoundTripMse(float[] x, FourBitType type, bool doubleQuant)
     {
-        var q = FourBitQuantizer.Quantize(x, [x.Length], type, 64, doubleQuant);
+        var q = FourBitBufferQuantizer.Quantize(x, [x.Length], type, 64, doubleQuant);
         var y = new float[x.Length];
-        FourBitQuantizer.Dequantize(q, y);
+        FourBitBufferQuantizer.Dequantize(q, y);
         return Mse(x, y);
     }
 
@@ -65,8 +65,8 @@ public class QuantizationQualityTests
     public void Bits_per_parameter_from_stored_bytes_match_qlora()
     {
         float[] x = Gaussian(4096 * 1024, 7);
-        var dq = FourBitQuantizer.Quantize(x, [4096, 1024]);
-        var plain = FourBitQuantizer.Quantize(x, [4096, 1024], doubleQuant: false);
+        var dq = FourBitBufferQuantizer.Quantize(x, [4096, 1024]);
+        var plain = FourBitBufferQuantizer.Quantize(x, [4096, 1024], doubleQuant: false);
         double dqBits = dq.StoredBytes * 8.0 / x.Length;
         double plainBits = plain.StoredBytes * 8.0 / x.Length;
         Console.WriteLine($"bits/param: NF4+DQ {dqBits:F6}, NF4 {plainBits:F6}, saving {plainBits - dqBits:F6}");
@@ -95,8 +95,8 @@ public class QuantizationQualityTests
     public void Double_quantized_absmax_is_within_half_a_code_step()
     {
         float[] x = Gaussian(64 * 3000, 9);
-        var plain = FourBitQuantizer.Quantize(x, [x.Length], doubleQuant: false);
-        var dq = FourBitQuantizer.Quantize(x, [x.Length], doubleQuant: true);
+        var plain = FourBitBufferQuantizer.Quantize(x, [x.Length], doubleQuant: false);
+        var dq = FourBitBufferQuantizer.Quantize(x, [x.Length], doubleQuant: true);
         float[] exact = plain.State.GetAbsMax(), approx = dq.State.GetAbsMax();
         var scales = dq.State.Nested!.Scales;
         for (int i = 0; i < exact.Length; i++)

@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -16,7 +17,7 @@ public class FourBitQuantizerTests
         // absmax = 1, so x̂ = x exactly. A value equal to a threshold goes to the lower code.
         float t7 = 0.03979014977812767f, t0 = -0.8480964004993439f;
         using var w = torch.tensor(new[] { 1.0f, 0.0f, -1.0f, 0.5f, t7, 0.04f, t0, -0.848f }).view(1, 8);
-        using var q = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, blockSize: 32);
+        using var q = FourBitQuantizer.Quantize(w, FourBitType.Nf4, blockSize: 32);
         // codes: 15, 7 | 0, 12 | 7, 8 | 0, 1 ; element 2j is the high nibble.
         Assert.Equal(new byte[] { 0xF7, 0x0C, 0x78, 0x01 }, Bytes(q.Packed));
         Assert.Equal(new long[] { 4, 1 }, q.Packed.shape);
@@ -27,7 +28,7 @@ public class FourBitQuantizerTests
     public void Fp4_HandDerivedCodes_SignBitAndNegativeZero()
     {
         using var w = torch.tensor(new[] { 1.0f, -0.0f, -1.0f, 0.5f, 0.3f, 0.004f, -1e-9f, 0.25f }).view(2, 4);
-        using var q = FourBitQuantizer.Quantize(w, FourBitFormat.Fp4, blockSize: 32);
+        using var q = FourBitQuantizer.Quantize(w, FourBitType.Fp4, blockSize: 32);
         // 1→0b011, −0→0 (x<0 is false), −1→0b1011, 0.5→0b101, 0.3→0b100 (1/3), 0.004→0b001,
         // −1e−9→0b1000 (−0), 0.25→0b111.
         Assert.Equal(new byte[] { 0x30, 0xB5, 0x41, 0x87 }, Bytes(q.Packed));
@@ -45,11 +46,11 @@ public class FourBitQuantizerTests
     }
 
     [Theory]
-    [InlineData(FourBitFormat.Nf4, ScalarType.Float32, 32)]
-    [InlineData(FourBitFormat.Nf4, ScalarType.BFloat16, 64)]
-    [InlineData(FourBitFormat.Fp4, ScalarType.Float16, 64)]
-    [InlineData(FourBitFormat.Fp4, ScalarType.BFloat16, 128)]
-    public void RandomWeight_EveryCodeIsTheNearestAndDequantRoundsOnce(FourBitFormat format, ScalarType dtype, int blockSize)
+    [InlineData(FourBitType.Nf4, ScalarType.Float32, 32)]
+    [InlineData(FourBitType.Nf4, ScalarType.BFloat16, 64)]
+    [InlineData(FourBitType.Fp4, ScalarType.Float16, 64)]
+    [InlineData(FourBitType.Fp4, ScalarType.BFloat16, 128)]
+    public void RandomWeight_EveryCodeIsTheNearestAndDequantRoundsOnce(FourBitType format, ScalarType dtype, int blockSize)
     {
         // 13 × 11 = 143 elements: odd (pad nibble) and a partial last block.
         var gen = new torch.Generator(7);
@@ -61,7 +62,7 @@ public class FourBitQuantizerTests
         Assert.Equal(blocks, absmax.Length);
         byte[] packed = Bytes(q.Packed);
         Assert.Equal((n + 1) / 2, packed.Length);
-        var table = format == FourBitFormat.Nf4 ? CodeTables.Nf4.ToArray() : CodeTables.Fp4.ToArray();
+        var table = format == FourBitType.Nf4 ? CodeTables.Nf4.ToArray() : CodeTables.Fp4.ToArray();
         for (int b = 0; b < blocks; b++)
         {
             float max = 0;
@@ -74,7 +75,7 @@ public class FourBitQuantizerTests
             float scaled = Math.Clamp(x[i] * (1f / Math.Max(absmax[i / blockSize], 1e-38f)), -1f, 1f);
             Assert.Equal(NearestCode(table, scaled, format), code);
         }
-        Assert.Equal(format == FourBitFormat.Nf4 ? 7 : 0, packed[^1] & 0xF); // pad = code of 0.0
+        Assert.Equal(format == FourBitType.Nf4 ? 7 : 0, packed[^1] & 0xF); // pad = code of 0.0
 
         using var back = q.Dequantize();
         Assert.Equal(dtype, back.dtype);
@@ -87,7 +88,7 @@ public class FourBitQuantizerTests
     {
         using var w = torch.zeros([2, 32], ScalarType.BFloat16);
         w[1, 3] = torch.tensor(0.5f).to(ScalarType.BFloat16);
-        using var q = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, blockSize: 32);
+        using var q = FourBitQuantizer.Quantize(w, FourBitType.Nf4, blockSize: 32);
         Assert.Equal(new[] { 0f, 0.5f }, Floats(q.AbsMax));
         Assert.All(Bytes(q.Packed).Take(16), b => Assert.Equal(0x77, b));
         using var back = q.Dequantize();
@@ -99,8 +100,8 @@ public class FourBitQuantizerTests
     {
         var gen = new torch.Generator(11);
         using var w = torch.randn([256, 64 * 4], generator: gen).to(ScalarType.BFloat16); // 1024 blocks of 64
-        using var plain = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4);
-        using var dq = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, doubleQuant: true);
+        using var plain = FourBitQuantizer.Quantize(w, FourBitType.Nf4);
+        using var dq = FourBitQuantizer.Quantize(w, FourBitType.Nf4, doubleQuant: true);
         Assert.True(dq.IsNested);
         Assert.Equal(ScalarType.Byte, dq.AbsMax.dtype);
         Assert.Equal(new long[] { 1024 }, dq.AbsMax.shape);
@@ -132,7 +133,7 @@ public class FourBitQuantizerTests
     public void DoubleQuant_EqualScalesDoNotProduceNaN()
     {
         using var w = torch.ones([4, 64]); // every block's absmax is 1 → absmax − offset = 0
-        using var q = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, doubleQuant: true);
+        using var q = FourBitQuantizer.Quantize(w, FourBitType.Nf4, doubleQuant: true);
         using var back = q.Dequantize();
         Assert.True(TensorAssert.Identical(back, w));
     }
@@ -145,7 +146,7 @@ public class FourBitQuantizerTests
     {
         var gen = new torch.Generator(3);
         using var w = torch.randn([37, 45], generator: gen).to(ScalarType.BFloat16); // rows cross block edges
-        using var q = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, blockSize: 32, doubleQuant: true);
+        using var q = FourBitQuantizer.Quantize(w, FourBitType.Nf4, blockSize: 32, doubleQuant: true);
         using var once = q.Dequantize(ScalarType.BFloat16, chunkRows: 1000);
         using var chunked = q.Dequantize(ScalarType.BFloat16, chunkRows: chunkRows);
         Assert.True(TensorAssert.Identical(once, chunked));
@@ -159,13 +160,13 @@ public class FourBitQuantizerTests
     public void To_CopiesIntoANewOwner()
     {
         using var w = torch.randn([8, 64]);
-        var q = FourBitQuantizer.Quantize(w, FourBitFormat.Fp4, doubleQuant: true);
+        var q = FourBitQuantizer.Quantize(w, FourBitType.Fp4, doubleQuant: true);
         using var expected = q.Dequantize();
         using var moved = q.to(torch.CPU);
         q.Dispose();
         using var back = moved.Dequantize();
         Assert.True(TensorAssert.Identical(expected, back));
-        Assert.Equal(FourBitFormat.Fp4, moved.Format);
+        Assert.Equal(FourBitType.Fp4, moved.QuantType);
     }
 
     [Fact]
@@ -181,9 +182,9 @@ public class FourBitQuantizerTests
         Assert.Contains("48", Assert.Throws<QuantInputException>(() => FourBitQuantizer.Quantize(w, blockSize: 48)).Message);
     }
 
-    internal static int NearestCode(float[] table, float scaled, FourBitFormat format)
+    internal static int NearestCode(float[] table, float scaled, FourBitType format)
     {
-        if (format == FourBitFormat.Fp4)
+        if (format == FourBitType.Fp4)
         {
             // Nearest magnitude among codes 0..7, then the sign bit for negative values.
             int best = 0;

@@ -3,9 +3,8 @@ using QuantPeft.Quant.Codecs;
 using TorchSharp;
 using static TorchSharp.torch;
 using DeviceQuantizer = QuantPeft.Quant.Torch.FourBitQuantizer;
-using HostQuantizer = QuantPeft.Quant.Codecs.FourBitQuantizer;
-using FourBitFormat = QuantPeft.Quant.Torch.FourBitFormat;
-using QuantizedTensor = QuantPeft.Quant.Codecs.QuantizedTensor;
+using HostQuantizer = QuantPeft.Quant.Codecs.FourBitBufferQuantizer;
+using PackedFourBitTensor = QuantPeft.Quant.Codecs.PackedFourBitTensor;
 
 namespace QuantPeft.Quant.Tests.Torch;
 
@@ -17,16 +16,16 @@ namespace QuantPeft.Quant.Tests.Torch;
 public class HostDeviceParityTests
 {
     [Theory]
-    [InlineData(FourBitFormat.Nf4, FourBitType.Nf4, 64)]
-    [InlineData(FourBitFormat.Fp4, FourBitType.Fp4, 64)]
-    [InlineData(FourBitFormat.Nf4, FourBitType.Nf4, 256)]
-    public void SameWeightGivesTheSameCodesAndScales(FourBitFormat deviceFormat, FourBitType hostType, int blockSize)
+    [InlineData(FourBitType.Nf4, FourBitType.Nf4, 64)]
+    [InlineData(FourBitType.Fp4, FourBitType.Fp4, 64)]
+    [InlineData(FourBitType.Nf4, FourBitType.Nf4, 256)]
+    public void SameWeightGivesTheSameCodesAndScales(FourBitType deviceFormat, FourBitType hostType, int blockSize)
     {
         using var gen = new Generator(11);
         using var w = randn([96, 320], generator: gen).to(ScalarType.BFloat16);
         ushort[] bits = MemoryMarshal.Cast<byte, ushort>(w.bytes).ToArray();
 
-        QuantizedTensor host = HostQuantizer.Quantize(bits, [96, 320], hostType, blockSize, doubleQuant: false);
+        PackedFourBitTensor host = HostQuantizer.Quantize(bits, [96, 320], hostType, blockSize, doubleQuant: false);
         using var device = DeviceQuantizer.Quantize(w, deviceFormat, blockSize, doubleQuant: false);
 
         Assert.Equal(host.Packed, device.Packed.contiguous().bytes.ToArray());

@@ -1,7 +1,8 @@
+using QuantPeft.Quant.Codecs;
 using TorchSharp;
 using static TorchSharp.torch;
 using FourBitQuantizer = QuantPeft.Quant.Torch.FourBitQuantizer;
-using FourBitFormat = QuantPeft.Quant.Torch.FourBitFormat;
+using FourBitType = QuantPeft.Quant.Codecs.FourBitType;
 using QuantizedTensor = QuantPeft.Quant.Torch.QuantizedTensor;
 
 namespace QuantPeft.Quant.Tests.Torch;
@@ -14,15 +15,15 @@ namespace QuantPeft.Quant.Tests.Torch;
 public class HostQuantizerParityTests
 {
     [Theory]
-    [InlineData(FourBitFormat.Nf4, ScalarType.BFloat16, 64, true, 37, 129)]
-    [InlineData(FourBitFormat.Nf4, ScalarType.BFloat16, 64, false, 300, 300)]
-    [InlineData(FourBitFormat.Nf4, ScalarType.Float32, 128, true, 1, 4097)]
-    [InlineData(FourBitFormat.Nf4, ScalarType.Float16, 64, true, 513, 65)]
-    [InlineData(FourBitFormat.Fp4, ScalarType.BFloat16, 64, true, 257, 61)]
-    [InlineData(FourBitFormat.Fp4, ScalarType.Float32, 32, false, 7, 9)]
-    [InlineData(FourBitFormat.Nf4, ScalarType.BFloat16, 4096, true, 64, 4096)]
+    [InlineData(FourBitType.Nf4, ScalarType.BFloat16, 64, true, 37, 129)]
+    [InlineData(FourBitType.Nf4, ScalarType.BFloat16, 64, false, 300, 300)]
+    [InlineData(FourBitType.Nf4, ScalarType.Float32, 128, true, 1, 4097)]
+    [InlineData(FourBitType.Nf4, ScalarType.Float16, 64, true, 513, 65)]
+    [InlineData(FourBitType.Fp4, ScalarType.BFloat16, 64, true, 257, 61)]
+    [InlineData(FourBitType.Fp4, ScalarType.Float32, 32, false, 7, 9)]
+    [InlineData(FourBitType.Nf4, ScalarType.BFloat16, 4096, true, 64, 4096)]
     public void HostAndTorchPathsGiveIdenticalCodesAndStatistics(
-        FourBitFormat format, ScalarType dtype, int blockSize, bool doubleQuant, long rows, long cols)
+        FourBitType format, ScalarType dtype, int blockSize, bool doubleQuant, long rows, long cols)
     {
         using var gen = new Generator((ulong)(rows * 31 + cols));
         // Heavy-tailed values of mixed scale, so blocks span many absmax magnitudes and double quantization sees spread.
@@ -31,15 +32,15 @@ public class HostQuantizerParityTests
     }
 
     [Theory]
-    [InlineData(FourBitFormat.Nf4)]
-    [InlineData(FourBitFormat.Fp4)]
-    public void ValuesOnThresholdsZeroBlocksAndTinyBlocksAgree(FourBitFormat format)
+    [InlineData(FourBitType.Nf4)]
+    [InlineData(FourBitType.Fp4)]
+    public void ValuesOnThresholdsZeroBlocksAndTinyBlocksAgree(FourBitType format)
     {
         // Each block has absmax 1 (its first element), so x̂ = x: the rest are the decision thresholds themselves,
         // the table values, ±0.0, and the next floats either side of each threshold. Then an all-zero block and a
         // block whose largest magnitude is below the 1e-38 floor (subnormal in float32).
-        var thresholds = format == FourBitFormat.Nf4 ? CodeTables.Nf4Thresholds.ToArray() : CodeTables.Fp4MagnitudeThresholds.ToArray();
-        var table = format == FourBitFormat.Nf4 ? CodeTables.Nf4.ToArray() : CodeTables.Fp4.ToArray();
+        var thresholds = format == FourBitType.Nf4 ? CodeTables.Nf4Thresholds.ToArray() : CodeTables.Fp4MagnitudeThresholds.ToArray();
+        var table = format == FourBitType.Nf4 ? CodeTables.Nf4.ToArray() : CodeTables.Fp4.ToArray();
         var values = new List<float>();
         foreach (float t in thresholds)
             foreach (float v in new[] { t, MathF.BitDecrement(t), MathF.BitIncrement(t), -t, -MathF.BitIncrement(t) })
@@ -64,7 +65,7 @@ public class HostQuantizerParityTests
         Assert.Contains("element 133", e.Message);
     }
 
-    private static void AssertSame(Tensor w, FourBitFormat format, int blockSize, bool doubleQuant)
+    private static void AssertSame(Tensor w, FourBitType format, int blockSize, bool doubleQuant)
     {
         Assert.True(FourBitQuantizer.HostQuantizable(w));
         using QuantizedTensor host = FourBitQuantizer.Quantize(w, format, blockSize, doubleQuant);

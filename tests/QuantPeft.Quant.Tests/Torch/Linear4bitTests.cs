@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Torch;
 using Xunit.Abstractions;
 using TorchSharp;
@@ -13,7 +14,7 @@ public class Linear4bitTests(ITestOutputHelper output)
         var gen = new torch.Generator((ulong)seed);
         using var w = torch.randn([outF, inF], generator: gen).mul_(0.02).to(ScalarType.BFloat16);
         using var b = bias ? torch.randn([outF], generator: gen).to(ScalarType.BFloat16) : null;
-        var q = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, doubleQuant: true);
+        var q = FourBitQuantizer.Quantize(w, FourBitType.Nf4, doubleQuant: true);
         var dense = torch.nn.Linear(inF, outF, hasBias: bias, dtype: ScalarType.BFloat16);
         using (torch.no_grad())
         {
@@ -165,7 +166,7 @@ public class Linear4bitTests(ITestOutputHelper output)
         // The matmuls decode a double-quantized weight's block scales in C# into the shared buffer; the torch path
         // (dynamic-map lookup, multiply by the nested scale, add the offset) is the reference, to the last bit.
         using var w = torch.randn([300, 256], generator: new torch.Generator(21)).mul_(0.05).to(ScalarType.BFloat16);
-        using var q = FourBitQuantizer.Quantize(w, FourBitFormat.Nf4, doubleQuant: true);
+        using var q = FourBitQuantizer.Quantize(w, FourBitType.Nf4, doubleQuant: true);
         using var expected = q.DequantizeAbsMax();
         lock (DecodeWorkspace.Gate)
         {

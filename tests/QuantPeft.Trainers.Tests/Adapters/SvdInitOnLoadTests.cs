@@ -1,3 +1,4 @@
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Tests.Model;
@@ -35,7 +36,7 @@ public class SvdInitOnLoadTests
         var spec = TinyModels.Llama();
         var checkpoint = TinyModels.RandomCheckpoint(spec, 3);
         using var reference = TinyModels.Build(spec, checkpoint);
-        using var model = Load(BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.Float32), SvdInitKind.Osora, ScalarType.Float32, checkpoint);
+        using var model = Load(BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32), SvdInitKind.Osora, ScalarType.Float32, checkpoint);
         var adapters = ModelAdapters.Attach(model, AdapterMethod.Osora, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
         using var ids = TinyModels.Ids(new long[,] { { 1, 5, 9, 2, 30, 7 } });
         using var expected = reference.forward(ids);
@@ -57,7 +58,7 @@ public class SvdInitOnLoadTests
     {
         var spec = TinyModels.Llama();
         var checkpoint = TinyModels.RandomCheckpoint(spec, 4);
-        using var model = Load(BaseWeights.Factory(BaseWeightFormat.Nf4, true, ScalarType.BFloat16), SvdInitKind.Osora, ScalarType.BFloat16, checkpoint);
+        using var model = Load(BaseWeights.Factory(WeightFormat.Nf4, true, ScalarType.BFloat16), SvdInitKind.Osora, ScalarType.BFloat16, checkpoint);
         var adapters = ModelAdapters.Attach(model, AdapterMethod.Osora, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
         foreach (var a in adapters)
         {
@@ -93,7 +94,7 @@ public class SvdInitOnLoadTests
         var spec = TinyModels.Llama();
         var checkpoint = TinyModels.RandomCheckpoint(spec, 5);
         double scaling = 8.0 / Rank;
-        using var model = Load(BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.BFloat16), SvdInitKind.Pissa, ScalarType.BFloat16, checkpoint, scaling);
+        using var model = Load(BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.BFloat16), SvdInitKind.Pissa, ScalarType.BFloat16, checkpoint, scaling);
         var adapters = ModelAdapters.Attach(model, AdapterMethod.Pissa, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1);
         Assert.Equal(14, adapters.Count);
         foreach (var a in adapters)
@@ -121,7 +122,7 @@ public class SvdInitOnLoadTests
     {
         var spec = TinyModels.Llama();
         var checkpoint = TinyModels.RandomCheckpoint(spec, 6);
-        using var model = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.Float32) });
+        using var model = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32) });
         model.LoadWeights(checkpoint);
         using var ids = TinyModels.Ids(new long[,] { { 3, 1, 4, 1, 5, 9 } });
         using var before = model.forward(ids);
@@ -143,7 +144,7 @@ public class SvdInitOnLoadTests
     public void PissaWithoutTheLoadHookIsAnErrorNamingTheModule()
     {
         var spec = TinyModels.Llama();
-        using var model = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.Float32) });
+        using var model = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32) });
         model.LoadWeights(TinyModels.RandomCheckpoint(spec, 1));
         var e = Assert.Throws<AdapterException>(() => ModelAdapters.Attach(model, AdapterMethod.Pissa, new LoraOptions(Rank, 8), ["q_proj"], seed: 1));
         Assert.Contains("model.layers.0.self_attn.q_proj", e.Message);

@@ -154,7 +154,7 @@ public class VeraDoraTests
         Assert.Equal(32, DoraLinear.NormSlabRows(inF));
         manual_seed(11);
         using var w = randn(outF, inF);
-        var q = new QuantPeft.Trainers.Adapters.QuantizedBaseLinear(inF, outF, QuantPeft.Quant.Torch.FourBitFormat.Nf4, true, ScalarType.Float32);
+        var q = new QuantPeft.Trainers.Adapters.QuantizedBaseLinear(inF, outF, QuantPeft.Quant.Codecs.FourBitType.Nf4, true, ScalarType.Float32);
         q.LoadTensor("weight", w);
         using var wq = q.DenseWeight(ScalarType.Float32);
         using var rows = ((IBaseLinear)q).DenseRows(32, 16, ScalarType.Float32);

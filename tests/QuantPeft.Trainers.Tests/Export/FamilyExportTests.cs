@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using QuantPeft.Formats.HuggingFace;
 using QuantPeft.Formats.Peft;
 using QuantPeft.Formats.Safetensors;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Export;
 using QuantPeft.Trainers.Model;
@@ -104,7 +105,7 @@ public class FamilyExportTests
 
     private static DecoderOptions Bf16Bases() => new()
     {
-        ComputeDType = ScalarType.BFloat16, LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.BFloat16),
+        ComputeDType = ScalarType.BFloat16, LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.BFloat16),
     };
 
     private static Tensor Logits(CausalLm model)

@@ -1,4 +1,5 @@
 using QuantPeft.Memory.Planning;
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Torch;
 using QuantPeft.Trainers.Export;
 using QuantPeft.Trainers.Model;
@@ -34,7 +35,7 @@ public class MergeOntoDequantizedTests(ITestOutputHelper output)
             trained = Logits(recipe.Model).DetachFromDisposeScope();
         }
         using var _ = trained;
-        MergedModelExport.Merge(adapter, model, dir.File("onto-dq"), 1L << 30, new MergeBase(FourBitFormat.Nf4, DoubleQuant: true));
+        MergedModelExport.Merge(adapter, model, dir.File("onto-dq"), 1L << 30, new MergeBase(FourBitType.Nf4, DoubleQuant: true));
         MergedModelExport.Merge(adapter, model, dir.File("onto-orig"), 1L << 30);
         float Error(string folder)
         {

@@ -1,3 +1,4 @@
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Generation;
 using QuantPeft.Trainers.Model;
@@ -39,9 +40,9 @@ public class KvCacheGenerationTests
     }
 
     [Theory]
-    [InlineData(BaseWeightFormat.Bf16)]
-    [InlineData(BaseWeightFormat.Nf4)]
-    public void GreedyWithTheCacheEqualsGreedyRecomputingThePrefix(BaseWeightFormat weights)
+    [InlineData(WeightFormat.Bf16)]
+    [InlineData(WeightFormat.Nf4)]
+    public void GreedyWithTheCacheEqualsGreedyRecomputingThePrefix(WeightFormat weights)
     {
         using var dir = new TempDir();
         string folder = Recipes.RecipeTests.WriteTinyModel(dir);
@@ -62,7 +63,7 @@ public class KvCacheGenerationTests
     {
         using var dir = new TempDir();
         string folder = Recipes.RecipeTests.WriteTinyModel(dir);
-        using var loaded = GenerationModel.Load(folder, null, BaseWeightFormat.Bf16, ScalarType.Float32);
+        using var loaded = GenerationModel.Load(folder, null, WeightFormat.Bf16, ScalarType.Float32);
         int[] prompt = [256, 97, 98];
         using var generator = new TextGenerator(loaded.Model, 259);
         var free = generator.Generate(prompt, 8, new SamplingOptions(), new HashSet<int>());

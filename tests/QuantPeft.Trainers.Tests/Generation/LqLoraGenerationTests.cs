@@ -51,7 +51,7 @@ public class LqLoraGenerationTests(Xunit.Abstractions.ITestOutputHelper output)
         using (trainedLogits)
         {
             // In the training dtype the rebuilt model is the trained one: the same Q, the same factors.
-            using (var rebuilt = GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.BFloat16, lqLoraBits: 3))
+            using (var rebuilt = GenerationModel.Load(model, adapter, WeightFormat.Bf16, ScalarType.BFloat16, lqLoraBits: 3))
             using (no_grad())
             {
                 using var logits = rebuilt.Model.forward(tensor(probe, [1, probe.Length])).to(ScalarType.Float32);
@@ -64,11 +64,11 @@ public class LqLoraGenerationTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.Equal(trainedSampled, generator.Generate(prompt, 24, sampling, new HashSet<int>()).Tokens);
             }
             // As the CLI runs it (float32 activations): the same greedy continuation.
-            using (var cli = GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.Float32, lqLoraBits: 3))
+            using (var cli = GenerationModel.Load(model, adapter, WeightFormat.Bf16, ScalarType.Float32, lqLoraBits: 3))
             using (var generator = new TextGenerator(cli.Model, 259))
                 Assert.Equal(trainedGreedy, generator.Generate(prompt, 12, new SamplingOptions(), new HashSet<int>()).Tokens);
             // The original weights with the same (rank-2r) adapter are another model: the base is what makes the difference.
-            using (var original = GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.BFloat16))
+            using (var original = GenerationModel.Load(model, adapter, WeightFormat.Bf16, ScalarType.BFloat16))
             using (no_grad())
             {
                 using var logits = original.Model.forward(tensor(probe, [1, probe.Length])).to(ScalarType.Float32);
@@ -78,7 +78,7 @@ public class LqLoraGenerationTests(Xunit.Abstractions.ITestOutputHelper output)
             }
         }
         // Another budget is another base: the adapter's start factors do not match it, and the load says so.
-        var e = Assert.Throws<ExportException>(() => GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.Float32, lqLoraBits: 4));
+        var e = Assert.Throws<ExportException>(() => GenerationModel.Load(model, adapter, WeightFormat.Bf16, ScalarType.Float32, lqLoraBits: 4));
         Assert.Contains("lq-lora:4", e.Message);
     }
 }

@@ -1,3 +1,4 @@
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Pruning;
@@ -16,7 +17,7 @@ public class AdapterRecoveryTests
         Formats.HuggingFace.ModelSpec spec, DictionarySource checkpoint, PruningCriterion criterion)
     {
         var pruner = new LoramPruner(spec, 0.5, criterion, seed: 5);
-        var model = PruningFixtures.Pruned(spec, checkpoint, pruner, BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.Float32));
+        var model = PruningFixtures.Pruned(spec, checkpoint, pruner, BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32));
         var adapters = ModelAdapters.Attach(model, AdapterMethod.Lora, new LoraOptions(2, 4), ModelAdapters.AllLinear, seed: 3);
         manual_seed(8);
         using (no_grad())
@@ -86,7 +87,7 @@ public class AdapterRecoveryTests
         var (pruned, adapters, plan) = TrainedPruned(spec, checkpoint, PruningCriterion.Magnitude);
         using var _ = pruned;
 
-        using var full = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, false, ScalarType.Float32) });
+        using var full = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, false, ScalarType.Float32) });
         full.LoadWeights(checkpoint);
         var fullAdapters = ModelAdapters.Attach(full, AdapterMethod.Lora, new LoraOptions(2, 4), ModelAdapters.AllLinear, seed: 3);
         using var ids = TinyModels.Ids(Ids);

@@ -1,4 +1,5 @@
 using QuantPeft.Formats;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Recipes;
@@ -35,7 +36,7 @@ public class ModelFolderTests
         Assert.False(File.Exists(Path.Combine(sharded, ModelFolder.WeightsFileName)));
         Assert.True(Directory.GetFiles(sharded, "model-*-of-*.safetensors").Length > 3);
 
-        foreach (var factory in new LinearFactory?[] { null, BaseWeights.Factory(BaseWeightFormat.Nf4, true, ScalarType.Float32) })
+        foreach (var factory in new LinearFactory?[] { null, BaseWeights.Factory(WeightFormat.Nf4, true, ScalarType.Float32) })
         {
             var options = new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = factory };
             using var a = ModelFolder.Load(single, ModelFolder.ReadSpec(single), options);

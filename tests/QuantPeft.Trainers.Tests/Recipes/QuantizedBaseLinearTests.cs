@@ -1,3 +1,4 @@
+using QuantPeft.Quant.Codecs;
 using QuantPeft.Quant.Torch;
 using QuantPeft.Trainers.Adapters;
 using TorchSharp;
@@ -8,9 +9,9 @@ namespace QuantPeft.Trainers.Tests.Recipes;
 public class QuantizedBaseLinearTests
 {
     [Theory]
-    [InlineData(FourBitFormat.Nf4, true)]
-    [InlineData(FourBitFormat.Fp4, false)]
-    public void ForwardAndBackwardEqualDenseLinearOnTheDequantizedWeight(FourBitFormat format, bool doubleQuant)
+    [InlineData(FourBitType.Nf4, true)]
+    [InlineData(FourBitType.Fp4, false)]
+    public void ForwardAndBackwardEqualDenseLinearOnTheDequantizedWeight(FourBitType format, bool doubleQuant)
     {
         manual_seed(3);
         using var w = randn(48, 64);
@@ -39,7 +40,7 @@ public class QuantizedBaseLinearTests
     public void BaseIsFrozenAndOnlyTheAdapterGetsGradients()
     {
         manual_seed(4);
-        using var q = new QuantizedBaseLinear(32, 16, FourBitFormat.Nf4, true, ScalarType.Float32);
+        using var q = new QuantizedBaseLinear(32, 16, FourBitType.Nf4, true, ScalarType.Float32);
         q.SetWeight(randn(16, 32));
         Assert.Empty(q.parameters());
         Assert.False(q.SupportsMerge);
@@ -55,7 +56,7 @@ public class QuantizedBaseLinearTests
     [Fact]
     public void WrongShapeIsAnErrorNamingBothShapes()
     {
-        using var q = new QuantizedBaseLinear(32, 16, FourBitFormat.Nf4, false);
+        using var q = new QuantizedBaseLinear(32, 16, FourBitType.Nf4, false);
         var e = Assert.Throws<AdapterException>(() => q.LoadTensor("weight", zeros(32, 16)));
         Assert.Contains("[16, 32]", e.Message);
         Assert.Contains("[32, 16]", e.Message);

@@ -1,3 +1,4 @@
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Training;
 using System.Text.Json;
 using QuantPeft.Formats.HuggingFace;
@@ -83,7 +84,7 @@ public class RecipeTests
     {
         string folder = DemoModelFolder();
         var spec = ModelFolder.ReadSpec(folder);
-        var decoder = new DecoderOptions { LinearFactory = BaseWeights.Factory(BaseWeightFormat.Nf4, true, ScalarType.BFloat16) };
+        var decoder = new DecoderOptions { LinearFactory = BaseWeights.Factory(WeightFormat.Nf4, true, ScalarType.BFloat16) };
         using var model = ModelFolder.Load(folder, spec, decoder);
         using var ids = tensor(ByteLevelTokenizer.Instance.Encode("upper: cat => ").Select(i => (long)i).ToArray()).unsqueeze(0);
         using var before = model.forward(ids);

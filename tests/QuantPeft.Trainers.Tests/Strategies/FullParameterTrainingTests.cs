@@ -1,3 +1,4 @@
+using QuantPeft.Memory.Planning;
 using QuantPeft.Optimizers;
 using QuantPeft.Optimizers.GaLore;
 using QuantPeft.Trainers.Adapters;
@@ -74,7 +75,7 @@ public class FullParameterTrainingTests
         using var model = new CausalLm(spec, new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(BaseWeightFormat.Nf4, doubleQuant: true, ScalarType.BFloat16),
+            LinearFactory = BaseWeights.Factory(WeightFormat.Nf4, doubleQuant: true, ScalarType.BFloat16),
         });
         var e = Assert.Throws<StrategyException>(() => FullParameterTraining.Prepare(model));
         Assert.StartsWith("model.layers.0.self_attn.q_proj: full-parameter training needs a dense bf16 projection", e.Message);
@@ -102,7 +103,7 @@ public class FullParameterTrainingTests
         using var reloaded = ModelFolder.Load(dir.File("out"), ModelFolder.ReadSpec(dir.File("out")), new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
+            LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
         });
         using (no_grad())
         {

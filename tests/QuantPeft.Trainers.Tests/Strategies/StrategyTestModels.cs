@@ -1,4 +1,5 @@
 using QuantPeft.Formats.HuggingFace;
+using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
 using QuantPeft.Trainers.Loss;
 using QuantPeft.Trainers.Model;
@@ -26,7 +27,7 @@ internal static class StrategyTestModels
         var model = new CausalLm(spec, new DecoderOptions
         {
             ComputeDType = ScalarType.BFloat16,
-            LinearFactory = BaseWeights.Factory(BaseWeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
+            LinearFactory = BaseWeights.Factory(WeightFormat.Bf16, doubleQuant: false, ScalarType.BFloat16),
         });
         model.LoadWeights(TinyModels.RandomCheckpoint(spec, seed));
         return model;

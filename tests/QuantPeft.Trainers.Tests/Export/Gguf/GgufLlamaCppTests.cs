@@ -243,7 +243,7 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
         Assert.Equal(2 * 2 * 4, result.Tensors);   // A and B of qkv_proj, o_proj, gate_up_proj, down_proj in 2 layers
         int[] ids = ByteIds(63);
         double[] reference;
-        using (var loaded = GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.Float32))
+        using (var loaded = GenerationModel.Load(model, adapter, WeightFormat.Bf16, ScalarType.Float32))
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
@@ -286,7 +286,7 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
         string gguf = dir.File("demo-f16.gguf");
         GgufExport.Write(demo, null, GgufQuantType.F16, gguf);
         using var llama = LlamaCppModel.Load(gguf, 256);
-        using var loaded = GenerationModel.Load(demo, null, BaseWeightFormat.Bf16, ScalarType.Float32);
+        using var loaded = GenerationModel.Load(demo, null, WeightFormat.Bf16, ScalarType.Float32);
         foreach (string text in new[] { "The ", "A small dog ", "Köln " })
         {
             int[] prompt = [ByteLevelTokenizer.Bos, .. Encoding.UTF8.GetBytes(text).Select(b => (int)b)];
@@ -319,7 +319,7 @@ public class GgufLlamaCppTests(ITestOutputHelper output)
         double[] mergedLogProbs = mergedModel.LogProbs(ids);
         // QuantPeft's base + adapter, unmerged, in float32: the same computation llama.cpp does with --lora.
         double[] reference;
-        using (var loaded = GenerationModel.Load(model, adapter, BaseWeightFormat.Bf16, ScalarType.Float32))
+        using (var loaded = GenerationModel.Load(model, adapter, WeightFormat.Bf16, ScalarType.Float32))
         using (var scope = NewDisposeScope())
         using (no_grad())
         {

@@ -2,34 +2,11 @@ using QuantPeft.Quant.Kernels;
 
 namespace QuantPeft.Quant.Codecs;
 
-/// <summary>A 4-bit tensor: packed codes (<c>weight</c>, uint8 [(n+1)/2, 1]) and the state that decodes them.</summary>
-public sealed class QuantizedTensor
-{
-    /// <summary>Pairs packed codes with their state; both are owned from now on.</summary>
-    /// <exception cref="QuantInputException">The packed length does not match the state's element count.</exception>
-    public QuantizedTensor(byte[] packed, QuantState state)
-    {
-        if (packed.Length != (state.ElementCount + 1L) / 2)
-            throw new QuantInputException($"weight: expected {(state.ElementCount + 1L) / 2} packed bytes for {state.ElementCount} elements, found {packed.Length}");
-        Packed = packed;
-        State = state;
-    }
-
-    /// <summary>Packed 4-bit codes, element 2j in the high nibble.</summary>
-    public byte[] Packed { get; }
-
-    /// <summary>The quantization state.</summary>
-    public QuantState State { get; }
-
-    /// <summary>Stored bytes: packed codes plus statistics (see <see cref="QuantState.StatisticsBytes"/>).</summary>
-    public long StoredBytes => Packed.Length + State.StatisticsBytes;
-}
-
 /// <summary>
 /// bitsandbytes' <c>quantize_4bit</c> / <c>dequantize_4bit</c> as pure functions over flat buffers. The backend is
 /// any <see cref="IBlockwiseCodec"/>; the default is <see cref="SimdCodec.Instance"/>.
 /// </summary>
-public static class FourBitQuantizer
+public static class FourBitBufferQuantizer
 {
     /// <summary>Quantizes float32 weights of <paramref name="shape"/>.</summary>
     /// <param name="weights">Row-major values; length = product of <paramref name="shape"/>.</param>
@@ -39,7 +16,7 @@ public static class FourBitQuantizer
     /// <param name="doubleQuant">Quantize the absmax vector again (bnb's <c>compress_statistics</c>).</param>
     /// <param name="codec">The backend; null for the SIMD CPU codec.</param>
     /// <exception cref="QuantInputException">Bad block size, a length/shape mismatch, or a non-finite weight.</exception>
-    public static QuantizedTensor Quantize(ReadOnlySpan<float> weights, IReadOnlyList<long> shape, FourBitType type = FourBitType.Nf4,
+    public static PackedFourBitTensor Quantize(ReadOnlySpan<float> weights, IReadOnlyList<long> shape, FourBitType type = FourBitType.Nf4,
         int blockSize = BlockSizes.FourBitDefault, bool doubleQuant = true, IBlockwiseCodec? codec = null)
     {
         (byte[] packed, float[] absmax) = Buffers(weights.Length, shape, blockSize);
@@ -49,7 +26,7 @@ public static class FourBitQuantizer
 
     /// <summary>Quantizes bfloat16 weights (raw bits); see the float32 overload.</summary>
     /// <exception cref="QuantInputException">Bad block size, a length/shape mismatch, or a non-finite weight.</exception>
-    public static QuantizedTensor Quantize(ReadOnlySpan<ushort> weights, IReadOnlyList<long> shape, FourBitType type = FourBitType.Nf4,
+    public static PackedFourBitTensor Quantize(ReadOnlySpan<ushort> weights, IReadOnlyList<long> shape, FourBitType type = FourBitType.Nf4,
         int blockSize = BlockSizes.FourBitDefault, bool doubleQuant = true, IBlockwiseCodec? codec = null)
     {
         (byte[] packed, float[] absmax) = Buffers(weights.Length, shape, blockSize);
@@ -59,7 +36,7 @@ public static class FourBitQuantizer
 
     /// <summary>Quantizes float16 weights; see the float32 overload.</summary>
     /// <exception cref="QuantInputException">Bad block size, a length/shape mismatch, or a non-finite weight.</exception>
-    public static QuantizedTensor Quantize(ReadOnlySpan<Half> weights, IReadOnlyList<long> shape, FourBitType type = FourBitType.Nf4,
+    public static PackedFourBitTensor Quantize(ReadOnlySpan<Half> weights, IReadOnlyList<long> shape, FourBitType type = FourBitType.Nf4,
         int blockSize = BlockSizes.FourBitDefault, bool doubleQuant = true, IBlockwiseCodec? codec = null)
     {
         (byte[] packed, float[] absmax) = Buffers(weights.Length, shape, blockSize);
@@ -69,17 +46,17 @@ public static class FourBitQuantizer
 
     /// <summary>Decodes to float32 (length = element count).</summary>
     /// <exception cref="QuantInputException">Wrong output length.</exception>
-    public static void Dequantize(QuantizedTensor tensor, Span<float> output, IBlockwiseCodec? codec = null) =>
+    public static void Dequantize(PackedFourBitTensor tensor, Span<float> output, IBlockwiseCodec? codec = null) =>
         (codec ?? SimdCodec.Instance).DequantizeFourBit(tensor.Packed, tensor.State.GetAbsMax(), tensor.State.QuantType, tensor.State.BlockSize, output);
 
     /// <summary>Decodes to bfloat16 bits.</summary>
     /// <exception cref="QuantInputException">Wrong output length.</exception>
-    public static void Dequantize(QuantizedTensor tensor, Span<ushort> output, IBlockwiseCodec? codec = null) =>
+    public static void Dequantize(PackedFourBitTensor tensor, Span<ushort> output, IBlockwiseCodec? codec = null) =>
         (codec ?? SimdCodec.Instance).DequantizeFourBit(tensor.Packed, tensor.State.GetAbsMax(), tensor.State.QuantType, tensor.State.BlockSize, output);
 
     /// <summary>Decodes to float16.</summary>
     /// <exception cref="QuantInputException">Wrong output length.</exception>
-    public static void Dequantize(QuantizedTensor tensor, Span<Half> output, IBlockwiseCodec? codec = null) =>
+    public static void Dequantize(PackedFourBitTensor tensor, Span<Half> output, IBlockwiseCodec? codec = null) =>
         (codec ?? SimdCodec.Instance).DequantizeFourBit(tensor.Packed, tensor.State.GetAbsMax(), tensor.State.QuantType, tensor.State.BlockSize, output);
 
     private static (byte[] Packed, float[] AbsMax) Buffers(int count, IReadOnlyList<long> shape, int blockSize)
@@ -91,12 +68,12 @@ public static class FourBitQuantizer
         return (new byte[(count + 1) / 2], new float[BlockSizes.BlockCount(count, blockSize)]);
     }
 
-    private static QuantizedTensor Finish(byte[] packed, float[] absmax, FourBitType type, int blockSize, IReadOnlyList<long> shape,
+    private static PackedFourBitTensor Finish(byte[] packed, float[] absmax, FourBitType type, int blockSize, IReadOnlyList<long> shape,
         ElementType dtype, bool doubleQuant, IBlockwiseCodec? codec)
     {
         var state = doubleQuant
             ? new QuantState(type, blockSize, shape, dtype, null, DoubleQuantization.Compress(absmax, codec ?? SimdCodec.Instance))
             : new QuantState(type, blockSize, shape, dtype, absmax, null);
-        return new QuantizedTensor(packed, state);
+        return new PackedFourBitTensor(packed, state);
     }
 }
