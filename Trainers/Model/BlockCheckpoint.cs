@@ -80,6 +80,9 @@ public sealed class BlockCheckpoint : SingleTensorFunction<BlockCheckpoint>
             {
                 layer.SelfAttn.Segments = null;
             }
+            // The recomputed forward's short-lived tensors are freed by now; return their pages before the block's
+            // backward allocates its own (no block boundary, hence no stack-level guard, lies between the two).
+            if (layer.HeapRetentionLimit is { } limit) QuantPeft.Memory.Probes.NativeHeap.TrimIfRetainedAbove(limit);
             var wrt = new List<Tensor>(parameters.Length + 1);
             if (inputRequiresGrad) wrt.Add(input);
             wrt.AddRange(parameters);
