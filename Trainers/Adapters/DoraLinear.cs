@@ -32,6 +32,8 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     private readonly AdapterLayerState _state;
     private readonly ScalarType _ct; // f32 for the norm arithmetic, f64 when the adapter itself is f64
     private Tensor? _mergedScale;
+    private Tensor? _frozenNorm;       // the adapted row norm of one FrozenAdapterWeights span
+    private long _frozenNormSpan;
 
     /// <summary>Wraps <paramref name="baseLayer"/> with a DoRA adapter (B = 0, m = row norms of W₀).</summary>
     public DoraLinear(nn.Module<Tensor, Tensor> baseLayer, LoraOptions options, ScalarType dtype = ScalarType.Float32)
@@ -75,7 +77,9 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     {
         if (_state.Bypassed) return _base.forward(x);
         using var scope = torch.NewDisposeScope();
-        Tensor norm = AdaptedRowNorm(withDelta: true);                   // (out), no graph: the norm is a constant
+        Tensor norm = FrozenAdapterWeights.Current is long span and not 0 && !torch.is_grad_enabled()
+            ? FrozenNorm(span)
+            : AdaptedRowNorm(withDelta: true);                           // (out), no graph: the norm is a constant
         Tensor scale = _magnitude.to(_ct).div(norm);                     // (out)
         Tensor baseOut = _base.forward(x);                               // (..., out)
         // One base pass, as PEFT makes: the bias-free part is the output less the bias.
@@ -158,12 +162,28 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         return norm.MoveToOuterDisposeScope();
     }
 
+    // Within one span of frozen weights the norm is computed by the span's first forward and reused by the rest.
+    private Tensor FrozenNorm(long span)
+    {
+        if (_frozenNormSpan != span || _frozenNorm is null)
+        {
+            _frozenNorm?.Dispose();
+            _frozenNorm = AdaptedRowNorm(withDelta: true).DetachFromDisposeScope();
+            _frozenNormSpan = span;
+        }
+        return _frozenNorm;
+    }
+
     private static Tensor RowNorm(Tensor w) => w.Square().sum(1).sqrt();
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _mergedScale?.Dispose();
+        if (disposing)
+        {
+            _mergedScale?.Dispose();
+            _frozenNorm?.Dispose();
+        }
         base.Dispose(disposing);
     }
 }

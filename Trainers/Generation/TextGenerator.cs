@@ -53,6 +53,7 @@ public sealed class TextGenerator : IDisposable
         var produced = new List<int>();
         int? stop = null;
         using var noGrad = no_grad();
+        using var frozen = QuantPeft.Trainers.Adapters.FrozenAdapterWeights.Open();
         long limit = _model.Spec.MaxPositionEmbeddings;
         int[] next = [.. prompt];
         for (int step = 0; step < maxNewTokens && Cache.Length + next.Length <= limit; step++)

@@ -51,6 +51,7 @@ public static class GreedyDecoder
         var generated = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
         var done = new bool[n];
         using var scope = NewDisposeScope();
+        using var frozen = QuantPeft.Trainers.Adapters.FrozenAdapterWeights.Open();
         var ids = tensor(prompts.SelectMany(p => p.Select(t => (long)t)).ToArray(), [n, length], device: model.LmHeadWeight.device);
         for (int step = 0; step < maxNewTokens && !done.All(d => d); step++)
         {
