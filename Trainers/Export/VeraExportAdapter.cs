@@ -18,29 +18,19 @@ namespace QuantPeft.Trainers.Export;
 /// PEFT regenerates them from <c>projection_prng_key</c> with PyTorch's generator and kaiming bounds, which this reader
 /// does not reproduce, so such a folder is refused rather than merged with other matrices.
 /// </remarks>
-internal sealed class VeraExportAdapter : IExportableAdapter
+internal sealed class VeraExportAdapter : PeftFolderExportAdapter
 {
     private static readonly string[] Locals = ["vera_lambda_d", "vera_lambda_b"];
-    private readonly AdapterTensorFile _file;
-    private readonly SortedDictionary<string, Dictionary<string, long[]>> _modules;
     private readonly long[] _a, _b;
-    private readonly string _configPath;
-    private readonly PeftAdapterConfig _config;
 
-    private VeraExportAdapter(string folder, string configPath, PeftAdapterConfig config, AdapterTensorFile file,
+    private VeraExportAdapter(string folder, PeftAdapterConfig config, AdapterTensorFile file,
         SortedDictionary<string, Dictionary<string, long[]>> modules, long[] a, long[] b)
+        : base(folder, config, file, modules)
     {
-        Folder = folder;
-        _configPath = configPath;
-        _config = config;
-        _file = file;
-        _modules = modules;
         (_a, _b) = (a, b);
     }
 
-    public string Folder { get; }
-
-    public string Method => "VeRA";
+    public override string Method => "VeRA";
 
     /// <summary>Reads and checks the tensors of the VeRA folder whose config is <paramref name="config"/>.</summary>
     /// <exception cref="ExportException">The projections are not saved, or the tensors do not form a VeRA adapter of rank <c>r</c>.</exception>
@@ -49,8 +39,7 @@ internal sealed class VeraExportAdapter : IExportableAdapter
         string configPath = Path.Combine(folder, PeftAdapter.ConfigFileName);
         if (config.AdditionalKeys.TryGetValue("save_projection", out var save) && save.ValueKind == JsonValueKind.False)
             throw new ExportException($"{configPath}: save_projection is false, so vera_A/vera_B are not in the folder; PEFT regenerates them from projection_prng_key with PyTorch's generator, which qpeft does not reproduce. Save the adapter with save_projection=True");
-        var file = AdapterTensorFile.Open(folder);
-        try
+        return OpenChecked(folder, file =>
         {
             string[] shared = [RunAdapterFormats.VeraAKey, RunAdapterFormats.VeraBKey];
             var a = file.Shape(RunAdapterFormats.VeraAKey, "VeRA's shared projection A [r, max in_features], saved with save_projection");
@@ -67,45 +56,39 @@ internal sealed class VeraExportAdapter : IExportableAdapter
                 if (parts["vera_lambda_b"].Length != 1)
                     throw new ExportException($"{file.Path}: '{AdapterTensorFile.Key(module, "vera_lambda_b")}' has shape {AdapterTensorFile.Text(parts["vera_lambda_b"])}, expected [out_features]");
             }
-            return new VeraExportAdapter(folder, configPath, config, file, modules, a, b);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
+            return new VeraExportAdapter(folder, config, file, modules, a, b);
+        });
     }
 
-    public void CheckFits(ModelSpec spec, string modelConfigPath)
+    public override void CheckFits(ModelSpec spec, string modelConfigPath)
     {
-        ExportChecks.Config(_config, _configPath, spec);
+        ExportChecks.Config(Config, ConfigPath, spec);
         var shapes = ExportChecks.Shapes(spec);
-        foreach (var (module, parts) in _modules)
+        foreach (var (module, parts) in Modules)
         {
-            var shape = ExportChecks.ProjectionShape(shapes, module, _file.Path, spec, modelConfigPath);
+            var shape = ExportChecks.ProjectionShape(shapes, module, TensorFile.Path, spec, modelConfigPath);
             long lambdaB = parts["vera_lambda_b"][0];
             if (lambdaB != shape[0])
-                throw new ExportException($"{_file.Path}: '{AdapterTensorFile.Key(module, "vera_lambda_b")}' has {lambdaB} entries, the model's weight has {shape[0]} output rows ({modelConfigPath}); the adapter was trained on another model");
+                throw new ExportException($"{TensorFile.Path}: '{AdapterTensorFile.Key(module, "vera_lambda_b")}' has {lambdaB} entries, the model's weight has {shape[0]} output rows ({modelConfigPath}); the adapter was trained on another model");
             if (shape[1] > _a[1] || shape[0] > _b[0])
-                throw new ExportException($"{_file.Path}: the shared projections (vera_A {AdapterTensorFile.Text(_a)}, vera_B {AdapterTensorFile.Text(_b)}) are smaller than module '{module}' [{shape[0]}, {shape[1]}] (out, in) of {modelConfigPath}; the adapter was trained on another model");
+                throw new ExportException($"{TensorFile.Path}: the shared projections (vera_A {AdapterTensorFile.Text(_a)}, vera_B {AdapterTensorFile.Text(_b)}) are smaller than module '{module}' [{shape[0]}, {shape[1]}] (out, in) of {modelConfigPath}; the adapter was trained on another model");
         }
     }
 
-    public int MergeInto(CausalLm model)
+    public override int MergeInto(CausalLm model)
     {
         var device = model.LmHeadWeight.device;
-        using var a = _file.Read(RunAdapterFormats.VeraAKey, device);
-        using var b = _file.Read(RunAdapterFormats.VeraBKey, device);
-        foreach (var module in _modules.Keys)
+        using var a = TensorFile.Read(RunAdapterFormats.VeraAKey, device);
+        using var b = TensorFile.Read(RunAdapterFormats.VeraBKey, device);
+        foreach (var module in Modules.Keys)
         {
             using var scope = NewDisposeScope();
             var linear = ExportChecks.DenseBase(model, module);
-            var lambdaD = _file.Read(AdapterTensorFile.Key(module, "vera_lambda_d"), linear.Device);
-            var lambdaB = _file.Read(AdapterTensorFile.Key(module, "vera_lambda_b"), linear.Device);
+            var lambdaD = TensorFile.Read(AdapterTensorFile.Key(module, "vera_lambda_d"), linear.Device);
+            var lambdaB = TensorFile.Read(AdapterTensorFile.Key(module, "vera_lambda_b"), linear.Device);
             linear.AddToWeight(VeraLinear.SlicedDelta(a, b, lambdaD, lambdaB, linear.InFeatures, linear.OutFeatures));
         }
-        return _modules.Count;
+        return Modules.Count;
     }
 
-    public void Dispose() => _file.Dispose();
 }
