@@ -37,11 +37,16 @@ internal static class RecipeOptimizer
     // Paged states on a GPU: pinned host pages, with room on the device for the f32 moments (m and v) of the two largest
     // parameters, the one being updated and the next one prefetched; the planner prices the paged share of the device
     // as the largest buffer (docs/optimizers.md). The CPU keeps the factory's default pager.
-    private static OptimizerBuildOptions? DevicePaging(FinetuneOptions options, Device device, IReadOnlyList<(string Name, Parameter Param)> trainable)
-    {
-        if (device.type != DeviceType.CUDA || !OptimizerFactory.IsPaged(options.Optimizer) || trainable.Count == 0)
-            return null;
-        long largest = trainable.Max(p => p.Param.numel());
-        return new OptimizerBuildOptions(Pager: new QuantPeft.Memory.Paging.PagerOptions(2 * 2 * 4 * largest, device, QuantPeft.Memory.Paging.PageBacking.PinnedHost));
-    }
+    private static OptimizerBuildOptions? DevicePaging(FinetuneOptions options, Device device, IReadOnlyList<(string Name, Parameter Param)> trainable) =>
+        PagesOnDevice(device.type, options.Optimizer, trainable.Count)
+            ? new OptimizerBuildOptions(Pager: new QuantPeft.Memory.Paging.PagerOptions(DeviceMomentBytes(trainable), device, QuantPeft.Memory.Paging.PageBacking.PinnedHost))
+            : null;
+
+    /// <summary>Whether the run pages its optimizer states through device memory (a paged optimizer on a GPU).</summary>
+    internal static bool PagesOnDevice(DeviceType device, OptimizerKind optimizer, int trainableCount) =>
+        device == DeviceType.CUDA && OptimizerFactory.IsPaged(optimizer) && trainableCount > 0;
+
+    /// <summary>The device room of paged states: f32 m and v (2 × 4 bytes) of the two largest parameters.</summary>
+    internal static long DeviceMomentBytes(IReadOnlyList<(string Name, Parameter Param)> trainable) =>
+        2 * 2 * 4 * trainable.Max(p => p.Param.numel());
 }
