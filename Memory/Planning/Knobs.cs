@@ -48,6 +48,10 @@ public enum TrainingMethod
     Loram,
     /// <summary>Bone (block affine): one trained r×d_out block added to every r-column block of the weight.</summary>
     Bone,
+    /// <summary>DyLoRA: LoRA trained at a rank b ≤ r sampled each step, so the adapter truncated to any k ≤ r works.</summary>
+    Dylora,
+    /// <summary>NLoRA: a three-factor B·M·A adapter (r×r intermediate M) initialised from W by the Nyström method.</summary>
+    Nlora,
 }
 
 /// <summary>The optimizer that updates the trainable parameters.</summary>

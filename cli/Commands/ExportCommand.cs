@@ -29,9 +29,10 @@ internal static class ExportCommand
         var output = new Option<string?>("-o", "--output") { Description = "Output folder (must not exist or be empty), or the .gguf file" };
         // The merge holds the whole model in bf16, so it stays on the host unless a device is asked for.
         var device = new Option<string>(DeviceOption.Name) { Description = "With --merge: auto | cpu | cuda | cuda:N, where the bf16 model is held while the adapter is added (default cpu: the whole model must fit)", DefaultValueFactory = _ => "cpu" };
+        var rank = new Option<int?>("--rank") { Description = "A DyLoRA adapter at rank k ≤ its r: its first k rows and columns, exported as the LoRA of rank k (merged, PEFT or GGUF)" };
         var command = new Command("export", "Export a trained adapter: merged into the base model (--merge), as a validated PEFT adapter, or as a GGUF file (--format gguf)")
         {
-            adapter, model, merge, maxShard, format, quant, onto, baseWeights, doubleQuant, output, device,
+            adapter, model, merge, maxShard, format, quant, onto, baseWeights, doubleQuant, output, device, rank,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
@@ -50,6 +51,11 @@ internal static class ExportCommand
                 }, parse.GetValue(doubleQuant)),
                 var o => throw new QuantPeftException($"--merge-onto: expected auto, original or dequantized, found '{o}'"),
             };
+            // --rank: the DyLoRA adapter truncated to k stands in for the given one; checked before anything is written.
+            using var truncated = parse.GetValue(rank) is int k
+                ? TruncatedDylora.Create(PeftAdapterCopy.ResolveAdapter(adapterArg ?? throw new QuantPeftException("--rank: give the DyLoRA adapter or run folder to truncate")), k)
+                : null;
+            if (truncated is not null) adapterArg = truncated.Folder;
             if (adapterArg is not null && parse.GetValue(format) != "gguf-lora" && (parse.GetValue(merge) || parse.GetValue(format) == "gguf"))
                 Console.WriteLine(mergeBase is null ? "merge onto: the original weights"
                     : $"merge onto: the dequantized {(mergeBase.QuantType == QuantPeft.Quant.Codecs.FourBitType.Nf4 ? "nf4" : "fp4")} base{(mergeBase.DoubleQuant ? " (double quant)" : "")}, as trained");

@@ -78,6 +78,17 @@ public static class MethodRegistry
         },
         new() { Method = TrainingMethod.Loram, Name = "loram", Summary = "LoRAM (LoRA on a pruned base, recovered)", Adapter = AdapterCost.LowRank, QualityPrior = 80, SpeedFactor = 0.7 },
         new() { Method = TrainingMethod.Bone, Name = "bone", Summary = "Bone (one trained block added to every column block)", Adapter = BoneCost, QualityPrior = 90, SpeedFactor = 0.7 },
+        // DyLoRA: LoRA's pair at rank r (the truncated forward keeps A↓b·x, at most r values); the frozen mode's detached copies are weight-sized.
+        new() { Method = TrainingMethod.Dylora, Name = "dylora", Summary = "DyLoRA (LoRA trained at a rank sampled each step; truncates to any k ≤ r)", Adapter = AdapterCost.LowRank, QualityPrior = 89, SpeedFactor = 0.7 },
+        // NLoRA: A [r, d_in], M [r, r], B [d_out, r] trained; the forward keeps the f32 input copy (an f32 adapter), A·x and M·A·x.
+        new()
+        {
+            Method = TrainingMethod.Nlora, Name = "nlora", Summary = "NLoRA (B·M·A from the Nyström approximation of W)", QualityPrior = 92, SpeedFactor = 0.7,
+            Adapter = new(
+                t => t.SharesInput ? [t.Out * t.ClampedRank] : [t.ClampedRank * t.In, t.ClampedRank * t.ClampedRank, t.Out * t.ClampedRank],
+                _ => 0,
+                (t, f32) => t.SharesInput ? 0 : f32 ? 4 * (t.In + 2L * t.Rank) : 2 * 2L * t.Rank),
+        },
     ];
 
     /// <summary>The descriptor of <paramref name="method"/>.</summary>

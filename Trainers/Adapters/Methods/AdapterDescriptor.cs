@@ -5,6 +5,7 @@ using QuantPeft.Trainers.Export;
 using QuantPeft.Trainers.Model;
 using QuantPeft.Trainers.Pruning;
 using QuantPeft.Trainers.Recipes;
+using QuantPeft.Trainers.Recipes.Components;
 using static TorchSharp.torch;
 
 namespace QuantPeft.Trainers.Adapters.Methods;
@@ -72,6 +73,12 @@ public abstract class AdapterDescriptor
 
     /// <summary>State every adapter of a model shares, built after the base is loaded (VeRA's random matrices); null when none.</summary>
     public virtual IDisposable? CreateShared(CausalLm model, IReadOnlyList<string> targets, int rank, long seed) => null;
+
+    /// <summary>
+    /// The recipe component a run of this method installs after the run's strategy components, or null when it needs
+    /// none: the hook for methods that act at a named point of every run, such as DyLoRA drawing each step's rank.
+    /// </summary>
+    public virtual IRecipeComponent? RecipeComponent(FinetuneOptions options) => null;
 
     /// <summary>Builds one projection's adapter; its layer must be an <c>nn.Module&lt;Tensor, Tensor&gt;</c>.</summary>
     /// <exception cref="AdapterException">The request does not fit the method (missing shared state, rank too large).</exception>

@@ -1,4 +1,5 @@
 using QuantPeft.Memory.Planning;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Strategies;
 
 namespace QuantPeft.Trainers.Recipes.Components;
@@ -23,6 +24,7 @@ public static class RecipeComponents
         if (options.Method == TrainingMethod.Lisa) components.Add(new LisaLayerSampling());
         if (options.Layerwise) components.Add(new LayerwiseUpdates());
         if (host && options.Checkpointing && !FullParameterTraining.TrainsBaseWeights(options.Method)) components.Add(new KeptGradients());
+        if (AdapterRegistry.Has(options.Method) && AdapterRegistry.Of(options.Method).RecipeComponent(options) is { } ofMethod) components.Add(ofMethod);
         return components;
     }
 }

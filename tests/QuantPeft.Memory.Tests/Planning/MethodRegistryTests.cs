@@ -60,3 +60,30 @@ public class BoneCostTests
         Assert.Equal("bone r64 q,v | nf4 | adamw | b1", bone.Describe());
     }
 }
+
+public class NestedRankCostTests
+{
+    private static QuantPeft.Memory.CostModel.TrainableSet Set(TrainingMethod method) =>
+        QuantPeft.Memory.CostModel.TrainableSet.Build(QuantPeft.Memory.CostModel.ModelInventory.Build(QuantPeft.Memory.Presets.ModelPresets.Get("llama-2-7b")),
+            new Strategy { Weights = WeightFormat.Nf4, Method = method, Optimizer = OptimizerKind.AdamW, Batch = 1, Rank = 64, Targets = TargetModules.Q | TargetModules.V });
+
+    // Llama-2-7B q and v are 4096×4096, 64 of them. DyLoRA allocates LoRA's pair at its largest rank: A [64, 4096], B [4096, 64].
+    [Fact]
+    public void DyloraTrainsLorasPairAtItsLargestRank()
+    {
+        var set = Set(TrainingMethod.Dylora);
+        Assert.Equal(64L * 2 * 64 * 4096, set.TrainableElements);
+        Assert.Equal(2 * 64, set.Tensors.Count);
+        Assert.Equal(Set(TrainingMethod.Lora).TrainableElements, set.TrainableElements);
+    }
+
+    // NLoRA adds the intermediate M [64, 64] to each pair: 64 × (2·64·4096 + 64·64).
+    [Fact]
+    public void NloraTrainsAPairAndAnRByRIntermediatePerTarget()
+    {
+        var set = Set(TrainingMethod.Nlora);
+        Assert.Equal(64L * (2 * 64 * 4096 + 64 * 64), set.TrainableElements);
+        Assert.Equal(3 * 64, set.Tensors.Count);
+        Assert.Equal(64, set.Tensors.Count(t => t.Elements == 64 * 64));
+    }
+}
