@@ -80,6 +80,9 @@ public class ResumeTests
     [InlineData("adamw-8bit", 1, 32, "bf16", TrainingMethod.Lora)]
     // LISA with K = 3 and one of two layers: the stop (after step 5) is inside period 1, step 7 starts period 2.
     [InlineData("adamw", 1, 4, "bf16", TrainingMethod.Lisa)]
+    // DyLoRA: each step's rank is drawn from (seed, step), so the resumed steps 6-10 train at the ranks the uninterrupted run did.
+    [InlineData("adamw", 2, 4, "bf16", TrainingMethod.Dylora)]
+    [InlineData("adamw", 1, 4, "nf4", TrainingMethod.Nlora)]
     public void StoppedAndResumedRunReproducesTheUninterruptedOne(string optimizer, int accumulation, int rank, string weights, TrainingMethod method)
     {
         using var dir = new TempDir();
