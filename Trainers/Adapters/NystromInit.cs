@@ -24,16 +24,17 @@ public static class NystromInit
         long max = Math.Min(weight.shape[0], weight.shape[1]);
         if (rank <= 0 || rank > max) throw new AdapterException($"NLoRA rank {rank} must be in [1, min(out, in) = {max}]");
         using var scope = NewDisposeScope();
-        var w = weight.detach().to(ScalarType.Float64);
-        var c = w.narrow(1, 0, rank);                                   // [out, r]
-        var r = w.narrow(0, 0, rank);                                   // [r, in]
-        var uPlus = linalg.pinv(w.narrow(0, 0, rank).narrow(1, 0, rank));   // A_W⁺ [r, r], in f64: A_W may be ill-conditioned
-        var a = r.to(ScalarType.Float32).contiguous();
-        var b = c.to(ScalarType.Float32).contiguous();
+        // f32 (f64 for an f64 weight), as PiSSA's init: one projection's copy and the product s·B·M·A at a time.
+        var work = weight.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var w = weight.detach().to(work);
+        var a = w.narrow(0, 0, rank).to(ScalarType.Float32).contiguous();    // R = [A_W, F_W]
+        var b = w.narrow(1, 0, rank).to(ScalarType.Float32).contiguous();    // C = [A_W; B_W]
+        // A_W⁺ in f64: A_W may be ill-conditioned.
+        var uPlus = linalg.pinv(w.narrow(0, 0, rank).narrow(1, 0, rank).to(ScalarType.Float64));
         var m = uPlus.Div(scaling).to(ScalarType.Float32).contiguous();
         // The residual subtracts what the f32 factors really compute, s·B·M·A, so base + adapter is W up to the
         // residual's own rounding (M = A_W⁺/s amplifies any difference by A_W's condition number).
-        var approx = b.to(ScalarType.Float64).matmul(m.to(ScalarType.Float64)).matmul(a.to(ScalarType.Float64)).Mul(scaling);
+        var approx = b.to(work).matmul(m.to(work)).matmul(a.to(work)).Mul(scaling);
         var residual = w.sub(approx).to(weight.dtype);
         return (residual.MoveToOuterDisposeScope(), a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), m.MoveToOuterDisposeScope());
     }
