@@ -20,7 +20,8 @@ public static class MethodRegistry
     private static readonly AdapterCost DoraCost = new(
         t => [.. AdapterCost.LowRank.Trainable(t), t.Out],
         _ => 0,
-        (t, f32) => t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * (t.In + t.Rank) + 4 * t.Out : 2 * t.Rank + 2 * t.Out);
+        (t, f32) => t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * (t.In + t.Rank) + 4 * t.Out : 2 * t.Rank + 2 * t.Out,
+        RowNormWorkspace: true);
 
     // OSoRA: trained S_r (r) and output vector (d_out) over frozen U_r [d_out, r], V_rᵀ [r, d_in]. It keeps the
     // r-vector S multiplies and the d_out vector the output scale multiplies; the frozen matmuls keep nothing.
