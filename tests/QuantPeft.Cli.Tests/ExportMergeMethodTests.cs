@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace QuantPeft.Cli.Tests;
 
 /// <summary>
-/// <c>qpeft export --merge</c> of VeRA, OSoRA and Bone runs from the command line: the merged folder, read as a plain dense
+/// <c>qpeft export --merge</c> of VeRA, OSoRA, Bone and DyLoRA runs from the command line: the merged folder, read as a plain dense
 /// model, gives the logits of the run's adapter loaded back into an unmerged model of the same method.
 /// </summary>
 public class ExportMergeMethodTests(ITestOutputHelper output)
@@ -26,6 +26,7 @@ public class ExportMergeMethodTests(ITestOutputHelper output)
     [InlineData("osora", "8", "1e-1")]
     // Bone's block is added to all in/r column blocks at once, so a tenth of the rate moves the logits as far.
     [InlineData("bone", "8", "1e-2")]
+    [InlineData("dylora", "8", "1e-1")]
     public void RunExportsMergedToTheAdaptedLogits(string method, string rank, string lr)
     {
         using var tmp = new TempFolder();
