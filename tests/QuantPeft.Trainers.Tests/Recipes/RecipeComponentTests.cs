@@ -110,6 +110,8 @@ public class RecipeComponentTests
         Assert.IsType<VeraSharedBases>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Vera }, host: false)));
         Assert.IsType<LisaLayerSampling>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Lisa, LisaLayers = 1 }, host: false)));
         Assert.IsType<LayerwiseUpdates>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Full, Layerwise = true }, host: false)));
+        // A method's own component, from its descriptor: DyLoRA draws each step's rank.
+        Assert.IsType<DyloraRankSampling>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Dylora }, host: false)));
         // Kept gradients are a host-memory measure for adapters under checkpointing; full-parameter runs drop theirs.
         Assert.Contains(RecipeComponents.Select(o with { Checkpointing = true }, host: true), c => c is KeptGradients);
         Assert.DoesNotContain(RecipeComponents.Select(o with { Checkpointing = true }, host: false), c => c is KeptGradients);
