@@ -48,6 +48,8 @@ public enum TrainingMethod
     Loram,
     /// <summary>Bone (block affine): one trained r×d_out block added to every r-column block of the weight.</summary>
     Bone,
+    /// <summary>RandLoRA: a full-rank sum of frozen shared random bases; trains the diagonal scalings of each base term.</summary>
+    RandLora,
 }
 
 /// <summary>The optimizer that updates the trainable parameters.</summary>
