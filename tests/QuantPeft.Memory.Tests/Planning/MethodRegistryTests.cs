@@ -30,6 +30,7 @@ public class MethodRegistryTests
     [InlineData("lora", "adamw", 3e-3)]
     [InlineData("vera", "adamw", 3e-2)]
     [InlineData("osora", "adamw", 3e-2)]
+    [InlineData("randlora", "adamw", 3e-2)]
     [InlineData("galore", "galore", 3e-3)]
     [InlineData("natural-galore", "natural-galore", 3e-3)]
     public void TheDescriptorCarriesTheMethodsDefaults(string method, string optimizer, double lr)
