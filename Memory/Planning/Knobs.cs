@@ -52,6 +52,8 @@ public enum TrainingMethod
     Dylora,
     /// <summary>NLoRA: a three-factor B·M·A adapter (r×r intermediate M) initialised from W by the Nyström method.</summary>
     Nlora,
+    /// <summary>RandLoRA: a full-rank sum of frozen shared random bases; trains the diagonal scalings of each base term.</summary>
+    RandLora,
 }
 
 /// <summary>The optimizer that updates the trainable parameters.</summary>

@@ -10,7 +10,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// layer using the leading slice that fits it. Seeded, so the same seed rebuilds the same matrices and an
 /// adapter file need only store the per-layer vectors (PEFT can also store them: <c>save_projection</c>).
 /// </summary>
-public sealed class VeraSharedMatrices : IDisposable
+public sealed class VeraSharedMatrices : ISharedAdapterState
 {
     /// <summary>Creates kaiming-uniform A and B from <paramref name="seed"/>, with PEFT's VeRA bound √(6 / fan_in).</summary>
     public VeraSharedMatrices(int rank, long maxInFeatures, long maxOutFeatures, long seed, ScalarType dtype = ScalarType.Float32, Device? device = null)
@@ -36,6 +36,10 @@ public sealed class VeraSharedMatrices : IDisposable
 
     /// <summary>B [maxOut, r] (frozen).</summary>
     public Tensor B { get; }
+
+    /// <inheritdoc />
+    /// <remarks>PEFT strips the adapter name from <c>base_model.vera_A.default</c>.</remarks>
+    public IReadOnlyDictionary<string, Tensor> Tensors => new Dictionary<string, Tensor> { ["base_model.vera_A"] = A, ["base_model.vera_B"] = B };
 
     // PEFT's VeRA draws both projections with gain √2 (kaiming for ReLU, a = 0): U(−√(6/fan_in), √(6/fan_in)),
     // fan_in being the number of columns. The scale matters: λ_b, λ_d are learned around it.

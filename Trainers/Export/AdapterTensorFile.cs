@@ -60,6 +60,9 @@ internal sealed class AdapterTensorFile : IDisposable
         return modules;
     }
 
+    /// <summary>The names of every tensor in the file.</summary>
+    public IEnumerable<string> Names => _file.Tensors.Select(t => t.Name);
+
     /// <summary>The shape of <paramref name="name"/>.</summary>
     /// <exception cref="ExportException">The tensor is missing; <paramref name="role"/> says what it is for.</exception>
     public long[] Shape(string name, string role) =>

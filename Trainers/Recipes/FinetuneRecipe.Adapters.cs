@@ -24,7 +24,7 @@ public sealed partial class FinetuneRecipe
         if (FullParameterTraining.TrainsBaseWeights(_options.Method))
             FullModelSaver.Save(Model, _options.ModelFolder, folder);
         else
-            RunAdapterFormats.Save(folder, _options, _adapters, Component<VeraSharedBases>()?.Matrices, Pruning);
+            RunAdapterFormats.Save(folder, _options, _adapters, Component<SharedAdapterBases>()?.State, Pruning);
     }
 
     /// <summary>

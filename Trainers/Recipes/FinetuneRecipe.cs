@@ -144,7 +144,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         if (FullParameterTraining.TrainsBaseWeights(_options.Method))
             return FullParameterTraining.Prepare(model);
         _adapters = ModelAdapters.Attach(model, _options.Method, new LoraOptions(_options.Rank, _options.Alpha), targets, _options.Seed,
-            Component<VeraSharedBases>()?.Matrices);
+            Component<SharedAdapterBases>()?.State);
         return ModelAdapters.TrainableParameters(_adapters);
     }
 

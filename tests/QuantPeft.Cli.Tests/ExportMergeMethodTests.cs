@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace QuantPeft.Cli.Tests;
 
 /// <summary>
-/// <c>qpeft export --merge</c> of VeRA, OSoRA, Bone and DyLoRA runs from the command line: the merged folder, read as a plain dense
+/// <c>qpeft export --merge</c> of VeRA, OSoRA, Bone, DyLoRA and RandLoRA runs from the command line: the merged folder, read as a plain dense
 /// model, gives the logits of the run's adapter loaded back into an unmerged model of the same method.
 /// </summary>
 public class ExportMergeMethodTests(ITestOutputHelper output)
@@ -27,6 +27,7 @@ public class ExportMergeMethodTests(ITestOutputHelper output)
     // Bone's block is added to all in/r column blocks at once, so a tenth of the rate moves the logits as far.
     [InlineData("bone", "8", "1e-2")]
     [InlineData("dylora", "8", "1e-1")]
+    [InlineData("randlora", "8", "3e-2")]
     public void RunExportsMergedToTheAdaptedLogits(string method, string rank, string lr)
     {
         using var tmp = new TempFolder();
@@ -39,7 +40,7 @@ public class ExportMergeMethodTests(ITestOutputHelper output)
         Assert.True(exit == 0, stderr + stdout);
         Assert.Contains("merged 28 adapter modules", stdout);   // 4 layers × 7 projections
 
-        // Truth: the saved adapter on the frozen base, unmerged, through the trainer's own VeRA/OSoRA/Bone layers.
+        // Truth: the saved adapter on the frozen base, unmerged, through the trainer's own VeRA/OSoRA/Bone/RandLoRA layers.
         var options = new FinetuneOptions
         {
             ModelFolder = model, DataPath = Path.Combine(tmp.Path, "train.jsonl"), EvalPath = Path.Combine(tmp.Path, "eval.jsonl"), ExactMatchRecords = 0,

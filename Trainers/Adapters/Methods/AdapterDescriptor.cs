@@ -71,8 +71,8 @@ public abstract class AdapterDescriptor
     /// <summary>Whether the method's adapters share state that <see cref="CreateShared"/> builds.</summary>
     public virtual bool HasSharedState => false;
 
-    /// <summary>State every adapter of a model shares, built after the base is loaded (VeRA's random matrices); null when none.</summary>
-    public virtual IDisposable? CreateShared(CausalLm model, IReadOnlyList<string> targets, int rank, long seed) => null;
+    /// <summary>State every adapter of a model shares, built after the base is loaded (VeRA's and RandLoRA's random bases); null when none.</summary>
+    public virtual ISharedAdapterState? CreateShared(CausalLm model, IReadOnlyList<string> targets, int rank, long seed) => null;
 
     /// <summary>
     /// The recipe component a run of this method installs after the run's strategy components, or null when it needs

@@ -20,7 +20,7 @@ internal sealed class VeraDescriptor : AdapterDescriptor
 
     public override bool HasSharedState => true;
 
-    public override IDisposable CreateShared(CausalLm model, IReadOnlyList<string> targets, int rank, long seed)
+    public override ISharedAdapterState CreateShared(CausalLm model, IReadOnlyList<string> targets, int rank, long seed)
     {
         var (maxIn, maxOut) = ModelAdapters.VeraDimensions(model, targets);
         return new VeraSharedMatrices(rank, maxIn, maxOut, seed, device: model.LmHeadWeight.device);

@@ -12,7 +12,7 @@ public static class RecipeComponents
     /// C heap; a device run with no strategy option installs none.
     /// </summary>
     /// <remarks>
-    /// The order is the order of every hook: heap trimming records its baseline before VeRA allocates its matrices,
+    /// The order is the order of every hook: heap trimming records its baseline before the shared bases (VeRA, RandLoRA) are allocated,
     /// and the heap guard's limit is measured before kept gradients are allocated.
     /// </remarks>
     public static IReadOnlyList<IRecipeComponent> Select(FinetuneOptions options, bool host)
@@ -20,7 +20,7 @@ public static class RecipeComponents
         var components = new List<IRecipeComponent>();
         if (options.Method == TrainingMethod.Loram) components.Add(new LoramStructuredPruning());
         if (host) components.Add(new HeapTrimming(options.HeapGuard));
-        if (options.Method == TrainingMethod.Vera) components.Add(new VeraSharedBases());
+        if (AdapterRegistry.Has(options.Method) && AdapterRegistry.Of(options.Method).HasSharedState) components.Add(new SharedAdapterBases());
         if (options.Method == TrainingMethod.Lisa) components.Add(new LisaLayerSampling());
         if (options.Layerwise) components.Add(new LayerwiseUpdates());
         if (host && options.Checkpointing && !FullParameterTraining.TrainsBaseWeights(options.Method)) components.Add(new KeptGradients());

@@ -22,7 +22,7 @@ public class MethodRegistryTests
     public void AnUnknownMethodNamesEveryRegisteredOne()
     {
         var e = Assert.Throws<PlanningException>(() => Knob.ParseMethod("ia3"));
-        Assert.Equal("--method: expected one of full, lora, pissa, osora, vera, dora, lisa, galore, natural-galore, loram, bone, dylora, nlora; found 'ia3'", e.Message);
+        Assert.Equal("--method: expected one of full, lora, pissa, osora, vera, dora, lisa, galore, natural-galore, loram, bone, dylora, nlora, randlora; found 'ia3'", e.Message);
     }
 
     // docs/strategies.md, "Method defaults".
@@ -30,6 +30,7 @@ public class MethodRegistryTests
     [InlineData("lora", "adamw", 3e-3)]
     [InlineData("vera", "adamw", 3e-2)]
     [InlineData("osora", "adamw", 3e-2)]
+    [InlineData("randlora", "adamw", 3e-2)]
     [InlineData("galore", "galore", 3e-3)]
     [InlineData("natural-galore", "natural-galore", 3e-3)]
     public void TheDescriptorCarriesTheMethodsDefaults(string method, string optimizer, double lr)

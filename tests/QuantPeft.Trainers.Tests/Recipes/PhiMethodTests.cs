@@ -37,6 +37,7 @@ public class PhiMethodTests(ITestOutputHelper output)
     [InlineData(TrainingMethod.Vera, 2e-1)]
     [InlineData(TrainingMethod.Pissa, 5e-2)]
     [InlineData(TrainingMethod.Osora, 2e-1)]
+    [InlineData(TrainingMethod.RandLora, 3e-2)]
     public void Method_TrainsTheFusedProjections_AndMergesToTheTrainedLogits(TrainingMethod method, double lr)
     {
         using var dir = new TempDir();
@@ -62,6 +63,19 @@ public class PhiMethodTests(ITestOutputHelper output)
                 };
                 var planned = QuantPeft.Memory.CostModel.TrainableSet.Build(QuantPeft.Memory.CostModel.ModelInventory.Build(TinyPhi), strategy);
                 Assert.Equal(planned.AdapterElements, recipe.TrainableParameters);
+            }
+            if (method is TrainingMethod.RandLora)
+            {
+                // One layer per fused projection, its n·(r + min) priced on the first part; the bases sized by the fused widths.
+                var strategy = new Strategy
+                {
+                    Weights = WeightFormat.Bf16, Method = method, Rank = 4, Targets = TargetModules.AllLinear,
+                    Optimizer = OptimizerKind.AdamW, Batch = 1, ChunkedLoss = true,
+                };
+                var planned = QuantPeft.Memory.CostModel.TrainableSet.Build(QuantPeft.Memory.CostModel.ModelInventory.Build(TinyPhi), strategy);
+                var bases = ((QuantPeft.Trainers.Adapters.RandLoraLinear)recipe.Adapters[0].Layer).SharedBases;
+                Assert.Equal(planned.TrainableElements, recipe.TrainableParameters);
+                Assert.Equal(planned.AdapterElements, recipe.TrainableParameters + bases.A.numel() + bases.B.numel());
             }
             using (var log = new MetricsWriter(metrics)) recipe.Train(log);
             recipe.Save(adapter);

@@ -107,7 +107,7 @@ public class RecipeComponentTests
     {
         var o = new FinetuneOptions { ModelFolder = "m", DataPath = "d" };
         Assert.IsType<LoramStructuredPruning>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Loram, Prune = 0.5 }, host: false)));
-        Assert.IsType<VeraSharedBases>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Vera }, host: false)));
+        Assert.IsType<SharedAdapterBases>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Vera }, host: false)));
         Assert.IsType<LisaLayerSampling>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Lisa, LisaLayers = 1 }, host: false)));
         Assert.IsType<LayerwiseUpdates>(Assert.Single(RecipeComponents.Select(o with { Method = TrainingMethod.Full, Layerwise = true }, host: false)));
         // A method's own component, from its descriptor: DyLoRA draws each step's rank.
