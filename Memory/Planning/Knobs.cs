@@ -48,6 +48,10 @@ public enum TrainingMethod
     Loram,
     /// <summary>Bone (block affine): one trained r×d_out block added to every r-column block of the weight.</summary>
     Bone,
+    /// <summary>EVA: LoRA whose A is the top right-singular vectors of each target's input activations, ranks redistributed by explained variance.</summary>
+    Eva,
+    /// <summary>LoRA-GA: LoRA whose A, B are the SVD of the first batches' full gradient, over W − s·B₀A₀.</summary>
+    LoraGa,
 }
 
 /// <summary>The optimizer that updates the trainable parameters.</summary>

@@ -44,6 +44,13 @@ public static class MethodRegistry
         _ => 0,
         (t, f32) => t.SharesInput ? 0 : (f32 ? 4 : 2) * t.Rank);
 
+    // LoRA-GA: LoRA's pair plus the frozen A₀ [r, in], B₀ [out, r] of its offset −s·B₀A₀; the forward works in f32 and
+    // keeps the f32 input, A·x and A₀·x (for the offset's gradient with respect to x).
+    private static readonly AdapterCost LoraGaCost = new(
+        AdapterCost.LowRank.Trainable,
+        t => t.SharesInput ? t.Out * t.ClampedRank : t.ClampedRank * (t.In + t.Out),
+        (t, _) => t.SharesInput ? 0 : 4 * (t.In + 2 * t.Rank));
+
     private static long VectorSavedBytes(AdapterTarget t, bool f32) =>
         t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * t.Rank + 4 * t.Out : 4 * t.Rank + 2 * t.Out;
 
@@ -78,6 +85,8 @@ public static class MethodRegistry
         },
         new() { Method = TrainingMethod.Loram, Name = "loram", Summary = "LoRAM (LoRA on a pruned base, recovered)", Adapter = AdapterCost.LowRank, QualityPrior = 80, SpeedFactor = 0.7 },
         new() { Method = TrainingMethod.Bone, Name = "bone", Summary = "Bone (one trained block added to every column block)", Adapter = BoneCost, QualityPrior = 90, SpeedFactor = 0.7 },
+        new() { Method = TrainingMethod.Eva, Name = "eva", Summary = "EVA (LoRA A from the inputs' top singular vectors, ranks by explained variance)", Adapter = AdapterCost.LowRank, QualityPrior = 92, SpeedFactor = 0.7 },
+        new() { Method = TrainingMethod.LoraGa, Name = "lora-ga", Summary = "LoRA-GA (LoRA from the SVD of the first batches' gradient)", Adapter = LoraGaCost, QualityPrior = 92, SpeedFactor = 0.7 },
     ];
 
     /// <summary>The descriptor of <paramref name="method"/>.</summary>

@@ -12,6 +12,7 @@ public static class AdapterRegistry
     public static IReadOnlyList<AdapterDescriptor> All { get; } =
     [
         new LoraDescriptor(), new DoraDescriptor(), new PissaDescriptor(), new VeraDescriptor(), new OsoraDescriptor(), new LoramDescriptor(), new BoneDescriptor(),
+        new EvaDescriptor(), new LoraGaDescriptor(),
     ];
 
     /// <summary>Whether <paramref name="method"/> is an adapter method the trainer runs.</summary>

@@ -1,4 +1,5 @@
 using QuantPeft.Memory.Planning;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Strategies;
 
 namespace QuantPeft.Trainers.Recipes.Components;
@@ -20,6 +21,7 @@ public static class RecipeComponents
         if (options.Method == TrainingMethod.Loram) components.Add(new LoramStructuredPruning());
         if (host) components.Add(new HeapTrimming(options.HeapGuard));
         if (options.Method == TrainingMethod.Vera) components.Add(new VeraSharedBases());
+        if (AdapterRegistry.Has(options.Method) && AdapterRegistry.Of(options.Method).DataInit is not null) components.Add(new DataDrivenInitialisation());
         if (options.Method == TrainingMethod.Lisa) components.Add(new LisaLayerSampling());
         if (options.Layerwise) components.Add(new LayerwiseUpdates());
         if (host && options.Checkpointing && !FullParameterTraining.TrainsBaseWeights(options.Method)) components.Add(new KeptGradients());
