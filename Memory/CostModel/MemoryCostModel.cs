@@ -1,4 +1,5 @@
 using QuantPeft.Memory.Planning;
+using QuantPeft.Memory.Planning.Methods;
 
 namespace QuantPeft.Memory.CostModel;
 
@@ -29,8 +30,8 @@ public static class MemoryCostModel
         OptimizerBytes opt = OptimizerCost.Estimate(set, s, settings, budget.DeviceKind);
         long dequant = WeightCost.DequantBuffer(inv, s, settings.DequantSlabRows,
             budget.DeviceKind == DeviceKind.Cuda ? settings.DeviceSlabElements : null);
-        // QuantPeft's DoRA keeps one shared f32 slab for its row norms for the process, beside the decode buffer.
-        if (s.Method == TrainingMethod.Dora && settings.DoraNormSlabElements is long slab) dequant += 4 * slab;
+        // QuantPeft keeps one shared f32 slab for row norms (DoRA's) for the process, beside the decode buffer.
+        if (MethodRegistry.Of(s.Method).Adapter?.RowNormWorkspace == true && settings.DoraNormSlabElements is long slab) dequant += 4 * slab;
         // A shared decode buffer outlives the matmuls (QuantPeft keeps it for the process), so the step sees it too.
         long stepDequant = settings.DequantSlabRows is null ? 0 : dequant;
         ActivationBytes act = ActivationCost.Estimate(inv, set, s, w, settings);

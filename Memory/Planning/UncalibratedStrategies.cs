@@ -10,12 +10,13 @@ namespace QuantPeft.Memory.Planning;
 /// <param name="Method">The method.</param>
 /// <param name="Weights">The base format it applies to, or null for every format.</param>
 /// <param name="DeviceKind">The device kind it was measured on.</param>
-/// <param name="MeasuredError">The worst measured error, (predicted − measured) / measured, as a fraction.</param>
+/// <param name="MeasuredError">The worst measured error, (predicted − measured) / measured, as a fraction; null for a
+/// strategy never measured against the current cost model (a new method is out of open searches until it is).</param>
 /// <param name="Cell">Where that error was measured (model, strategy, batch × seq, commit).</param>
 /// <param name="MinTokens">Tokens per micro-batch (b·s) from which it applies: the smallest failing cell's, when a smaller
 /// cell was measured within the target; 0 for every shape.</param>
 /// <param name="Checkpointing">Whether it applies only with gradient checkpointing (true), only without (false), or either (null).</param>
-public sealed record UncalibratedStrategy(TrainingMethod Method, WeightFormat? Weights, DeviceKind DeviceKind, double MeasuredError, string Cell, long MinTokens = 0, bool? Checkpointing = null)
+public sealed record UncalibratedStrategy(TrainingMethod Method, WeightFormat? Weights, DeviceKind DeviceKind, double? MeasuredError, string Cell, long MinTokens = 0, bool? Checkpointing = null)
 {
     /// <summary>Whether <paramref name="s"/> at <paramref name="seq"/> tokens per row on <paramref name="kind"/> is of this kind.</summary>
     public bool Matches(Strategy s, int seq, DeviceKind kind) =>
@@ -25,7 +26,7 @@ public sealed record UncalibratedStrategy(TrainingMethod Method, WeightFormat? W
     /// <summary>Why it is left out, for reports.</summary>
     public string Describe() =>
         $"{Knob.Name(Method)}{(Weights is { } w ? " " + Knob.Name(w) : "")}{(Checkpointing is { } c ? (c ? " with" : " without") + " checkpointing" : "")} on {DeviceKind.ToString().ToLowerInvariant()}"
-        + (MinTokens > 0 ? $" from {MinTokens} tokens per micro-batch" : "") + $": measured {MeasuredError * 100:+0.0;-0.0} % at {Cell}";
+        + (MinTokens > 0 ? $" from {MinTokens} tokens per micro-batch" : "") + (MeasuredError is { } error ? $": measured {error * 100:+0.0;-0.0} % at {Cell}" : $": not measured ({Cell})");
 }
 
 /// <summary>
@@ -44,7 +45,8 @@ public static class UncalibratedStrategies
     public static bool Excludes(IReadOnlyList<UncalibratedStrategy> entries, Strategy s, Workload workload, Constraints constraints, DeviceKind kind) =>
         constraints.Method is null && entries.Any(e => e.Matches(s, workload.Seq, kind));
 
-    /// <summary>Parses the JSON list (<c>{"entries": [{"method", "weights", "device_kind", "measured_error", "cell", "min_tokens", "checkpointing"}]}</c>; weights, min_tokens and checkpointing optional).</summary>
+    /// <summary>Parses the JSON list (<c>{"entries": [{"method", "weights", "device_kind", "measured_error", "cell", "min_tokens", "checkpointing"}]}</c>; weights, min_tokens and checkpointing optional,
+    /// measured_error a number or null for a strategy never measured).</summary>
     /// <exception cref="PlanningException">A field is missing or names an unknown method, format or device kind (message names the entry and field).</exception>
     public static IReadOnlyList<UncalibratedStrategy> Parse(string json, string origin)
     {
@@ -65,8 +67,9 @@ public static class UncalibratedStrategies
                 "cuda" => DeviceKind.Cuda,
                 string other => throw new PlanningException($"{where}: device_kind '{other}' is not cpu or cuda"),
             };
-            double error = e.TryGetProperty("measured_error", out JsonElement m) && m.ValueKind == JsonValueKind.Number
-                ? m.GetDouble() : throw new PlanningException($"{where}: missing number field 'measured_error'");
+            double? error = e.TryGetProperty("measured_error", out JsonElement m) && m.ValueKind is JsonValueKind.Number or JsonValueKind.Null
+                ? (m.ValueKind == JsonValueKind.Number ? m.GetDouble() : null)
+                : throw new PlanningException($"{where}: missing field 'measured_error' (a number, or null for a strategy never measured)");
             long minTokens = e.TryGetProperty("min_tokens", out JsonElement t) && t.ValueKind == JsonValueKind.Number ? t.GetInt64() : 0;
             bool? checkpointing = e.TryGetProperty("checkpointing", out JsonElement c) && c.ValueKind is JsonValueKind.True or JsonValueKind.False
                 ? c.GetBoolean() : null;

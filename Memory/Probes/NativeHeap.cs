@@ -86,6 +86,9 @@ public static partial class NativeHeap
 
     private static long _residentOutsideHeap = -1;
 
+    // The resident set at the last full check (or trim) of TrimIfRetainedAbove.
+    private static long _checkedResident;
+
     /// <summary>
     /// Records how much of the resident set is not the C heap's live blocks, right after a <see cref="Trim"/> (the
     /// runtime, the heap's partly used pages), so that <see cref="TrimIfRetainedAbove"/> can tell freed blocks the
@@ -94,19 +97,50 @@ public static partial class NativeHeap
     public static void RecordResidentBaseline()
     {
         if (!Trim() || Read() is not { } heap) return;
-        _residentOutsideHeap = ProcessMemoryProbe.Read().CurrentBytes - heap.LiveBytes;
+        long resident = ProcessMemoryProbe.Read().CurrentBytes;
+        _residentOutsideHeap = resident - heap.LiveBytes;
+        Interlocked.Exchange(ref _checkedResident, resident);
     }
 
     /// <summary>
-    /// Trims (<see cref="Trim"/>) when the freed blocks kept resident exceed <paramref name="limitBytes"/>, estimated as
-    /// the resident set minus the live heap minus what <see cref="RecordResidentBaseline"/> found outside it. Costs a
-    /// read of <c>/proc/self/status</c> and <c>mallinfo2</c> when it does not trim; true when it trimmed.
+    /// Keeps the resident set within the live heap plus <paramref name="limitBytes"/> of freed blocks (plus what
+    /// <see cref="RecordResidentBaseline"/> found outside the heap): trims (<see cref="Trim"/>) when the freed blocks
+    /// kept resident, the resident set minus the live heap minus that outside part, pass
+    /// <paramref name="limitBytes"/> − δ, where δ = <paramref name="limitBytes"/>/4. True when it trimmed.
     /// </summary>
+    /// <remarks>
+    /// Freed pages that stay resident without the resident set growing cost nothing the plan prices: the next
+    /// allocations reuse them. So the full check (<c>mallinfo2</c>, which walks the arenas' free lists) runs only once
+    /// the resident set has grown δ past where the last check left it; between checks a read of
+    /// <c>/proc/self/statm</c> is all it costs. A check that finds at most <paramref name="limitBytes"/> − δ retained
+    /// allows δ more growth before the next, so the resident set never passes the largest live heap plus the outside
+    /// part plus <paramref name="limitBytes"/>: the bound an unconditional check gives. Many small decoder blocks
+    /// (the demo model's) thus skip the check between most of them.
+    /// </remarks>
     public static bool TrimIfRetainedAbove(long limitBytes)
     {
-        if (_residentOutsideHeap < 0 || Read() is not { } heap) return false;
-        long retained = ProcessMemoryProbe.Read().CurrentBytes - heap.LiveBytes - _residentOutsideHeap;
-        return retained > limitBytes && Trim();
+        if (_residentOutsideHeap < 0) return false;
+        long resident = ResidentBytes();
+        long delta = limitBytes / 4;
+        if (resident < Interlocked.Read(ref _checkedResident) + delta || Read() is not { } heap) return false;
+        long retained = resident - heap.LiveBytes - _residentOutsideHeap;
+        bool trimmed = retained > limitBytes - delta && Trim();
+        Interlocked.Exchange(ref _checkedResident, trimmed ? ResidentBytes() : resident);
+        return trimmed;
+    }
+
+    // VmRSS from /proc/self/statm (its second field, in pages): one short read, cheaper than parsing /proc/self/status.
+    private static long ResidentBytes()
+    {
+        Span<byte> buffer = stackalloc byte[128];
+        int n;
+        using (var file = new FileStream("/proc/self/statm", FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1))
+            n = file.Read(buffer);
+        int i = 0;
+        while (i < n && buffer[i] != (byte)' ') i++;   // skip the size field
+        long pages = 0;
+        for (i++; i < n && buffer[i] is >= (byte)'0' and <= (byte)'9'; i++) pages = pages * 10 + (buffer[i] - '0');
+        return pages * Environment.SystemPageSize;
     }
 
     /// <summary>

@@ -33,16 +33,16 @@ internal static class TrainCommand
         var rank = new Option<int?>("--rank") { Description = "Adapter rank r" };
         var alpha = new Option<double?>("--alpha") { Description = "Adapter alpha (scaling alpha/r)" };
         var method = new Option<string>("--method") { Description = string.Join(" | ", MethodRegistry.All.Select(m => m.Name)), DefaultValueFactory = _ => "lora" };
-        var weights = new Option<string>("--weights") { Description = "Base projection storage: nf4 | fp4 | int8 | bf16 | lq-lora:BITS", DefaultValueFactory = _ => "nf4" };
+        var weights = new Option<string>("--weights") { Description = "Base projection storage: nf4 | fp4 | int8 | bf16 | lq-lora:BITS (default: nf4 for adapter methods, bf16 for full, lisa, galore, natural-galore)" };
         var doubleQuant = new Option<string>("--double-quant") { Description = "on | off", DefaultValueFactory = _ => "on" };
         var targets = new Option<string>("--targets") { Description = "q,k,v,o,gate,up,down or all-linear", DefaultValueFactory = _ => "all-linear" };
         var optimizer = new Option<string?>("--optimizer") { Description = string.Join(" | ", Knob.OptimizerNames) + "; default: the method's (galore and natural-galore imply their own, the rest adamw)" };
         var checkpointing = new Option<string>("--checkpointing") { Description = "on | off: recompute each decoder block in backward", DefaultValueFactory = _ => "off" };
         var attention = new Option<string>("--attention") { Description = "fused | eager", DefaultValueFactory = _ => "fused" };
         var layerwise = new Option<string>("--layerwise") { Description = "on | off: optimizer in backward", DefaultValueFactory = _ => "off" };
-        var lisaLayers = new Option<int?>("--lisa-layers") { Description = "LISA: decoder layers trained at a time (gamma)" };
+        var lisaLayers = new Option<int?>("--lisa-layers") { Description = "LISA: decoder layers trained at a time (gamma; default 2 with --method lisa)" };
         var lisaInterval = new Option<int?>("--lisa-interval") { Description = "LISA: steps between samplings of the active layers (K)" };
-        var prune = new Option<double?>("--prune") { Description = "LoRAM: structured pruning ratio in (0, 1)" };
+        var prune = new Option<double?>("--prune") { Description = "LoRAM: structured pruning ratio in (0, 1) (default 0.65 with --method loram)" };
         var pruneCriterion = new Option<string>("--prune-criterion") { Description = "LoRAM: random | magnitude", DefaultValueFactory = _ => "random" };
         var saveEvery = new Option<int?>("--save-every") { Description = "Write a resumable checkpoint every N steps" };
         var resume = new Option<string?>("--resume") { Description = "Resume from a checkpoint folder" };
@@ -73,8 +73,12 @@ internal static class TrainCommand
             string modelFolder = parse.GetValue(model) ?? planning.PlannedModelFolder(parse) ?? DemoModel.ShippedFolder()
                 ?? throw new QuantPeftException($"MODEL: no model folder given and the built-in demo model is missing from {Path.Combine(AppContext.BaseDirectory, DemoModel.FolderName)}");
             ModelFolder.Check(modelFolder);
-            var (weightFormat, lqBits) = Knob.ParseWeights(parse.GetValue(weights)!);
             var trainingMethod = Knob.ParseMethod(parse.GetValue(method)!);
+            var implied = MethodRegistry.Of(trainingMethod);
+            // An absent --weights follows the method (bf16 for those that train the base itself); a given one is kept,
+            // so a contradiction is still an error.
+            var (weightFormat, lqBits) = planning.IsGiven(parse, "--weights")
+                ? Knob.ParseWeights(parse.GetValue(weights)!) : (implied.ImpliedWeights, 0.0);
             var options = defaults with
             {
                 ModelFolder = modelFolder,
@@ -93,9 +97,9 @@ internal static class TrainCommand
                 Checkpointing = Knob.ParseSwitch(parse.GetValue(checkpointing)!, "--checkpointing"),
                 Attention = Knob.ParseAttention(parse.GetValue(attention)!) == AttentionKind.Eager ? AttentionImplementation.Eager : AttentionImplementation.Fused,
                 Layerwise = Knob.ParseSwitch(parse.GetValue(layerwise)!, "--layerwise"),
-                LisaLayers = parse.GetValue(lisaLayers) ?? defaults.LisaLayers,
+                LisaLayers = parse.GetValue(lisaLayers) ?? implied.ImpliedLisaLayers,
                 LisaInterval = parse.GetValue(lisaInterval) ?? defaults.LisaInterval,
-                Prune = parse.GetValue(prune) ?? defaults.Prune,
+                Prune = parse.GetValue(prune) ?? implied.ImpliedPrune,
                 PruneCriterion = parse.GetValue(pruneCriterion)!.Trim().ToLowerInvariant(),
                 SaveEvery = parse.GetValue(saveEvery) ?? defaults.SaveEvery,
                 ResumeFrom = resumeFrom,

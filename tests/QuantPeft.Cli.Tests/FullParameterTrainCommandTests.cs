@@ -26,13 +26,15 @@ public class FullParameterTrainCommandTests
     }
 
     [Theory]
-    [InlineData("--method full", "--weights nf4 contradicts --method full")]
+    [InlineData("--method full --weights nf4", "--weights nf4 contradicts --method full")]
+    [InlineData("--method lisa --weights nf4", "--weights nf4 contradicts --method lisa")]
+    [InlineData("--method loram --prune 0", "--prune: --method loram needs a pruning ratio")]
     [InlineData("--method galore --optimizer adamw --weights bf16", "--optimizer adamw contradicts --method galore: expected --optimizer galore or galore-8bit")]
     [InlineData("--method natural-galore --optimizer galore --weights bf16", "--optimizer galore contradicts --method natural-galore")]
     [InlineData("--layerwise on", "--layerwise on contradicts --method lora")]
     [InlineData("--method full --weights bf16 --layerwise on --grad-accum 2", "--layerwise on contradicts --grad-accum 2")]
     [InlineData("--method full --weights bf16 --layerwise on --checkpointing on", "--layerwise on contradicts --checkpointing on")]
-    [InlineData("--method lisa --weights bf16", "--lisa-layers: --method lisa needs at least 1 sampled layer, found 0")]
+    [InlineData("--method lisa --lisa-layers 0", "--lisa-layers: --method lisa needs at least 1 sampled layer, found 0")]
     [InlineData("--method lisa --weights bf16 --lisa-layers 5", "--lisa-layers: expected 1..4 (the model's layers), found 5")]
     [InlineData("--method lisa --weights bf16 --lisa-layers 1 --optimizer galore", "--optimizer galore contradicts --method lisa")]
     [InlineData("--method galore --optimizer galore --weights bf16 --rank 500", "--rank 500")]

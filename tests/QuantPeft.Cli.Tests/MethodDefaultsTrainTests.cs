@@ -28,6 +28,23 @@ public class MethodDefaultsTrainTests
         Assert.Contains($"- optimizer: {optimizer}, lr", report);
     }
 
+    // The knobs a method cannot run without follow it when absent: the methods that train the base itself run on a
+    // bf16 base, LISA samples the paper's two layers, LoRAM prunes at the smallest ratio the planner searches.
+    [Theory]
+    [InlineData("full", "bf16", 0, 0.0)]
+    [InlineData("lisa", "bf16", 2, 0.0)]
+    [InlineData("galore", "bf16", 0, 0.0)]
+    [InlineData("loram", "nf4", 0, 0.65)]
+    [InlineData("lora", "nf4", 0, 0.0)]
+    public void WithoutWeightsLisaLayersOrPruneAMethodRunsWithTheKnobsItImplies(string method, string weights, int lisaLayers, double prune)
+    {
+        using var tmp = new TempFolder();
+        var (strategy, _, _) = Train(tmp, "--method", method);
+        Assert.Equal(weights, strategy.GetProperty("weights").GetString());
+        Assert.Equal(lisaLayers, strategy.TryGetProperty("lisa_layers", out var l) ? l.GetInt32() : 0);
+        Assert.Equal(prune, strategy.TryGetProperty("prune", out var p) ? p.GetDouble() : 0.0);
+    }
+
     [Fact]
     public void AnExplicitOptimizerThatContradictsTheMethodIsStillAnError()
     {

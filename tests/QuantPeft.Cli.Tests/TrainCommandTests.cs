@@ -5,8 +5,7 @@ namespace QuantPeft.Cli.Tests;
 public class TrainCommandTests
 {
     [Theory]
-    [InlineData("--method", "lisa", "--weights nf4 contradicts --method lisa")]
-    [InlineData("--method", "loram", "--prune: --method loram needs a pruning ratio")]
+    [InlineData("--prune", "0.5", "--prune: only applies to --method loram, not lora")]
     [InlineData("--optimizer", "galore", "--optimizer galore contradicts --method lora")]
     [InlineData("--optimizer", "natural-galore", "--optimizer natural-galore contradicts --method lora")]
     [InlineData("--weights", "int3", "--weights: expected one of")]

@@ -23,11 +23,14 @@ public readonly record struct AdapterTarget(long In, long Out, int Rank, bool Sh
 /// <param name="SavedBytesPerToken">Bytes per token the adapter's forward keeps for backward; the flag is true for f32
 /// adapters (<c>CostSettings.AdapterBytes == 4</c>), which cast the input to f32.</param>
 /// <param name="Shared">Frozen elements shared by every target, from the largest d_in, the largest d_out and r (VeRA's A, B).</param>
+/// <param name="RowNormWorkspace">Whether the layer computes the weight's row norms through the runtime's one shared f32
+/// slab (<c>CostSettings.DoraNormSlabElements</c>), which lives beside the decode buffer for the process (DoRA).</param>
 public sealed record AdapterCost(
     Func<AdapterTarget, long[]> Trainable,
     Func<AdapterTarget, long> Frozen,
     Func<AdapterTarget, bool, long> SavedBytesPerToken,
-    Func<long, long, int, long>? Shared = null)
+    Func<long, long, int, long>? Shared = null,
+    bool RowNormWorkspace = false)
 {
     /// <summary>
     /// LoRA's pair B·A (and PiSSA's, LoRAM's, LQ-LoRA's): A [r, d_in] and B [d_out, r] trained; A·x (r values) is

@@ -41,6 +41,18 @@ public sealed record MethodDescriptor
     /// <summary>The optimizer the method runs with when <c>--optimizer</c> is absent.</summary>
     public OptimizerKind ImpliedOptimizer { get; init; } = OptimizerKind.AdamW;
 
+    /// <summary>
+    /// The base format the method trains on when <c>--weights</c> is absent: NF4 for adapters (QLoRA), bf16 for the
+    /// methods that train the base weights themselves, which cannot be 4-bit.
+    /// </summary>
+    public WeightFormat ImpliedWeights { get; init; } = WeightFormat.Nf4;
+
+    /// <summary>LISA: the decoder layers trained at a time when <c>--lisa-layers</c> is absent (0: the method samples no layers).</summary>
+    public int ImpliedLisaLayers { get; init; }
+
+    /// <summary>LoRAM: the structured pruning ratio when <c>--prune</c> is absent (0: the method prunes nothing).</summary>
+    public double ImpliedPrune { get; init; }
+
     /// <summary>The peak learning rate the method runs with when <c>--lr</c> is absent.</summary>
     public double DefaultLearningRate { get; init; } = MethodRegistry.BaseLearningRate;
 }

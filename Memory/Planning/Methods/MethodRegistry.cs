@@ -20,7 +20,8 @@ public static class MethodRegistry
     private static readonly AdapterCost DoraCost = new(
         t => [.. AdapterCost.LowRank.Trainable(t), t.Out],
         _ => 0,
-        (t, f32) => t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * (t.In + t.Rank) + 4 * t.Out : 2 * t.Rank + 2 * t.Out);
+        (t, f32) => t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * (t.In + t.Rank) + 4 * t.Out : 2 * t.Rank + 2 * t.Out,
+        RowNormWorkspace: true);
 
     // OSoRA: trained S_r (r) and output vector (d_out) over frozen U_r [d_out, r], V_rᵀ [r, d_in]. It keeps the
     // r-vector S multiplies and the d_out vector the output scale multiplies; the frozen matmuls keep nothing.
@@ -57,7 +58,7 @@ public static class MethodRegistry
     /// <summary>Every method, in <see cref="TrainingMethod"/> order.</summary>
     public static IReadOnlyList<MethodDescriptor> All { get; } =
     [
-        new() { Method = TrainingMethod.Full, Name = "full", Summary = "every parameter", QualityPrior = 100, SpeedFactor = 1.0, SearchRanks = [0] },
+        new() { Method = TrainingMethod.Full, Name = "full", Summary = "every parameter", QualityPrior = 100, SpeedFactor = 1.0, SearchRanks = [0], ImpliedWeights = WeightFormat.Bf16 },
         new() { Method = TrainingMethod.Lora, Name = "lora", Summary = "LoRA", Adapter = AdapterCost.LowRank, QualityPrior = 91, SpeedFactor = 0.7 },
         new() { Method = TrainingMethod.Pissa, Name = "pissa", Summary = "PiSSA (LoRA from the top-r SVD)", Adapter = AdapterCost.LowRank, QualityPrior = 92, SpeedFactor = 0.7 },
         new()
@@ -72,18 +73,28 @@ public static class MethodRegistry
             DefaultLearningRate = VectorLearningRate,
         },
         new() { Method = TrainingMethod.Dora, Name = "dora", Summary = "DoRA (LoRA plus a trained magnitude)", Adapter = DoraCost, QualityPrior = 93, SpeedFactor = 0.85 },
-        new() { Method = TrainingMethod.Lisa, Name = "lisa", Summary = "LISA layer sampling", QualityPrior = 95, SpeedFactor = 0.75, SearchRanks = [0] },
+        new()
+        {
+            // LISA's paper samples γ = 2 middle layers per period.
+            Method = TrainingMethod.Lisa, Name = "lisa", Summary = "LISA layer sampling", QualityPrior = 95, SpeedFactor = 0.75, SearchRanks = [0],
+            ImpliedWeights = WeightFormat.Bf16, ImpliedLisaLayers = 2,
+        },
         new()
         {
             Method = TrainingMethod.Galore, Name = "galore", Summary = "GaLore", QualityPrior = 96, SpeedFactor = 1.05,
-            SearchRanks = SearchSpace.GaloreRanks, BenchRank = 128, ImpliedOptimizer = OptimizerKind.Galore,
+            SearchRanks = SearchSpace.GaloreRanks, BenchRank = 128, ImpliedOptimizer = OptimizerKind.Galore, ImpliedWeights = WeightFormat.Bf16,
         },
         new()
         {
             Method = TrainingMethod.NaturalGalore, Name = "natural-galore", Summary = "Natural GaLore", QualityPrior = 97, SpeedFactor = 1.15,
-            SearchRanks = SearchSpace.GaloreRanks, BenchRank = 128, ImpliedOptimizer = OptimizerKind.NaturalGalore,
+            SearchRanks = SearchSpace.GaloreRanks, BenchRank = 128, ImpliedOptimizer = OptimizerKind.NaturalGalore, ImpliedWeights = WeightFormat.Bf16,
         },
-        new() { Method = TrainingMethod.Loram, Name = "loram", Summary = "LoRAM (LoRA on a pruned base, recovered)", Adapter = AdapterCost.LowRank, QualityPrior = 80, SpeedFactor = 0.7 },
+        new()
+        {
+            // Without --prune, the least pruning the planner searches.
+            Method = TrainingMethod.Loram, Name = "loram", Summary = "LoRAM (LoRA on a pruned base, recovered)", Adapter = AdapterCost.LowRank,
+            QualityPrior = 80, SpeedFactor = 0.7, ImpliedPrune = SearchSpace.PruneRatios[0],
+        },
         new() { Method = TrainingMethod.Bone, Name = "bone", Summary = "Bone (one trained block added to every column block)", Adapter = BoneCost, QualityPrior = 90, SpeedFactor = 0.7 },
         new() { Method = TrainingMethod.Eva, Name = "eva", Summary = "EVA (LoRA A from the inputs' top singular vectors, ranks by explained variance)", Adapter = AdapterCost.LowRank, QualityPrior = 92, SpeedFactor = 0.7 },
         new() { Method = TrainingMethod.LoraGa, Name = "lora-ga", Summary = "LoRA-GA (LoRA from the SVD of the first batches' gradient)", Adapter = LoraGaCost, QualityPrior = 92, SpeedFactor = 0.7 },

@@ -58,6 +58,10 @@ public sealed class UncalibratedStrategiesTests
         var e1 = Assert.Throws<PlanningException>(() => UncalibratedStrategies.Parse("""{"entries":[{"method":"dora","device_kind":"tpu","measured_error":0.1,"cell":"x"}]}""", "u.json"));
         Assert.Equal("u.json: entries[0]: device_kind 'tpu' is not cpu or cuda", e1.Message);
         var e2 = Assert.Throws<PlanningException>(() => UncalibratedStrategies.Parse("""{"entries":[{"method":"dora","device_kind":"cpu","cell":"x"}]}""", "u.json"));
-        Assert.Equal("u.json: entries[0]: missing number field 'measured_error'", e2.Message);
+        Assert.Equal("u.json: entries[0]: missing field 'measured_error' (a number, or null for a strategy never measured)", e2.Message);
+        // null: never measured; the entry still leaves the method out and says so.
+        var never = UncalibratedStrategies.Parse("""{"entries":[{"method":"bone","device_kind":"cpu","measured_error":null,"cell":"no cell measured"}]}""", "u.json");
+        Assert.Null(never[0].MeasuredError);
+        Assert.Equal("bone on cpu: not measured (no cell measured)", never[0].Describe());
     }
 }

@@ -75,6 +75,60 @@ public sealed class NativeHeapTests
         }
     }
 
+    // Freed pages the resident set has not grown past are left for the next allocations to reuse; once the resident
+    // set grows past the last check by a quarter of the bound, the check runs and trims.
+    [Fact]
+    public unsafe void FreedPagesAreTrimmedOnlyOnceTheResidentSetGrowsPastTheLastCheck()
+    {
+        if (!Glibc || !ProcessMemoryProbe.IsSupported) return;
+        const int count = 3000, size = 64 << 10;   // ≈ 187 MiB of 64 KiB arena blocks, touched
+        const long bound = 64L << 20;
+        byte*[] Allocate()
+        {
+            var blocks = new byte*[count];
+            for (int i = 0; i < count; i++)
+            {
+                blocks[i] = (byte*)NativeMemory.Alloc(size);
+                for (int j = 0; j < size; j += 4096) blocks[i][j] = 1;
+            }
+            return blocks;
+        }
+        static void Free(byte*[] blocks)
+        {
+            foreach (byte* b in blocks) NativeMemory.Free(b);
+        }
+        NativeHeap.RecordResidentBaseline();
+        byte*[] first = Allocate();
+        void* top = NativeMemory.Alloc(size);   // above the blocks, so glibc's own top trimming cannot return them
+        try
+        {
+            Assert.False(NativeHeap.TrimIfRetainedAbove(bound), "everything allocated is live: a check, and nothing to trim");
+            Free(first);
+            long before = ProcessMemoryProbe.Read().CurrentBytes;
+            Assert.False(NativeHeap.TrimIfRetainedAbove(bound), "≈ 187 MiB freed, but the resident set has not grown since the check");
+            Assert.True(before - ProcessMemoryProbe.Read().CurrentBytes < 64L << 20, "nothing was returned");
+            byte*[] second = Allocate();   // served from the freed pages: the resident set stays where it was
+            Assert.False(NativeHeap.TrimIfRetainedAbove(bound));
+            byte*[] third = Allocate();    // new pages above them: ≈ 187 MiB of growth past the last check
+            try
+            {
+                Free(second);              // ≈ 187 MiB freed below the live third set
+                before = ProcessMemoryProbe.Read().CurrentBytes;
+                Assert.True(NativeHeap.TrimIfRetainedAbove(bound), "≈ 187 MiB freed after the resident set grew ≈ 187 MiB past the check");
+                Assert.True(before - ProcessMemoryProbe.Read().CurrentBytes >= 100L << 20, "the trim returned the freed pages");
+            }
+            finally
+            {
+                Free(third);
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(top);
+            NativeHeap.Trim();
+        }
+    }
+
     [Fact]
     public unsafe void FreedMidSizeBlocksLeaveTheResidentSet()
     {
@@ -83,10 +137,35 @@ public sealed class NativeHeapTests
         NativeMemory.Free(NativeMemory.Alloc(24u << 20));
         const int count = 8;
         const int size = 4 << 20; // 32 MiB in all: below glibc's raised trim threshold, so unpinned it would stay resident
+        // malloc serves a request from a free arena chunk that fits before it considers a mapping, whatever the
+        // threshold, and earlier tests leave such chunks behind (other threads' blocks keep them from merging): take
+        // them, untouched, until a block of this size comes back as its own mapping.
+        var fillers = new List<nint>();
+        for (void* p = NativeMemory.Alloc((nuint)size); ; p = NativeMemory.Alloc((nuint)size))
+        {
+            if (IsMapped(p) || fillers.Count == 4096)
+            {
+                NativeMemory.Free(p);
+                break;
+            }
+            fillers.Add((nint)p);
+        }
+        try
+        {
+            FreeMappedBlocks(size, count);
+        }
+        finally
+        {
+            foreach (nint p in fillers) NativeMemory.Free((void*)p);
+        }
+    }
+
+    private static unsafe void FreeMappedBlocks(int size, int count)
+    {
         var blocks = new byte*[count];
         for (int i = 0; i < count; i++)
         {
-            blocks[i] = (byte*)NativeMemory.Alloc(size);
+            blocks[i] = (byte*)NativeMemory.Alloc((nuint)size);
             for (int j = 0; j < size; j += 4096) blocks[i][j] = (byte)(i + 1);
         }
         long touched = ProcessMemoryProbe.Read().CurrentBytes;
