@@ -26,6 +26,27 @@ public class DataInitTrainTests
         Assert.True(File.Exists(factors));
         var uninterrupted = Losses(run);
         string config = File.ReadAllText(Path.Combine(run, "adapter", "adapter_config.json"));
+        using (var saved = JsonDocument.Parse(config))
+        {
+            var c = saved.RootElement;
+            Assert.Equal("LORA", c.GetProperty("peft_type").GetString());
+            if (method == "eva")
+            {
+                // PEFT's EVA layout: r is the budget per target; rank_pattern names the targets whose rank moved, α moves
+                // with it (alpha_pattern = α·rᵢ/r = 2rᵢ), and the 4 layers × 7 targets keep the total 28 × 8.
+                Assert.Equal(8, c.GetProperty("r").GetInt32());
+                var ranks = c.GetProperty("rank_pattern").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
+                var alphas = c.GetProperty("alpha_pattern").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
+                Assert.NotEmpty(ranks);
+                Assert.Equal(28 * 8, ranks.Values.Sum() + (28 - ranks.Count) * 8);
+                Assert.All(ranks, kv => Assert.Equal(2.0 * kv.Value, alphas[kv.Key]));
+            }
+            else
+            {
+                Assert.Equal(16, c.GetProperty("r").GetInt32());   // rank 2r on the original base, α doubled
+                Assert.Equal(32, c.GetProperty("lora_alpha").GetDouble());
+            }
+        }
 
         Directory.Delete(Path.Combine(run, "checkpoint-4"), recursive: true);
         File.Move(factors, factors + ".moved");

@@ -96,8 +96,10 @@ public static class MethodRegistry
             QualityPrior = 80, SpeedFactor = 0.7, ImpliedPrune = SearchSpace.PruneRatios[0],
         },
         new() { Method = TrainingMethod.Bone, Name = "bone", Summary = "Bone (one trained block added to every column block)", Adapter = BoneCost, QualityPrior = 90, SpeedFactor = 0.7 },
-        new() { Method = TrainingMethod.Eva, Name = "eva", Summary = "EVA (LoRA A from the inputs' top singular vectors, ranks by explained variance)", Adapter = AdapterCost.LowRank, QualityPrior = 92, SpeedFactor = 0.7 },
-        new() { Method = TrainingMethod.LoraGa, Name = "lora-ga", Summary = "LoRA-GA (LoRA from the SVD of the first batches' gradient)", Adapter = LoraGaCost, QualityPrior = 92, SpeedFactor = 0.7 },
+        // EVA and LoRA-GA: just below PiSSA, whose price they share or exceed, so a search keeps choosing PiSSA where
+        // both fit (theirs needs a pass over training batches before step 1; PiSSA's SVD runs as the weights load).
+        new() { Method = TrainingMethod.Eva, Name = "eva", Summary = "EVA (LoRA A from the inputs' top singular vectors, ranks by explained variance)", Adapter = AdapterCost.LowRank, QualityPrior = 91.9, SpeedFactor = 0.7 },
+        new() { Method = TrainingMethod.LoraGa, Name = "lora-ga", Summary = "LoRA-GA (LoRA from the SVD of the first batches' gradient)", Adapter = LoraGaCost, QualityPrior = 91.9, SpeedFactor = 0.7 },
     ];
 
     /// <summary>The descriptor of <paramref name="method"/>.</summary>
