@@ -14,8 +14,8 @@ namespace QuantPeft.Trainers.Adapters;
 /// Incremental SVD: each target keeps the top k = round(ρ·r) singular directions of what it has seen as the rows
 /// diag(σ)·Vᵀ [k, in]; a micro-batch's real-token inputs X_b are stacked under them and the top k of the SVD of
 /// [diag(σ)Vᵀ; X_b] are kept, which is exact while the inputs seen span at most k dimensions and the usual truncated
-/// update otherwise. A target stops reading once the components its current rank uses have converged (each
-/// |cos| ≥ τ against the previous micro-batch's), as PEFT's <c>eva</c> init does; reading also stops after
+/// update otherwise. A target is read no further once the components its current rank uses have converged (each
+/// |cos| ≥ τ against the previous micro-batch's), as PEFT's <c>eva</c> init does; reading also ends after
 /// <see cref="IInitBatches.Count"/> micro-batches. The explained-variance ratio of component i is σᵢ² / ‖X‖²_F
 /// (uncentred: the update A·x sees x itself, not x minus its mean). Ranks: every target keeps one component (a target
 /// without an adapter would change the module set PEFT expects); the other r × targets − targets go to the largest
