@@ -54,6 +54,10 @@ public enum TrainingMethod
     Nlora,
     /// <summary>RandLoRA: a full-rank sum of frozen shared random bases; trains the diagonal scalings of each base term.</summary>
     RandLora,
+    /// <summary>EVA: LoRA whose A is the top right-singular vectors of each target's input activations, ranks redistributed by explained variance.</summary>
+    Eva,
+    /// <summary>LoRA-GA: LoRA whose A, B are the SVD of the first batches' full gradient, over W − s·B₀A₀.</summary>
+    LoraGa,
 }
 
 /// <summary>The optimizer that updates the trainable parameters.</summary>

@@ -103,11 +103,14 @@ public static class ModelAdapters
     /// <param name="seed">Seeds the A initialisation so a run is reproducible.</param>
     /// <param name="shared">The method's shared state (<see cref="AdapterDescriptor.CreateShared"/>: VeRA's matrices, sized by
     /// <see cref="VeraDimensions"/>); required where the method has one, not owned.</param>
+    /// <param name="initFactors">The factors a data-driven initialisation computed (<see cref="AdapterDescriptor.DataInit"/>), by
+    /// module path; not owned (each layer copies what it keeps).</param>
+    /// <param name="optionsFor">Per-module options (a PEFT folder's <c>rank_pattern</c>/<c>alpha_pattern</c>); null: <paramref name="options"/> everywhere.</param>
     /// <returns>The adapters in model order.</returns>
     /// <exception cref="AdapterException">A target is not a frozen base, a PiSSA/OSoRA target was not loaded through
     /// <see cref="SvdInitOnLoad"/>, or VeRA has no shared matrices.</exception>
     public static IReadOnlyList<AttachedAdapter> Attach(CausalLm model, TrainingMethod method, LoraOptions options, IReadOnlyList<string> targets, long seed,
-        IDisposable? shared = null)
+        IDisposable? shared = null, IReadOnlyDictionary<string, SvdInitFactors>? initFactors = null, Func<string, LoraOptions>? optionsFor = null)
     {
         var descriptor = AdapterRegistry.Of(method);
         if (shared is null && descriptor.HasSharedState)
@@ -121,7 +124,9 @@ public static class ModelAdapters
                 bool attention = IsAttention(name);
                 string path = $"model.layers.{layer.Index}.{(attention ? "self_attn" : "mlp")}.{name}";
                 var current = attention ? layer.SelfAttn.GetProjection(name) : layer.Mlp.GetProjection(name);
-                var record = Wrap(current, path, descriptor, options, shared);
+                var record = initFactors is not null && initFactors.TryGetValue(path, out var factors)
+                    ? descriptor.Create(new AdapterLayerRequest(current, path, optionsFor?.Invoke(path) ?? options, factors, shared))
+                    : Wrap(current, path, descriptor, optionsFor?.Invoke(path) ?? options, shared);
                 var wrapped = (nn.Module<Tensor, Tensor>)record.Layer;
                 if (attention) layer.SelfAttn.ReplaceProjection(name, wrapped);
                 else layer.Mlp.ReplaceProjection(name, wrapped);

@@ -22,7 +22,7 @@ public static class PeftAdapterApplier
     /// <summary>
     /// Checks <paramref name="adapter"/> against <paramref name="spec"/> without loading weights: each adapted module is
     /// a decoder projection of the model with the adapter's in/out features, and the config uses no feature the
-    /// exporter cannot apply (per-module ranks, modules_to_save, trained biases, fan-in-fan-out, embeddings).
+    /// exporter cannot apply (modules_to_save, trained biases, fan-in-fan-out, embeddings).
     /// </summary>
     /// <exception cref="ExportException">The adapter belongs to another architecture or uses such a feature; the message names the file.</exception>
     public static void CheckFits(PeftAdapter adapter, ModelSpec spec, string modelConfigPath)
@@ -30,8 +30,6 @@ public static class PeftAdapterApplier
         string config = Path.Combine(adapter.Folder, PeftAdapter.ConfigFileName);
         string weights = Path.Combine(adapter.Folder, PeftAdapter.WeightsFileName);
         var c = adapter.Config;
-        if (c.RankPattern.Count > 0 || c.AlphaPattern.Count > 0)
-            throw new ExportException($"{config}: rank_pattern/alpha_pattern (per-module ranks) are not supported by qpeft export");
         ExportChecks.Config(c, config, spec);
         if (adapter.Modules.Count == 0)
             throw new ExportException($"{weights}: no adapter tensors");
@@ -57,7 +55,8 @@ public static class PeftAdapterApplier
         var c = adapter.Config;
         var method = MethodOf(c);
         var targets = adapter.Modules.Select(m => m.ModulePath[(m.ModulePath.LastIndexOf('.') + 1)..]).Distinct().ToList();
-        var attached = ModelAdapters.Attach(model, method, new LoraOptions(c.R, c.LoraAlpha, 0, c.UseRslora), targets, seed: 0);
+        var attached = ModelAdapters.Attach(model, method, new LoraOptions(c.R, c.LoraAlpha, 0, c.UseRslora), targets, seed: 0,
+            optionsFor: path => new LoraOptions(c.RankFor(path), c.AlphaFor(path), 0, c.UseRslora));
         var covered = adapter.Modules.Select(m => m.ModulePath).ToHashSet(StringComparer.Ordinal);
         using var source = new SafetensorsModelSource(weights);
         var names = source.Names.ToHashSet(StringComparer.Ordinal);

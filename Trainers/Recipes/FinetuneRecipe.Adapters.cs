@@ -1,6 +1,7 @@
 using QuantPeft.Formats.Peft;
 using QuantPeft.Memory.Planning;
 using QuantPeft.Trainers.Adapters;
+using QuantPeft.Trainers.Adapters.Methods;
 using QuantPeft.Trainers.Pruning;
 using QuantPeft.Trainers.Recipes.Components;
 using QuantPeft.Trainers.Strategies;
@@ -40,6 +41,8 @@ public sealed partial class FinetuneRecipe
             throw new RecipeException($"{Path.Combine(folder, PeftAdapter.ConfigFileName)}: peft_type \"{peftType}\" cannot load into a --method {Knob.Name(_options.Method)} model (expects \"{expected}\")");
         if (_options.Method == TrainingMethod.Pissa || _options.Weights == WeightFormat.LqLora)
             throw new RecipeException($"{folder}: a {(_options.Method == TrainingMethod.Pissa ? "PiSSA" : "LQ-LoRA")} adapter is exported as a rank-{2 * _options.Rank} LoRA on the original weights; load it with --method lora --rank {2 * _options.Rank} --alpha {2 * _options.Alpha}");
+        if (peftType == "LORA" && _adapters.Any(a => a.Initial is not null))   // LoRA-GA: saved relative to the original W as PiSSA is
+            throw new RecipeException($"{folder}: a {AdapterRegistry.Of(_options.Method).DisplayName} adapter is exported as a rank-{2 * _options.Rank} LoRA on the original weights; load it with --method lora --rank {2 * _options.Rank} --alpha {2 * _options.Alpha}");
         if (peftType == "LORA")
             using (PeftAdapter.Load(folder)) { }   // validates pairs, shapes and ranks against the config
         using var source = new SafetensorsModelSource(Path.Combine(folder, PeftAdapter.WeightsFileName));

@@ -106,6 +106,7 @@ public sealed partial class FinetuneRecipe : IDisposable
             ComputeDType = ScalarType.BFloat16, Device = Device, LinearFactory = BaseLoading.Factory(_options, run.Targets, Device),
             GradientCheckpointing = _options.Checkpointing, Attention = _options.Attention,
         };
+        run.Data = Data;
         _model = run.Model = ModelFolder.Load(_options.ModelFolder, spec, _components.Aggregate(decoder, (d, c) => c.BeforeLoad(run, d)));
         foreach (var c in _components) c.AfterLoad(run);
         BaseProjectionBytes = _model.modules().OfType<QuantizedBaseLinear>().Sum(q => q.StorageBytes)
@@ -144,7 +145,7 @@ public sealed partial class FinetuneRecipe : IDisposable
         if (FullParameterTraining.TrainsBaseWeights(_options.Method))
             return FullParameterTraining.Prepare(model);
         _adapters = ModelAdapters.Attach(model, _options.Method, new LoraOptions(_options.Rank, _options.Alpha), targets, _options.Seed,
-            Component<SharedAdapterBases>()?.State);
+            Component<SharedAdapterBases>()?.State, Component<DataDrivenInitialisation>()?.Factors);
         return ModelAdapters.TrainableParameters(_adapters);
     }
 

@@ -48,7 +48,8 @@ internal static class RunAdapterFormats
             r.Adapters.SelectMany(a => a.Layer.AdapterTensors().Select(kv => Entry(a.ModulePath, kv.Key,
                 (r.Recovery is null ? null : AdapterRecovery.Expand(r.Recovery, a.ModulePath, kv.Key, kv.Value)) ?? kv.Value))));
 
-    private static PeftAdapterConfig LoraConfig(FinetuneOptions o, IReadOnlyList<string> targets, int rank, double alpha) => new()
+    /// <summary>The PEFT LoRA config of a run: one rank and α for every target (patterns added by the caller).</summary>
+    public static PeftAdapterConfig LoraConfig(FinetuneOptions o, IReadOnlyList<string> targets, int rank, double alpha) => new()
     {
         PeftType = "LORA",
         TaskType = "CAUSAL_LM",

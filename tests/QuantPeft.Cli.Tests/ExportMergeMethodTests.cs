@@ -28,6 +28,11 @@ public class ExportMergeMethodTests(ITestOutputHelper output)
     [InlineData("bone", "8", "1e-2")]
     [InlineData("dylora", "8", "1e-1")]
     [InlineData("randlora", "8", "3e-2")]
+    // EVA's ranks are redistributed (rank_pattern, alpha_pattern); the truth's Setup reads the same batches again, so
+    // its adapters get the same ranks.
+    [InlineData("eva", "8", "1e-1")]
+    // LoRA-GA is saved as the rank-2r LoRA on the original base; the truth loads it as that LoRA.
+    [InlineData("lora-ga", "8", "1e-1")]
     public void RunExportsMergedToTheAdaptedLogits(string method, string rank, string lr)
     {
         using var tmp = new TempFolder();
@@ -45,7 +50,9 @@ public class ExportMergeMethodTests(ITestOutputHelper output)
         {
             ModelFolder = model, DataPath = Path.Combine(tmp.Path, "train.jsonl"), EvalPath = Path.Combine(tmp.Path, "eval.jsonl"), ExactMatchRecords = 0,
             Steps = 1, Weights = WeightFormat.Bf16, Method = Knob.ParseMethod(method), Rank = int.Parse(rank, System.Globalization.CultureInfo.InvariantCulture),
+            MicroBatchSize = 8,
         };
+        if (method == "lora-ga") options = options with { Method = TrainingMethod.Lora, Rank = 2 * options.Rank, Alpha = 2 * options.Alpha };
         using var recipe = new FinetuneRecipe(options);
         recipe.Setup();
         using var before = Logits(recipe.Model);

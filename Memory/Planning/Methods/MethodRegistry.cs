@@ -59,6 +59,12 @@ public static class MethodRegistry
         (maxIn, maxOut, r) => r * Math.Min(maxIn, maxOut) + Math.Max(maxIn, maxOut) * r * RandLoraBaseCount(maxIn, maxOut, r));
 
     private static long RandLoraBaseCount(long dIn, long dOut, int rank) => (Math.Min(dIn, dOut) + rank - 1) / rank;
+    // LoRA-GA: LoRA's pair plus the frozen A₀ [r, in], B₀ [out, r] of its offset −s·B₀A₀; the forward works in f32 and
+    // keeps the f32 input, A·x and A₀·x (for the offset's gradient with respect to x).
+    private static readonly AdapterCost LoraGaCost = new(
+        AdapterCost.LowRank.Trainable,
+        t => t.SharesInput ? t.Out * t.ClampedRank : t.ClampedRank * (t.In + t.Out),
+        (t, _) => t.SharesInput ? 0 : 4 * (t.In + 2 * t.Rank));
 
     private static long VectorSavedBytes(AdapterTarget t, bool f32) =>
         t.SharesInput ? (f32 ? 4 : 2) * t.Out : f32 ? 4 * t.Rank + 4 * t.Out : 4 * t.Rank + 2 * t.Out;
@@ -121,6 +127,10 @@ public static class MethodRegistry
             QualityPrior = 90, SpeedFactor = 0.9, RankRaisesQuality = false, SearchRanks = [32], BenchRank = 32,   // a smaller r trains more
             DefaultLearningRate = RandLoraLearningRate,
         },
+        // EVA and LoRA-GA: just below PiSSA, whose price they share or exceed, so a search keeps choosing PiSSA where
+        // both fit (theirs needs a pass over training batches before step 1; PiSSA's SVD runs as the weights load).
+        new() { Method = TrainingMethod.Eva, Name = "eva", Summary = "EVA (LoRA A from the inputs' top singular vectors, ranks by explained variance)", Adapter = AdapterCost.LowRank, QualityPrior = 91.9, SpeedFactor = 0.7 },
+        new() { Method = TrainingMethod.LoraGa, Name = "lora-ga", Summary = "LoRA-GA (LoRA from the SVD of the first batches' gradient)", Adapter = LoraGaCost, QualityPrior = 91.9, SpeedFactor = 0.7 },
     ];
 
     /// <summary>The descriptor of <paramref name="method"/>.</summary>

@@ -63,6 +63,14 @@ public abstract class AdapterDescriptor
     public virtual LoadTimeInit? LoadInit => null;
 
     /// <summary>
+    /// The initialisation computed from the run's first training micro-batches once the model is loaded and before
+    /// adapters are attached (EVA's activations, LoRA-GA's gradient), or null. The recipe's
+    /// <see cref="Recipes.Components.DataDrivenInitialisation"/> runs it and hands its factors to <see cref="Create"/>
+    /// through <see cref="AdapterLayerRequest.Factors"/>; a resumed run reads the factors back instead of recomputing them.
+    /// </summary>
+    public virtual DataDrivenInit? DataInit => null;
+
+    /// <summary>
     /// Whether every adapter's update starts at exactly zero, so that the model with its adapters off is the model the
     /// run starts from (DPO's reference without a second copy). False for methods that move part of W into the adapter.
     /// </summary>

@@ -14,6 +14,7 @@ public static class AdapterRegistry
         new LoraDescriptor(), new DoraDescriptor(), new PissaDescriptor(), new VeraDescriptor(), new OsoraDescriptor(), new LoramDescriptor(), new BoneDescriptor(),
         new DyloraDescriptor(), new NloraDescriptor(),
         new RandLoraDescriptor(),
+        new EvaDescriptor(), new LoraGaDescriptor(),
     ];
 
     /// <summary>Whether <paramref name="method"/> is an adapter method the trainer runs.</summary>

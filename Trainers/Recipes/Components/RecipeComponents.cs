@@ -21,6 +21,7 @@ public static class RecipeComponents
         if (options.Method == TrainingMethod.Loram) components.Add(new LoramStructuredPruning());
         if (host) components.Add(new HeapTrimming(options.HeapGuard));
         if (AdapterRegistry.Has(options.Method) && AdapterRegistry.Of(options.Method).HasSharedState) components.Add(new SharedAdapterBases());
+        if (AdapterRegistry.Has(options.Method) && AdapterRegistry.Of(options.Method).DataInit is not null) components.Add(new DataDrivenInitialisation());
         if (options.Method == TrainingMethod.Lisa) components.Add(new LisaLayerSampling());
         if (options.Layerwise) components.Add(new LayerwiseUpdates());
         if (host && options.Checkpointing && !FullParameterTraining.TrainsBaseWeights(options.Method)) components.Add(new KeptGradients());

@@ -48,6 +48,9 @@ public sealed class RecipeRun
         internal set => _model = value;
     }
 
+    /// <summary>The prepared SFT data (from <see cref="IRecipeComponent.AfterLoad"/> on); null for a preference run.</summary>
+    public Data.TrainingDataset? Data { get; internal set; }
+
     /// <summary>Every parameter the run trains at some point (what a checkpoint holds).</summary>
     public IReadOnlyList<(string Name, Parameter Param)> Trainable { get; internal set; } = [];
 

@@ -27,7 +27,7 @@ public class PlanOptionsTests
             Assert.Equal(workload, PlanOptions.ToWorkload(o));
         }
         // Each adapter method without a method-only knob adds 3 formats × 3 ranks × 3 optimizers × 2 checkpointing × 4 batches = 216.
-        Assert.Equal(2200, plan.Candidates.Count);
+        Assert.Equal(2632, plan.Candidates.Count);   // EVA and LoRA-GA: 2 × 216 more
         // Fixed knobs the open search leaves at one value: eager attention, fp4, DQ off, explicit target lists, accumulation.
         var odd = new Strategy
         {

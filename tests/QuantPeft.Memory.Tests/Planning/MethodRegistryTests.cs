@@ -22,7 +22,7 @@ public class MethodRegistryTests
     public void AnUnknownMethodNamesEveryRegisteredOne()
     {
         var e = Assert.Throws<PlanningException>(() => Knob.ParseMethod("ia3"));
-        Assert.Equal("--method: expected one of full, lora, pissa, osora, vera, dora, lisa, galore, natural-galore, loram, bone, dylora, nlora, randlora; found 'ia3'", e.Message);
+        Assert.Equal("--method: expected one of full, lora, pissa, osora, vera, dora, lisa, galore, natural-galore, loram, bone, dylora, nlora, randlora, eva, lora-ga; found 'ia3'", e.Message);
     }
 
     // docs/strategies.md, "Method defaults".

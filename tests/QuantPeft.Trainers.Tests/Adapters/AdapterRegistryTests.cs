@@ -37,11 +37,15 @@ public class AdapterRegistryTests
         using var model = new CausalLm(spec, new DecoderOptions { ComputeDType = ScalarType.Float32, LinearFactory = factory });
         model.LoadWeights(TinyModels.RandomCheckpoint(spec, 5));
         using var shared = descriptor.CreateShared(model, ModelAdapters.AllLinear, Rank, seed: 3);
-        var adapters = ModelAdapters.Attach(model, method, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1, shared);
+        // A data-driven init (EVA, LoRA-GA) reads a few token batches first; EVA may move rank between targets.
+        var factors = descriptor.DataInit?.Invoke(new DataInitRequest(model, ModelAdapters.AllLinear, new LoraOptions(Rank, 8), new TokenInitBatches(model, 2, 2, 8, seed: 4)));
+        var adapters = ModelAdapters.Attach(model, method, new LoraOptions(Rank, 8), ModelAdapters.AllLinear, seed: 1, shared, factors);
+        foreach (var f in factors?.Values ?? []) f.Dispose();
         Assert.Equal(2 * 7, adapters.Count);
         foreach (var a in adapters)
         {
-            var target = new AdapterTarget(a.Layer.BaseLayer.InFeatures, a.Layer.BaseLayer.OutFeatures, Rank, SharesInput: false);
+            int rank = a.Layer is LoraLinear lora ? lora.Options.Rank : Rank;
+            var target = new AdapterTarget(a.Layer.BaseLayer.InFeatures, a.Layer.BaseLayer.OutFeatures, rank, SharesInput: false);
             var tensors = a.Layer.AdapterTensors().Values.ToList();
             var trainable = tensors.Where(t => t is Parameter && t.requires_grad).Select(t => t.numel()).Order().ToList();
             long frozen = tensors.Where(t => !(t is Parameter && t.requires_grad)).Sum(t => t.numel());
