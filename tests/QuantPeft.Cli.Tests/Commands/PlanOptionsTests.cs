@@ -27,7 +27,8 @@ public class PlanOptionsTests
             Assert.Equal(workload, PlanOptions.ToWorkload(o));
         }
         // Each adapter method without a method-only knob adds 3 formats × 3 ranks × 3 optimizers × 2 checkpointing × 4 batches = 216.
-        Assert.Equal(2632, plan.Candidates.Count);   // EVA and LoRA-GA: 2 × 216 more
+        // EVA, LoRA-GA, DyLoRA, NLoRA: 4 × 216 more; RandLoRA searches one rank: 72.
+        Assert.Equal(3136, plan.Candidates.Count);
         // Fixed knobs the open search leaves at one value: eager attention, fp4, DQ off, explicit target lists, accumulation.
         var odd = new Strategy
         {
