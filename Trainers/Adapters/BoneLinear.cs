@@ -12,7 +12,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// never forms ΔW: <c>y = base(x) + (Σ_j x_j) · bone_block</c>, where x_j are the r-wide column blocks of x, zero-padded.
 /// r·d_out values are trained per layer; its update is full rank in the output dimension and shared across column blocks.
 /// </summary>
-public sealed class BoneLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class BoneLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -41,18 +41,7 @@ public sealed class BoneLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>The trained block [r, out].</summary>
     public Tensor Block => _block;
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => _block.numel();

@@ -15,7 +15,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// saves keeping the full adapted weight for the gradient. Forward:
 /// <c>y = base(x) + (m/n − 1) ⊙ x W₀ᵀ + (m/n) ⊙ s · B A dropout(x)</c>.
 /// </remarks>
-public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class DoraLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -56,18 +56,7 @@ public sealed class DoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>The magnitude vector m [out].</summary>
     public Tensor Magnitude => _magnitude;
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => _pair.A.numel() + _pair.B.numel() + _magnitude.numel();

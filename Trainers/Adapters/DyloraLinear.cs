@@ -13,7 +13,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// used detached, those past b not at all). Evaluation and merging use <see cref="InferenceRank"/> (r unless set), so the
 /// adapter truncated to k is exactly the LoRA of rank k, scaling α/k, built from the first k rows and columns.
 /// </summary>
-public sealed class DyloraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class DyloraLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -79,18 +79,7 @@ public sealed class DyloraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
         }
     }
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => A.numel() + B.numel();

@@ -17,7 +17,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// thin matmuls, the same as the adapter itself; merging folds s(BA − B₀A₀) into a dense weight exactly as the paper's
 /// residual would, and the adapter is saved as the rank-2r LoRA [A; A₀], [B, −B₀] on the original base, as PiSSA is.
 /// </remarks>
-public sealed class LoraGaLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class LoraGaLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -71,18 +71,7 @@ public sealed class LoraGaLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>B₀ [out, r] (frozen).</summary>
     public Tensor B0 => _b0;
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => A.numel() + B.numel();

@@ -10,7 +10,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// LoRA (and PiSSA, which is LoRA with an SVD initialisation and a residual base):
 /// <c>y = base(x) + s · B A dropout(x)</c> with s = α/r, or α/√r with rsLoRA.
 /// </summary>
-public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class LoraLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -49,18 +49,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>B [out, r].</summary>
     public Tensor B => _pair.B;
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => A.numel() + B.numel();

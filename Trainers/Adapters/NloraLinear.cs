@@ -11,7 +11,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// A [r, in], the intermediate M [r, r] and B [out, r], s = α/r. NLoRA starts them at the Nyström approximation of W
 /// (<see cref="NystromInit"/>) over the residual base. The update is a rank-r LoRA with B′ = B·M, which is how it is saved.
 /// </summary>
-public sealed class NloraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class NloraLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -74,18 +74,7 @@ public sealed class NloraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>B [out, r].</summary>
     public Tensor B => _b.weight!;
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => A.numel() + M.numel() + B.numel();

@@ -10,7 +10,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// OSoRA: <c>y = W_res x + O ⊙ (U_r (S_r ⊙ (V_rᵀ x)))</c> with U_r, V_r frozen from the SVD of W₀ and only the
 /// r singular values S_r and the output vector O [out] trained — r + d_out values per layer.
 /// </summary>
-public sealed class OsoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class OsoraLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -60,18 +60,7 @@ public sealed class OsoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>Trainable output vector O.</summary>
     public Tensor O => _o;
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => _s.numel() + _o.numel();

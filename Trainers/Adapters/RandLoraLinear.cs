@@ -20,7 +20,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// k·n + i of the stored B read as [max, n·r]: B_i is a fixed relabelling of the stored random columns. This layer reads
 /// the stored tensors the same way, so a PEFT folder of the same bases holds the same update.
 /// </remarks>
-public sealed class RandLoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class RandLoraLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -75,18 +75,7 @@ public sealed class RandLoraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>s = α / r.</summary>
     public double Scaling => _scaling;
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => _lambda.numel() + _gamma.numel();

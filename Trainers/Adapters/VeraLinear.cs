@@ -10,7 +10,7 @@ namespace QuantPeft.Trainers.Adapters;
 /// VeRA: <c>y = base(x) + λ_b ⊙ (B (λ_d ⊙ (A dropout(x))))</c> with A, B the shared frozen random matrices
 /// sliced to this layer and only λ_d [r] (init 0.1) and λ_b [out] (init 0) trained: r + d_out values per layer.
 /// </summary>
-public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
+public sealed class VeraLinear : AdapterLayer, IAdapterLayer
 {
     [ComponentName(Name = "base_layer")]
     private readonly nn.Module<Tensor, Tensor> _base;
@@ -53,18 +53,7 @@ public sealed class VeraLinear : nn.Module<Tensor, Tensor>, IAdapterLayer
     /// <summary>λ_b [out].</summary>
     public Tensor LambdaB => _lambdaB;
 
-    /// <inheritdoc />
-    public IBaseLinear BaseLayer => _state.Base;
-
-    /// <inheritdoc />
-    public bool Enabled
-    {
-        get => _state.Enabled;
-        set => _state.Enabled = value;
-    }
-
-    /// <inheritdoc />
-    public bool Merged => _state.Merged;
+    private protected override AdapterLayerState State => _state;
 
     /// <inheritdoc />
     public long TrainableParameterCount => _lambdaD.numel() + _lambdaB.numel();
