@@ -41,7 +41,9 @@ public static class SvdInit
         using var scope = torch.NewDisposeScope();
         var (u, s, vh, w) = TopSingular(weight, rank);
         Tensor residual = w.sub(u.mul(s.unsqueeze(0)).matmul(vh)).to(weight.dtype);
-        return (residual.MoveToOuterDisposeScope(), u.contiguous().MoveToOuterDisposeScope(), s.contiguous().MoveToOuterDisposeScope(), vh.contiguous().MoveToOuterDisposeScope());
+        // Copies, not views: the leading rows of V_hᵀ (and of S) are contiguous already, and a view would keep the whole
+        // min(out, in) × in f32 V_hᵀ of every projection alive until the adapters are attached.
+        return (residual.MoveToOuterDisposeScope(), u.contiguous().MoveToOuterDisposeScope(), s.clone().MoveToOuterDisposeScope(), vh.clone().MoveToOuterDisposeScope());
     }
 
     private static (Tensor U, Tensor S, Tensor Vh, Tensor W) TopSingular(Tensor weight, int rank)
