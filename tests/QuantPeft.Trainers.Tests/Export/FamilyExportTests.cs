@@ -78,8 +78,11 @@ public class FamilyExportTests
         float scale = expected.abs().max().item<float>();
         float error = (actual - expected).abs().max().item<float>();
         float effect = (baseLogits - expected).abs().max().item<float>();
-        // Same bf16 bound as the llama/qwen2 merge test: 5% of the largest logit, and the adapter must move more than that.
-        Assert.True(error <= 0.05f * scale, $"{family}: merged vs adapted max diff {error} at logit scale {scale}");
+        // The merged model is within a tenth of how far the adapter moves the logits (a merge that lost the adapter would
+        // be off by all of it), and the adapter moves them by more than 5 % of the largest logit. A bound of 5 % of the
+        // largest logit alone sat within bf16 rounding for the Gemma models (logits near 1.2: errors of 0.043 to 0.067
+        // from run to run as libtorch splits the bf16 reductions differently under load, against a bound of 0.061).
+        Assert.True(error <= 0.1f * effect, $"{family}: merged vs adapted max diff {error}, the adapter's effect {effect} (logit scale {scale})");
         Assert.True(effect > 0.05f * scale, $"{family}: the adapter moves logits by only {effect}");
     }
 
